@@ -1,0 +1,113 @@
+// keel EAL: process setup, the primary/secondary process model, and lcores.
+//
+// A group of cooperating processes shares one --file-prefix. The first, the *primary*,
+// creates the group's shared state; *secondaries* attach to it. Every process
+// registers in the group's process table and owns its lcores exclusively: a process
+// asking for an lcore that a live process of its group holds is refused. Dead
+// processes (SIGKILL included) are detected and their lcores reclaimed.
+//
+//   int main(int argc, char** argv) {
+//     absl::StatusOr<std::vector<std::string>> app_args = keel::eal::Init(argc, argv);
+//     if (!app_args.ok()) { std::cerr << app_args.status() << "\n"; return 1; }
+//     keel::eal::LaunchOnAllWorkers([] { return Work(); }, keel::eal::CallMain::kCall);
+//     keel::eal::WaitAllLcores();
+//     return keel::eal::Cleanup().ok() ? 0 : 1;
+//   }
+//
+// Init and Cleanup are called from the main thread, once each. The library never exits
+// or aborts on the caller's behalf: every failure comes back as a Status.
+#ifndef KEEL_EAL_EAL_H_
+#define KEEL_EAL_EAL_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eal/lcore.h"
+#include "eal/log.h"
+#include "eal/options.h"
+#include "eal/version.h"
+
+namespace keel::eal {
+
+inline constexpr Version kVersion = {0, 1, 0};
+
+// Parses the EAL options in argv[1..] (see options.h, or -h) and joins the group as
+// primary or secondary. Returns the application's arguments: those after "--".
+//
+// Errors: InvalidArgument for a bad option (naming flag and value); FailedPrecondition
+// when a primary already runs (for --proc-type=primary), when a layout version or the
+// build fingerprint differ from the group's, or when an lcore is owned by another live
+// process (naming its pid); Unavailable when a secondary finds no live primary;
+// DeadlineExceeded when the primary does not finish init within --attach-timeout;
+// PermissionDenied when the group's runtime directory belongs to another user.
+// With -h the usage is printed to stdout and Init returns Cancelled: exit with 0.
+absl::StatusOr<std::vector<std::string>> Init(int argc, char** argv);
+
+// Init from parsed options (Options::app_args are ignored).
+absl::Status Init(const Options& options);
+
+// Stops the worker lcore threads (they must be idle: call WaitAllLcores() first),
+// unregisters the process and releases its lcores. The primary also removes the
+// group's runtime files; secondaries still attached keep their mappings.
+absl::Status Cleanup();
+
+bool Initialized();
+// kPrimary or kSecondary (never kAuto). Requires Initialized().
+ProcessType GetProcessType();
+// The options Init was called with. Requires Initialized().
+const Options& GetOptions();
+// The group's runtime directory (see README: /var/run/keel/PREFIX as root).
+std::string RuntimeDirectory();
+
+// In a secondary: a pidfd for the primary, readable (poll/epoll) once the primary has
+// exited, SIGKILL included. -1 in the primary. Owned by the EAL; do not close it.
+int PrimaryExitFd();
+// False once the primary has exited. Always true in the primary. Never blocks.
+bool PrimaryAlive();
+
+struct ProcessInfo {
+  pid_t pid = 0;
+  ProcessType type = ProcessType::kPrimary;
+  std::string name;               // program name
+  std::vector<unsigned> lcores;
+  absl::Time attached;
+  bool is_self = false;
+};
+
+struct ComponentVersion {
+  std::string name;
+  Version version;          // of the process that first brought it into the group
+  uint32_t layout_version;  // shared-layout version every process must match
+};
+
+struct LcoreOwner {
+  unsigned lcore = 0;
+  pid_t pid = 0;
+  CpuSet cpus;
+};
+
+struct GroupInfo {
+  std::string prefix;
+  std::string runtime_dir;
+  pid_t primary_pid = 0;
+  std::vector<ProcessInfo> processes;  // live processes; dead ones are reaped first
+  std::vector<ComponentVersion> components;
+  std::vector<LcoreOwner> lcores;      // owned lcores, by lcore id
+};
+
+// A snapshot of the group: processes, lcore owners, component versions. Reclaims the
+// entries of dead processes. Thread-safe; takes the group's shared lock.
+absl::StatusOr<GroupInfo> DescribeGroup();
+
+// "eal 0.1.0 (layout 1)\n..." for every component linked into this process.
+std::string ComponentVersionsText();
+
+}  // namespace keel::eal
+
+#endif  // KEEL_EAL_EAL_H_

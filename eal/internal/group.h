@@ -1,0 +1,58 @@
+// Joining and leaving a process group: the primary lock, the shared config, the
+// process table and lcore ownership. Process-local handle; the shared part is
+// eal_internal::SharedConfig (layout.h).
+#ifndef KEEL_EAL_INTERNAL_GROUP_H_
+#define KEEL_EAL_INTERNAL_GROUP_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "eal/eal.h"
+#include "eal/internal/layout.h"
+
+namespace keel::eal_internal {
+
+class Group {
+ public:
+  // Joins the group named by options.file_prefix as options.proc_type (kAuto resolved
+  // here), claiming options.lcores unless !options.claim_lcores. A primary has not yet
+  // published kReady: call MarkReady() once every component has initialized.
+  static absl::StatusOr<std::unique_ptr<Group>> Join(const eal::Options& options);
+
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  // Unmaps and closes without unregistering (as if the process had died).
+  ~Group();
+
+  // Primary only: publishes kReady (I0 in layout.h).
+  void MarkReady();
+  // Unregisters this process and releases its lcores; the primary also removes the
+  // runtime files. The handle is unusable afterwards.
+  absl::Status Leave();
+
+  eal::ProcessType type() const { return type_; }
+  const std::string& dir() const { return dir_; }
+  int primary_pidfd() const { return primary_pidfd_; }
+  bool PrimaryAlive() const;
+  absl::StatusOr<eal::GroupInfo> Describe();
+
+ private:
+  Group() = default;
+
+  eal::ProcessType type_ = eal::ProcessType::kPrimary;
+  std::string prefix_;
+  std::string dir_;
+  int lock_fd_ = -1;       // primary: holds the OFD write lock on RUNDIR/lock
+  int primary_pidfd_ = -1;  // secondary
+  int slot_ = -1;          // our index in SharedConfig::processes
+  SharedConfig* config_ = nullptr;
+};
+
+// The build fingerprint: what, besides layout versions, must match for two builds
+// to share memory (architecture, cache line, debug checks).
+std::string BuildFingerprint();
+
+}  // namespace keel::eal_internal
+
+#endif  // KEEL_EAL_INTERNAL_GROUP_H_

@@ -1,0 +1,106 @@
+// The EAL's shared config: one file per process group, RUNDIR/config, mapped by every
+// process of the group.
+//
+// Shared-memory rules (every layout.h in keel follows them):
+// - Only standard-layout, trivially copyable structs; static_assert'ed below.
+// - Atomics are std::atomic<uint32_t|uint64_t> and always lock-free.
+// - No pointers to process-local things, no function pointers, no vtables, no
+//   std::string, no absl::Mutex. Names are fixed char arrays, references are indices.
+// - Cross-process locks are robust pthread mutexes; a process killed while holding one
+//   does not wedge the others (EOWNERDEAD -> pthread_mutex_consistent, then the table
+//   is repaired by reaping).
+// - The struct carries kLayoutVersion; a process built with another is refused.
+//
+// Life cycle: the primary builds the file as RUNDIR/config.tmp, fills the header,
+// registers itself, and rename()s it into place, so a secondary never sees a partial
+// file. It sets `init_state` to kReady once every component finished init; secondaries
+// wait for that. RUNDIR/lock carries the primary's OFD write lock for its lifetime.
+#ifndef KEEL_EAL_INTERNAL_LAYOUT_H_
+#define KEEL_EAL_INTERNAL_LAYOUT_H_
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+#include "eal/options.h"
+
+namespace keel::eal_internal {
+
+// Bump on any change to the structs in this file.
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint64_t kConfigMagic = 0x316766636c65656bULL;  // "keelcfg1"
+
+inline constexpr int kMaxProcesses = 64;
+inline constexpr int kMaxComponents = 32;
+inline constexpr int kNameSize = 32;
+inline constexpr int kFingerprintSize = 128;
+inline constexpr int kLcoreWords = eal::kMaxLcores / 64;
+inline constexpr int kCpuWords = eal::kMaxCpus / 64;
+
+enum InitState : uint32_t {
+  kInitializing = 0,  // the primary is still initializing
+  kReady = 1,         // secondaries may attach
+  kShutDown = 2,      // the primary shut down cleanly
+};
+
+enum SharedProcessType : uint32_t { kSharedPrimary = 0, kSharedSecondary = 1 };
+
+// One component's versions, as first recorded in the group.
+struct ComponentRecord {
+  char name[kNameSize];
+  uint32_t layout_version;
+  int32_t version[3];  // major, minor, patch of the process that recorded it
+};
+
+// One attached process. Guarded by SharedConfig::lock.
+struct ProcessSlot {
+  uint32_t in_use;
+  uint32_t type;  // SharedProcessType
+  int32_t pid;
+  uint32_t lcore_count;
+  uint64_t start_time;  // /proc starttime: with pid, names the process
+  uint64_t attach_unix_ms;
+  uint64_t lcores[kLcoreWords];  // bit N = owns lcore N
+  char name[kNameSize];          // program name (/proc/PID/comm)
+};
+
+struct SharedConfig {
+  // Fixed prefix: read with pread() before mapping, so a secondary of another layout
+  // version gets a clear refusal instead of misreading the rest.
+  uint64_t magic;
+  uint32_t layout_version;
+  // I0: release-store of kReady by the primary at the end of init. Pairs with the
+  // acquire-load in AttachSecondary(): a secondary that sees kReady sees every shared
+  // object the primary created during init.
+  std::atomic<uint32_t> init_state;
+  int32_t primary_pid;
+  uint32_t pad0;
+  uint64_t primary_start_time;
+  char fingerprint[kFingerprintSize];
+  char prefix[72];
+
+  // Robust, process-shared. Guards everything below it.
+  pthread_mutex_t lock;
+  uint32_t component_count;
+  uint32_t pad1;
+  ComponentRecord components[kMaxComponents];
+  ProcessSlot processes[kMaxProcesses];
+  // lcore N is owned by processes[lcore_owner[N] - 1]; 0 = free.
+  uint32_t lcore_owner[eal::kMaxLcores];
+  // The CPUs of each owned lcore, for tools.
+  uint64_t lcore_cpus[eal::kMaxLcores][kCpuWords];
+};
+
+static_assert(std::is_standard_layout_v<SharedConfig>);
+static_assert(std::is_trivially_copyable_v<ComponentRecord>);
+static_assert(std::is_trivially_copyable_v<ProcessSlot>);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+static_assert(offsetof(SharedConfig, layout_version) == 8);
+
+}  // namespace keel::eal_internal
+
+#endif  // KEEL_EAL_INTERNAL_LAYOUT_H_
