@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "eal/internal/components.h"
 #include "eal/internal/group.h"
 #include "eal/internal/layout.h"
@@ -24,6 +26,7 @@ struct EalState {
   std::unique_ptr<eal_internal::Group> group;
 };
 EalState* g_state = nullptr;
+absl::Duration g_init_delay_for_test;
 
 }  // namespace
 
@@ -64,10 +67,18 @@ absl::Status Init(const Options& options) {
       return s;
     }
   }
-  if ((*group)->type() == ProcessType::kPrimary) (*group)->MarkReady();
+  if ((*group)->type() == ProcessType::kPrimary) {
+    absl::SleepFor(g_init_delay_for_test);
+    (*group)->MarkReady();
+  }
   KEEL_LOG(Info, "eal", "%s process %d joined group \"%s\" with lcores %s",
            ProcessTypeName((*group)->type()), getpid(), options.file_prefix,
-           options.claim_lcores ? absl::StrCat(options.lcores.size()) : "none");
+           options.claim_lcores ? absl::StrJoin(options.lcores, ",", absl::PairFormatter(
+                                                    absl::AlphaNumFormatter(), "@",
+                                                    [](std::string* out, const CpuSet& cpus) {
+                                                      out->append(FormatCpuSet(cpus));
+                                                    }))
+                                : "none");
   g_state = new EalState{options, *std::move(group)};
   return absl::OkStatus();
 }
@@ -106,5 +117,11 @@ std::string ComponentVersionsText() {
   }
   return text;
 }
+
+void SetLayoutVersionForTest(absl::string_view component, uint32_t layout_version) {
+  eal_internal::SetLayoutVersionForTest(component, layout_version);
+}
+
+void SetInitDelayForTest(absl::Duration delay) { g_init_delay_for_test = delay; }
 
 }  // namespace keel::eal

@@ -108,6 +108,12 @@ absl::StatusOr<GroupInfo> DescribeGroup();
 // "eal 0.1.0 (layout 1)\n..." for every component linked into this process.
 std::string ComponentVersionsText();
 
+// Test hooks. Call before Init.
+// Makes this process claim shared-layout version `layout_version` for `component`.
+void SetLayoutVersionForTest(absl::string_view component, uint32_t layout_version);
+// Makes a primary wait `delay` after joining, before it publishes init-complete.
+void SetInitDelayForTest(absl::Duration delay);
+
 }  // namespace keel::eal
 
 #endif  // KEEL_EAL_EAL_H_

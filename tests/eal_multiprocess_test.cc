@@ -1,0 +1,357 @@
+// The EAL process model with real processes: every test starts eal_helper processes
+// in a group of its own (a unique --file-prefix) and checks what each saw.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/subprocess.h"
+
+namespace keel {
+namespace {
+
+using ::keel::testing::SpawnOptions;
+using ::keel::testing::Subprocess;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(20);
+
+// Where the runtime directories live for this user (the documented rule, spelled out
+// independently of the EAL's code).
+std::string RuntimeBase() {
+  if (::geteuid() == 0) return "/var/run/keel";
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+    return absl::StrCat(xdg, "/keel");
+  }
+  return absl::StrCat("/tmp/keel-", ::geteuid());
+}
+
+class EalMultiProcessTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    // Processes killed on purpose leave their group's files behind.
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // eal_helper --file-prefix PREFIX EAL_ARGS... -- COMMAND...
+  std::unique_ptr<Subprocess> Start(const std::vector<std::string>& eal_args,
+                                    const std::vector<std::string>& command,
+                                    const SpawnOptions& options = {},
+                                    const std::string& binary = "") {
+    std::vector<std::string> argv = {binary.empty() ? helper_ : binary, "--file-prefix",
+                                     prefix_};
+    argv.insert(argv.end(), eal_args.begin(), eal_args.end());
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    std::unique_ptr<Subprocess> p = Subprocess::Start(argv, options);
+    EXPECT_NE(p, nullptr);
+    return p;
+  }
+
+  // Starts a primary that holds on to the group until told to quit.
+  std::unique_ptr<Subprocess> StartPrimary(const std::vector<std::string>& eal_args = {"-l", "0"}) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, {"hold"});
+    EXPECT_TRUE(p->WaitForOutput("READY", kStartTimeout)) << p->Output();
+    EXPECT_THAT(p->Output(), HasSubstr("type=primary"));
+    return p;
+  }
+
+  // Runs a process to completion and returns its exit code; its output in *output.
+  int Run(const std::vector<std::string>& eal_args, const std::vector<std::string>& command,
+          std::string* output) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, command);
+    const int rc = p->Wait();
+    *output = p->Output();
+    return rc;
+  }
+
+  static void Quit(Subprocess* p) {
+    p->Send("quit\n");
+    EXPECT_EQ(p->Wait(), 0) << p->Output();
+    EXPECT_THAT(p->Output(), HasSubstr("BYE"));
+  }
+
+  bool Exists(absl::string_view file) const {
+    return std::filesystem::exists(absl::StrCat(dir_, "/", file));
+  }
+
+  const std::string helper_ = testing::RunfilePath("tests/eal_helper");
+  const std::string prefix_ = testing::UniquePrefix();
+  const std::string dir_ = absl::StrCat(RuntimeBase(), "/", prefix_);
+};
+
+TEST_F(EalMultiProcessTest, PrimaryAndSecondarySeeEachOther) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  std::string out;
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "7@1"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("type=secondary"));
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("PROC pid=%d type=primary lcores=0\n",
+                                             primary->pid())));
+  EXPECT_THAT(out, HasSubstr("type=secondary lcores=7 self"));
+  EXPECT_THAT(out, HasSubstr("COMPONENT eal layout=1"));
+
+  // The primary now sees only itself: the secondary unregistered on Cleanup.
+  primary->Send("describe\n");
+  ASSERT_TRUE(primary->WaitForOutput("END", kStartTimeout));
+  EXPECT_THAT(primary->Output(), Not(HasSubstr("type=secondary")));
+  Quit(primary.get());
+  EXPECT_FALSE(std::filesystem::exists(dir_)) << "primary shutdown leaves " << dir_;
+}
+
+TEST_F(EalMultiProcessTest, AutoIsPrimaryWhenAloneAndSecondaryOtherwise) {
+  std::unique_ptr<Subprocess> first = Start({"--proc-type=auto", "-l", "0"}, {"hold"});
+  ASSERT_TRUE(first->WaitForOutput("READY", kStartTimeout)) << first->Output();
+  EXPECT_THAT(first->Output(), HasSubstr("type=primary"));
+  std::string out;
+  ASSERT_EQ(Run({"--proc-type=auto", "-l", "1"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("READY"));
+  EXPECT_THAT(out, HasSubstr("type=secondary"));
+  Quit(first.get());
+}
+
+TEST_F(EalMultiProcessTest, SecondPrimaryIsRefused) {
+  std::unique_ptr<Subprocess> primary = StartPrimary();
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=primary", "-l", "1"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat(
+                       "a primary process (pid %d) is already running", primary->pid())));
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, SecondaryWithoutPrimaryFailsFast) {
+  const absl::Time start = absl::Now();
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "--attach-timeout", "60"}, {"once"}, &out), 2);
+  EXPECT_THAT(out, HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(out, HasSubstr("no primary process is running"));
+  // It does not sit out the 60 s attach timeout.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+}
+
+TEST_F(EalMultiProcessTest, SecondaryWithAnotherLayoutVersionIsRefused) {
+  std::unique_ptr<Subprocess> primary = StartPrimary();
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once", "--layout", "eal=999"}, &out),
+            2);
+  EXPECT_THAT(out, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(out, HasSubstr("component \"eal\""));
+  EXPECT_THAT(out, HasSubstr("uses shared-layout version 1, this process has layout version 999"));
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, LcoreOverlapIsRefusedUntilTheOwnerIsKilled) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "0"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("lcore 0 is already used by primary process %d",
+                                             primary->pid())));
+
+  std::unique_ptr<Subprocess> owner = Start({"--proc-type=secondary", "--lcores", "5@1"}, {"hold"});
+  ASSERT_TRUE(owner->WaitForOutput("READY", kStartTimeout)) << owner->Output();
+  EXPECT_EQ(Run({"--proc-type=secondary", "--lcores", "(4-5)@0"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("lcore 5 is already used by secondary process %d",
+                                             owner->pid())));
+
+  owner->Kill(SIGKILL);
+  EXPECT_EQ(owner->Wait(), 128 + SIGKILL);
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "(4-5)@0"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("lcores=4,5 self"));
+  EXPECT_THAT(out, Not(HasSubstr(absl::StrFormat("pid=%d", owner->pid()))));
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, CleanExitReleasesLcores) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  std::string out;
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "9@1"}, {"once"}, &out), 0) << out;
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "9@1"}, {"once"}, &out), 0) << out;
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, SecondaryObservesPrimarySigkill) {
+  std::unique_ptr<Subprocess> primary = StartPrimary();
+  std::unique_ptr<Subprocess> watcher =
+      Start({"--proc-type=secondary", "-l", "1"}, {"watch-primary"});
+  ASSERT_TRUE(watcher->WaitForOutput("READY", kStartTimeout)) << watcher->Output();
+  primary->Kill(SIGKILL);
+  ASSERT_TRUE(watcher->WaitForOutput("PRIMARY-EXITED", absl::Seconds(20))) << watcher->Output();
+  EXPECT_THAT(watcher->Output(), HasSubstr("PRIMARY-EXITED ready=1 alive=0"));
+  EXPECT_EQ(watcher->Wait(), 0) << watcher->Output();
+}
+
+TEST_F(EalMultiProcessTest, NewPrimaryCleansStaleStateOfADeadOne) {
+  std::unique_ptr<Subprocess> dead = StartPrimary();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+  ASSERT_TRUE(Exists("config"));
+
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat(
+                       "no primary process is running (the last one, pid %d, has exited)",
+                       dead->pid())));
+
+  std::unique_ptr<Subprocess> next = StartPrimary();
+  EXPECT_THAT(next->Output(), HasSubstr(absl::StrFormat(
+                                  "removing the stale state of primary pid %d", dead->pid())));
+  ASSERT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("PROC pid=%d type=primary", next->pid())));
+  Quit(next.get());
+}
+
+TEST_F(EalMultiProcessTest, NewPrimaryWaitsForSecondariesOfTheDeadOne) {
+  std::unique_ptr<Subprocess> dead = StartPrimary();
+  std::unique_ptr<Subprocess> orphan = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+  ASSERT_TRUE(orphan->WaitForOutput("READY", kStartTimeout)) << orphan->Output();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+
+  std::string out;
+  EXPECT_EQ(Run({"-l", "0"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("processes %d (", orphan->pid())));
+  EXPECT_THAT(out, HasSubstr("stop them before starting a new primary"));
+
+  Quit(orphan.get());
+  ASSERT_EQ(Run({"-l", "0"}, {"once"}, &out), 0) << out;
+}
+
+TEST_F(EalMultiProcessTest, PrefixesAreIndependent) {
+  std::unique_ptr<Subprocess> primary_a = StartPrimary({"-l", "0"});
+  // Same lcore, other group: allowed.
+  const std::string other_prefix = prefix_ + ".b";
+  std::unique_ptr<Subprocess> primary_b =
+      Subprocess::Start({helper_, "--file-prefix", other_prefix, "-l", "0", "--", "hold"});
+  ASSERT_TRUE(primary_b->WaitForOutput("READY", kStartTimeout)) << primary_b->Output();
+  EXPECT_THAT(primary_b->Output(), HasSubstr("type=primary"));
+
+  std::unique_ptr<Subprocess> secondary_b = Subprocess::Start(
+      {helper_, "--file-prefix", other_prefix, "--proc-type=secondary", "-l", "1", "--", "once"});
+  EXPECT_EQ(secondary_b->Wait(), 0) << secondary_b->Output();
+  EXPECT_THAT(secondary_b->Output(),
+              HasSubstr(absl::StrFormat("PROC pid=%d type=primary", primary_b->pid())));
+  EXPECT_THAT(secondary_b->Output(),
+              Not(HasSubstr(absl::StrFormat("pid=%d", primary_a->pid()))));
+  Quit(primary_b.get());
+  Quit(primary_a.get());
+}
+
+TEST_F(EalMultiProcessTest, RuntimeFilesArePrivate) {
+  std::unique_ptr<Subprocess> primary = StartPrimary();
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0) << dir_;
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  for (const char* file : {"config", "lock"}) {
+    const std::string path = absl::StrCat(dir_, "/", file);
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << path;
+  }
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, AnotherUserCannotAttach) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as nobody";
+  std::unique_ptr<Subprocess> primary = StartPrimary();
+  // A copy of the helper that nobody may execute (bazel's output tree is under /root).
+  char tmpl[] = "/tmp/keel-nobody-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string copy = absl::StrCat(tmpl, "/eal_helper");
+  std::filesystem::copy_file(helper_, copy);
+  ::chmod(tmpl, 0755);
+  ::chmod(copy.c_str(), 0755);
+
+  SpawnOptions as_nobody;
+  as_nobody.uid = 65534;
+  // Point nobody at root's runtime directories: the permissions must stop it.
+  as_nobody.env = {absl::StrCat("KEEL_RUNTIME_DIR=", RuntimeBase())};
+  std::unique_ptr<Subprocess> intruder =
+      Start({"--proc-type=secondary", "-l", "1"}, {"once"}, as_nobody, copy);
+  EXPECT_EQ(intruder->Wait(), 2) << intruder->Output();
+  EXPECT_THAT(intruder->Output(), HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(intruder->Output(), HasSubstr("Permission denied"));
+  std::filesystem::remove_all(tmpl);
+
+  // The group is unharmed.
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once"}, &out), 0) << out;
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, SecondaryWaitsForThePrimaryToFinishInit) {
+  std::unique_ptr<Subprocess> primary = Start({"-l", "0"}, {"hold", "--init-delay-ms", "1500"});
+  const absl::Time deadline = absl::Now() + kStartTimeout;
+  while (!Exists("config") && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(Exists("config"));
+
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "0.2"}, {"once"}, &out),
+            2);
+  EXPECT_THAT(out, HasSubstr("DEADLINE_EXCEEDED"));
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("waiting for primary pid %d to finish init",
+                                             primary->pid())));
+
+  ASSERT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "30"}, {"once"}, &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("type=secondary"));
+  Quit(primary.get());
+}
+
+TEST_F(EalMultiProcessTest, PrimaryDyingDuringInitIsReported) {
+  std::unique_ptr<Subprocess> primary = Start({"-l", "0"}, {"hold", "--init-delay-ms", "60000"});
+  const absl::Time deadline = absl::Now() + kStartTimeout;
+  while (!Exists("config") && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(Exists("config"));
+
+  std::unique_ptr<Subprocess> secondary =
+      Start({"--proc-type=secondary", "-l", "1", "--attach-timeout", "60"}, {"once"});
+  absl::SleepFor(absl::Milliseconds(200));
+  primary->Kill(SIGKILL);
+  EXPECT_EQ(secondary->Wait(absl::Seconds(30)), 2) << secondary->Output();
+  EXPECT_THAT(secondary->Output(),
+              HasSubstr(absl::StrFormat("the primary process (pid %d) died during init",
+                                        primary->pid())));
+}
+
+TEST_F(EalMultiProcessTest, WorkerLcoresRunPinnedAndReturnResults) {
+  std::string out;
+  ASSERT_EQ(Run({"--lcores", "3@0,4@1"}, {"lcores"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("RAN lcore=3 pinned=1"));
+  EXPECT_THAT(out, HasSubstr("RAN lcore=4 pinned=1"));
+  EXPECT_THAT(out, HasSubstr("WAIT lcore=4 result=104"));
+  EXPECT_THAT(out, Not(HasSubstr("WAIT lcore=3")));  // the main lcore is not a worker
+}
+
+TEST_F(EalMultiProcessTest, VersionFlagListsComponents) {
+  std::string out;
+  ASSERT_EQ(Run({"-v", "-l", "0"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("eal 0.1.0 (layout 1)"));
+}
+
+TEST_F(EalMultiProcessTest, HelpPrintsUsageAndJoinsNothing) {
+  std::string out;
+  EXPECT_EQ(Run({"-h"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("Usage:"));
+  EXPECT_THAT(out, HasSubstr("CANCELLED"));
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+TEST_F(EalMultiProcessTest, BadOptionFailsNamingIt) {
+  std::string out;
+  EXPECT_EQ(Run({"-l", "1#2"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("INVALID_ARGUMENT: -l \"1#2\""));
+}
+
+}  // namespace
+}  // namespace keel

@@ -1,0 +1,69 @@
+// End to end: the helloworld sample app and procinfo, as the demo runs them.
+#include <signal.h>
+
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/subprocess.h"
+
+namespace keel {
+namespace {
+
+using ::keel::testing::RunfilePath;
+using ::keel::testing::Subprocess;
+using ::testing::HasSubstr;
+
+TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
+  const std::string hello = RunfilePath("examples/helloworld/helloworld");
+  const std::string procinfo = RunfilePath("tools/procinfo/procinfo");
+  const std::string prefix = testing::UniquePrefix();
+
+  std::unique_ptr<Subprocess> primary = Subprocess::Start(
+      {hello, "-l", "0", "--file-prefix", prefix, "--", "--stay", "60"});
+  ASSERT_TRUE(primary->WaitForOutput("staying up", absl::Seconds(20))) << primary->Output();
+  EXPECT_THAT(primary->Output(),
+              HasSubstr(absl::StrFormat("hello from lcore 0 (primary process, pid %d)",
+                                        primary->pid())));
+
+  std::unique_ptr<Subprocess> secondary = Subprocess::Start(
+      {hello, "--proc-type=secondary", "--lcores", "1@1", "--file-prefix", prefix});
+  EXPECT_EQ(secondary->Wait(), 0) << secondary->Output();
+  EXPECT_THAT(secondary->Output(),
+              HasSubstr(absl::StrFormat("hello from lcore 1 (secondary process, pid %d)",
+                                        secondary->pid())));
+  EXPECT_THAT(secondary->Output(), HasSubstr(absl::StrFormat("pid %d, primary, lcores 0",
+                                                             primary->pid())));
+
+  std::unique_ptr<Subprocess> text = Subprocess::Start({procinfo, "--file-prefix", prefix});
+  EXPECT_EQ(text->Wait(), 0) << text->Output();
+  EXPECT_THAT(text->Output(), HasSubstr(absl::StrFormat("primary pid %d", primary->pid())));
+  EXPECT_THAT(text->Output(), HasSubstr("(this procinfo)"));
+  EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      1"));
+
+  std::unique_ptr<Subprocess> json =
+      Subprocess::Start({procinfo, "--file-prefix", prefix, "--", "--json"});
+  EXPECT_EQ(json->Wait(), 0) << json->Output();
+  EXPECT_THAT(json->Output(),
+              HasSubstr(absl::StrFormat("{\"pid\": %d, \"type\": \"primary\", \"program\": "
+                                        "\"helloworld\", \"lcores\": [0]",
+                                        primary->pid())));
+  EXPECT_THAT(json->Output(),
+              HasSubstr("\"components\": [{\"name\": \"eal\", \"version\": \"0.1.0\", "
+                        "\"layout\": 1}]"));
+
+  primary->Kill(SIGINT);
+  EXPECT_EQ(primary->Wait(), 0) << primary->Output();
+  EXPECT_THAT(primary->Output(), HasSubstr("clean shutdown"));
+}
+
+TEST(Examples, ProcinfoWithoutAGroupFailsClearly) {
+  std::unique_ptr<Subprocess> p = Subprocess::Start(
+      {RunfilePath("tools/procinfo/procinfo"), "--file-prefix", testing::UniquePrefix()});
+  EXPECT_EQ(p->Wait(), 1);
+  EXPECT_THAT(p->Output(), HasSubstr("no primary process is running"));
+}
+
+}  // namespace
+}  // namespace keel

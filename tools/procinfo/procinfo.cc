@@ -1,0 +1,130 @@
+// procinfo: what a running keel group holds (DPDK's dpdk-proc-info).
+//
+//   procinfo --file-prefix NAME [--attach-timeout SEC] [-- --json]
+//
+// Attaches to the group as a secondary without claiming any lcore, prints its
+// processes, lcores and component versions, and detaches.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "eal/eal.h"
+
+namespace {
+
+using keel::eal::GroupInfo;
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      absl::StrAppend(&out, "\\", std::string(1, c));
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+void PrintText(const GroupInfo& g) {
+  std::printf("group \"%s\"  runtime dir %s  primary pid %d\n\n", g.prefix.c_str(),
+              g.runtime_dir.c_str(), g.primary_pid);
+  std::printf("processes:\n  %-8s %-10s %-16s %-12s %s\n", "PID", "TYPE", "PROGRAM", "LCORES",
+              "ATTACHED");
+  for (const keel::eal::ProcessInfo& p : g.processes) {
+    std::printf("  %-8d %-10s %-16s %-12s %s%s\n", p.pid,
+                std::string(keel::eal::ProcessTypeName(p.type)).c_str(), p.name.c_str(),
+                p.lcores.empty() ? "-" : absl::StrJoin(p.lcores, ",").c_str(),
+                TimeText(p.attached).c_str(), p.is_self ? "  (this procinfo)" : "");
+  }
+  std::printf("\nlcores:\n  %-6s %-10s %s\n", "LCORE", "CPUS", "PID");
+  for (const keel::eal::LcoreOwner& l : g.lcores) {
+    std::printf("  %-6u %-10s %d\n", l.lcore, keel::eal::FormatCpuSet(l.cpus).c_str(), l.pid);
+  }
+  std::printf("\ncomponents:\n  %-12s %-10s %s\n", "NAME", "VERSION", "LAYOUT");
+  for (const keel::eal::ComponentVersion& c : g.components) {
+    std::printf("  %-12s %-10s %u\n", c.name.c_str(), keel::ToString(c.version).c_str(),
+                c.layout_version);
+  }
+}
+
+void PrintJson(const GroupInfo& g) {
+  std::vector<std::string> processes;
+  for (const keel::eal::ProcessInfo& p : g.processes) {
+    processes.push_back(absl::StrFormat(
+        "{\"pid\": %d, \"type\": %s, \"program\": %s, \"lcores\": [%s], \"attached\": %s, "
+        "\"self\": %s}",
+        p.pid, JsonString(keel::eal::ProcessTypeName(p.type)), JsonString(p.name),
+        absl::StrJoin(p.lcores, ", "), JsonString(TimeText(p.attached)),
+        p.is_self ? "true" : "false"));
+  }
+  std::vector<std::string> lcores;
+  for (const keel::eal::LcoreOwner& l : g.lcores) {
+    lcores.push_back(absl::StrFormat("{\"lcore\": %u, \"cpus\": %s, \"pid\": %d}", l.lcore,
+                                     JsonString(keel::eal::FormatCpuSet(l.cpus)), l.pid));
+  }
+  std::vector<std::string> components;
+  for (const keel::eal::ComponentVersion& c : g.components) {
+    components.push_back(absl::StrFormat("{\"name\": %s, \"version\": %s, \"layout\": %u}",
+                                         JsonString(c.name),
+                                         JsonString(keel::ToString(c.version)),
+                                         c.layout_version));
+  }
+  absl::PrintF(
+      "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
+      "\"lcores\": [%s],\n \"components\": [%s]}\n",
+      JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
+      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "),
+      absl::StrJoin(components, ", "));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<keel::eal::Options> options = keel::eal::ParseOptions(args);
+  if (!options.ok()) {
+    std::fprintf(stderr, "procinfo: %s\n", options.status().ToString().c_str());
+    return 1;
+  }
+  if (options->help) {
+    std::printf("Usage: %s --file-prefix NAME [--attach-timeout SEC] [-- --json]\n", argv[0]);
+    return 0;
+  }
+  bool json = false;
+  for (const std::string& arg : options->app_args) {
+    if (arg == "--json") {
+      json = true;
+    } else {
+      std::fprintf(stderr, "procinfo: unknown argument \"%s\" (only --json)\n", arg.c_str());
+      return 1;
+    }
+  }
+  // A bystander: always a secondary, never holding an lcore.
+  options->proc_type = keel::eal::ProcessType::kSecondary;
+  options->claim_lcores = false;
+  if (absl::Status s = keel::eal::Init(*options); !s.ok()) {
+    std::fprintf(stderr, "procinfo: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<GroupInfo> group = keel::eal::DescribeGroup();
+  if (!group.ok()) {
+    std::fprintf(stderr, "procinfo: %s\n", group.status().ToString().c_str());
+  } else if (json) {
+    PrintJson(*group);
+  } else {
+    PrintText(*group);
+  }
+  const absl::Status cleanup = keel::eal::Cleanup();
+  return group.ok() && cleanup.ok() ? 0 : 1;
+}
