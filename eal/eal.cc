@@ -1,6 +1,10 @@
 #include "eal/eal.h"
 
+#include <sys/personality.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 #include <cstdio>
 #include <memory>
@@ -24,9 +28,35 @@ const eal_internal::ComponentRegistrar kRegistrar({"eal", kVersion,
 struct EalState {
   Options options;
   std::unique_ptr<eal_internal::Group> group;
+  std::vector<eal_internal::ComponentInfo> components;  // in init order
 };
 EalState* g_state = nullptr;
 absl::Duration g_init_delay_for_test;
+std::vector<std::string> g_argv;  // for the ASLR re-execution
+
+// The group's memory range is taken in this secondary (ASLR put something there). Run
+// the program again, once, with randomization off for this process only; the system
+// setting is untouched. Returns only when that is not possible.
+absl::Status ReexecWithoutAslr(const absl::Status& why) {
+  if (eal_internal::IsAslrReexec() || g_argv.empty()) {
+    return absl::FailedPreconditionError(why.message());
+  }
+  KEEL_LOG(Notice, "eal", "%s; running this process again with ASLR off for it alone",
+           why.message());
+  const int current = personality(0xffffffff);
+  if (current == -1 || personality(static_cast<unsigned long>(current) | ADDR_NO_RANDOMIZE) == -1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(why.message(), " (and personality(ADDR_NO_RANDOMIZE) failed)"));
+  }
+  setenv("KEEL_ASLR_REEXEC", "1", 1);
+  std::vector<char*> argv;
+  for (std::string& arg : g_argv) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  execv("/proc/self/exe", argv.data());
+  return absl::FailedPreconditionError(
+      absl::StrCat(why.message(), " (and re-executing /proc/self/exe failed)"));
+}
 
 }  // namespace
 
@@ -39,6 +69,7 @@ absl::StatusOr<std::vector<std::string>> Init(int argc, char** argv) {
     std::fflush(stdout);
     return absl::CancelledError("-h: usage printed");
   }
+  g_argv.assign(argv, argv + argc);
   if (absl::Status s = Init(*options); !s.ok()) return s;
   return options->app_args;
 }
@@ -58,34 +89,61 @@ absl::Status Init(const Options& options) {
     std::fflush(stdout);
   }
 
-  absl::StatusOr<std::unique_ptr<eal_internal::Group>> group =
+  absl::StatusOr<std::unique_ptr<eal_internal::Group>> joined =
       eal_internal::Group::Join(options);
-  if (!group.ok()) return group.status();
-  if (options.claim_lcores) {
-    if (absl::Status s = eal_internal::StartLcores(options); !s.ok()) {
-      (*group)->Leave().IgnoreError();
-      return s;
-    }
+  if (!joined.ok()) return joined.status();
+  std::unique_ptr<eal_internal::Group> group = *std::move(joined);
+  const ProcessType type = group->type();
+
+  // Component init hooks, in init order; on failure undo the ones that ran.
+  std::vector<eal_internal::ComponentInfo> components = eal_internal::RegisteredComponents();
+  std::stable_sort(components.begin(), components.end(),
+                   [](const auto& a, const auto& b) { return a.init_order < b.init_order; });
+  const eal_internal::InitContext context{options, type, group->dir()};
+  absl::Status status;
+  size_t ran = 0;
+  for (; ran < components.size() && status.ok(); ++ran) {
+    if (components[ran].init != nullptr) status = components[ran].init(context);
   }
-  if ((*group)->type() == ProcessType::kPrimary) {
+  if (status.ok() && options.claim_lcores) status = eal_internal::StartLcores(options);
+  if (!status.ok()) {
+    for (size_t i = ran; i-- > 0;) {
+      if (components[i].cleanup != nullptr) components[i].cleanup(type);
+    }
+    group->Leave().IgnoreError();
+    if (eal_internal::IsReexecWithoutAslr(status)) return ReexecWithoutAslr(status);
+    return status;
+  }
+
+  if (eal_internal::IsAslrReexec()) {
+    // This is the re-execution: give the programs it starts their randomization back.
+    unsetenv("KEEL_ASLR_REEXEC");
+    const int current = personality(0xffffffff);
+    if (current != -1) personality(static_cast<unsigned long>(current) & ~ADDR_NO_RANDOMIZE);
+  }
+  if (type == ProcessType::kPrimary) {
     absl::SleepFor(g_init_delay_for_test);
-    (*group)->MarkReady();
+    group->MarkReady();
   }
   KEEL_LOG(Info, "eal", "%s process %d joined group \"%s\" with lcores %s",
-           ProcessTypeName((*group)->type()), getpid(), options.file_prefix,
+           ProcessTypeName(type), getpid(), options.file_prefix,
            options.claim_lcores ? absl::StrJoin(options.lcores, ",", absl::PairFormatter(
                                                     absl::AlphaNumFormatter(), "@",
                                                     [](std::string* out, const CpuSet& cpus) {
                                                       out->append(FormatCpuSet(cpus));
                                                     }))
                                 : "none");
-  g_state = new EalState{options, *std::move(group)};
+  g_state = new EalState{options, std::move(group), std::move(components)};
   return absl::OkStatus();
 }
 
 absl::Status Cleanup() {
   if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");
   if (absl::Status s = eal_internal::StopLcores(); !s.ok()) return s;
+  const ProcessType type = g_state->group->type();
+  for (auto it = g_state->components.rbegin(); it != g_state->components.rend(); ++it) {
+    if (it->cleanup != nullptr) it->cleanup(type);
+  }
   const absl::Status left = g_state->group->Leave();
   delete g_state;
   g_state = nullptr;

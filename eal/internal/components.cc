@@ -1,10 +1,12 @@
 #include "eal/internal/components.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/cord.h"
 #include "absl/synchronization/mutex.h"
 
 namespace keel::eal_internal {
@@ -50,6 +52,25 @@ void SetLayoutVersionForTest(absl::string_view name, uint32_t layout_version) {
   Registry& r = TheRegistry();
   absl::MutexLock lock(&r.mu);
   r.layout_overrides[name] = layout_version;
+}
+
+namespace {
+constexpr absl::string_view kReexecPayload = "keel/reexec-without-aslr";
+}  // namespace
+
+absl::Status ReexecWithoutAslr(absl::string_view why) {
+  absl::Status status = absl::FailedPreconditionError(why);
+  status.SetPayload(kReexecPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsReexecWithoutAslr(const absl::Status& status) {
+  return status.GetPayload(kReexecPayload).has_value();
+}
+
+bool IsAslrReexec() {
+  const char* marker = std::getenv("KEEL_ASLR_REEXEC");
+  return marker != nullptr && *marker == '1';
 }
 
 }  // namespace keel::eal_internal

@@ -13,18 +13,47 @@
 #define KEEL_EAL_INTERNAL_COMPONENTS_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "eal/options.h"
 #include "eal/version.h"
 
 namespace keel::eal_internal {
+
+// What a component's init hook learns of the process joining the group.
+struct InitContext {
+  const eal::Options& options;
+  eal::ProcessType type;  // kPrimary or kSecondary
+  std::string runtime_dir;
+};
+
+// Process-local hooks (function pointers never go to shared memory).
+// init: runs inside eal::Init after the process joined its group and before a primary
+//   publishes init-complete, in ascending init_order. An error fails Init.
+// cleanup: runs inside eal::Cleanup (and when a later init hook fails), in reverse.
+using InitHook = absl::Status (*)(const InitContext& context);
+using CleanupHook = void (*)(eal::ProcessType type);
 
 struct ComponentInfo {
   const char* name;  // a string literal, at most 31 characters
   Version version;
   uint32_t layout_version;
+  int init_order = 0;
+  InitHook init = nullptr;
+  CleanupHook cleanup = nullptr;
 };
+
+// An init hook of a secondary returns this when the group's memory address range is
+// taken in this process: eal::Init then leaves the group and re-executes the program
+// once with address-space randomization off for this process only. `why` is the
+// error reported if that is not possible or did not help.
+absl::Status ReexecWithoutAslr(absl::string_view why);
+bool IsReexecWithoutAslr(const absl::Status& status);
+// True in a process that is such a re-execution.
+bool IsAslrReexec();
 
 // Thread-safe; called before main() by ComponentRegistrar.
 void RegisterComponent(const ComponentInfo& info);

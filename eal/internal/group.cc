@@ -22,6 +22,7 @@
 #include "eal/internal/process.h"
 #include "eal/internal/runtime_dir.h"
 #include "eal/log.h"
+#include "eal/robust_mutex.h"
 
 namespace keel::eal_internal {
 namespace {
@@ -44,24 +45,6 @@ struct Header {
 static_assert(offsetof(SharedConfig, init_state) == offsetof(Header, init_state));
 static_assert(offsetof(SharedConfig, primary_start_time) ==
               offsetof(Header, primary_start_time));
-
-// Holds SharedConfig::lock. A holder that died leaves the mutex EOWNERDEAD: we mark it
-// consistent and the caller's ReapLocked() repairs what the dead holder left half done.
-class SharedLock {
- public:
-  explicit SharedLock(SharedConfig* config) : mu_(&config->lock) {
-    if (pthread_mutex_lock(mu_) == EOWNERDEAD) {
-      KEEL_LOG(Warning, "eal", "recovered the group lock from a process that died holding it");
-      pthread_mutex_consistent(mu_);
-    }
-  }
-  ~SharedLock() { pthread_mutex_unlock(mu_); }
-  SharedLock(const SharedLock&) = delete;
-  SharedLock& operator=(const SharedLock&) = delete;
-
- private:
-  pthread_mutex_t* mu_;
-};
 
 std::string Path(const std::string& dir, absl::string_view file) {
   return absl::StrCat(dir, "/", file);
@@ -378,14 +361,9 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     c->primary_start_time = *start_time;
     absl::SNPrintF(c->fingerprint, sizeof(c->fingerprint), "%s", BuildFingerprint());
     absl::SNPrintF(c->prefix, sizeof(c->prefix), "%s", prefix);
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&c->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
+    InitRobustMutex(&c->lock);
     {
-      SharedLock lock(c);
+      RobustLock lock(&c->lock, [c] { ReapLocked(c); });
       if (absl::Status s = MergeComponentsLocked(c); !s.ok()) return s;
       absl::StatusOr<int> slot = RegisterLocked(c, kSharedPrimary, options, *start_time);
       if (!slot.ok()) return slot.status();
@@ -481,7 +459,7 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
         prefix, c->fingerprint, fingerprint));
   }
   {
-    SharedLock lock(c);
+    RobustLock lock(&c->lock, [c] { ReapLocked(c); });
     if (absl::Status s = MergeComponentsLocked(c); !s.ok()) return s;
     absl::StatusOr<int> slot = RegisterLocked(c, kSharedSecondary, options, *start_time);
     if (!slot.ok()) return slot.status();
@@ -519,7 +497,7 @@ absl::Status Group::Leave() {
   if (config_ == nullptr) return absl::FailedPreconditionError("not attached to a group");
   std::vector<std::string> still_attached;
   {
-    SharedLock lock(config_);
+    RobustLock lock(&config_->lock, [this] { ReapLocked(config_); });
     ReapLocked(config_);
     if (slot_ >= 0) {
       ProcessSlot& slot = config_->processes[slot_];
@@ -563,7 +541,7 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
   eal::GroupInfo info;
   info.prefix = prefix_;
   info.runtime_dir = dir_;
-  SharedLock lock(config_);
+  RobustLock lock(&config_->lock, [this] { ReapLocked(config_); });
   ReapLocked(config_);
   info.primary_pid = config_->primary_pid;
   for (int s = 0; s < kMaxProcesses; ++s) {

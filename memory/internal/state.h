@@ -1,0 +1,25 @@
+// This process's view of the group's memory (process-local).
+#ifndef KEEL_MEMORY_INTERNAL_STATE_H_
+#define KEEL_MEMORY_INTERNAL_STATE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "memory/internal/layout.h"
+
+namespace keel::memory_internal {
+
+struct State {
+  MemoryConfig* config = nullptr;  // == base
+  char* base = nullptr;
+  uint64_t total_size = 0;
+  bool primary = false;
+  std::string runtime_dir;
+};
+
+// Null until eal::Init set up memory, and after eal::Cleanup.
+State* CurrentState();
+
+}  // namespace keel::memory_internal
+
+#endif  // KEEL_MEMORY_INTERNAL_STATE_H_
