@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/group_fixture.h"
 #include "tests/subprocess.h"
 
 namespace keel {
@@ -26,38 +27,9 @@ using ::testing::Not;
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(20);
 
-// Where the runtime directories live for this user (the documented rule, spelled out
-// independently of the EAL's code).
-std::string RuntimeBase() {
-  if (::geteuid() == 0) return "/var/run/keel";
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
-    return absl::StrCat(xdg, "/keel");
-  }
-  return absl::StrCat("/tmp/keel-", ::geteuid());
-}
-
-class EalMultiProcessTest : public ::testing::Test {
+class EalMultiProcessTest : public testing::GroupTest {
  protected:
-  void TearDown() override {
-    // Processes killed on purpose leave their group's files behind.
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  // eal_helper --file-prefix PREFIX EAL_ARGS... -- COMMAND...
-  std::unique_ptr<Subprocess> Start(const std::vector<std::string>& eal_args,
-                                    const std::vector<std::string>& command,
-                                    const SpawnOptions& options = {},
-                                    const std::string& binary = "") {
-    std::vector<std::string> argv = {binary.empty() ? helper_ : binary, "--file-prefix",
-                                     prefix_};
-    argv.insert(argv.end(), eal_args.begin(), eal_args.end());
-    argv.push_back("--");
-    argv.insert(argv.end(), command.begin(), command.end());
-    std::unique_ptr<Subprocess> p = Subprocess::Start(argv, options);
-    EXPECT_NE(p, nullptr);
-    return p;
-  }
+  EalMultiProcessTest() : GroupTest("tests/eal_helper") {}
 
   // Starts a primary that holds on to the group until told to quit.
   std::unique_ptr<Subprocess> StartPrimary(const std::vector<std::string>& eal_args = {"-l", "0"}) {
@@ -81,14 +53,6 @@ class EalMultiProcessTest : public ::testing::Test {
     EXPECT_EQ(p->Wait(), 0) << p->Output();
     EXPECT_THAT(p->Output(), HasSubstr("BYE"));
   }
-
-  bool Exists(absl::string_view file) const {
-    return std::filesystem::exists(absl::StrCat(dir_, "/", file));
-  }
-
-  const std::string helper_ = testing::RunfilePath("tests/eal_helper");
-  const std::string prefix_ = testing::UniquePrefix();
-  const std::string dir_ = absl::StrCat(RuntimeBase(), "/", prefix_);
 };
 
 TEST_F(EalMultiProcessTest, PrimaryAndSecondarySeeEachOther) {

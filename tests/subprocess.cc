@@ -95,6 +95,21 @@ bool Subprocess::WaitForOutput(absl::string_view needle, absl::Duration timeout)
   return true;
 }
 
+std::optional<std::string> Subprocess::NextLine(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    const size_t end = output_.find('\n', next_line_);
+    if (end != std::string::npos) {
+      std::string line = output_.substr(next_line_, end - next_line_);
+      next_line_ = end + 1;
+      return line;
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration() || stdout_fd_ < 0) return std::nullopt;
+    Drain(std::min(left, absl::Milliseconds(100)));
+  }
+}
+
 std::string Subprocess::Output() {
   Drain(absl::ZeroDuration());
   return output_;

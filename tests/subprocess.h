@@ -37,6 +37,9 @@ class Subprocess {
   bool WaitForOutput(absl::string_view needle, absl::Duration timeout);
   // Everything the process printed so far.
   std::string Output();
+  // The next whole line after the last one NextLine returned (without '\n'), or
+  // nullopt when none arrives within `timeout`.
+  std::optional<std::string> NextLine(absl::Duration timeout);
   void Send(absl::string_view text);
   void CloseStdin();
   void Kill(int signal);
@@ -52,6 +55,7 @@ class Subprocess {
   int stdin_fd_ = -1;
   int stdout_fd_ = -1;
   std::string output_;
+  size_t next_line_ = 0;  // where NextLine() goes on reading
   std::optional<int> exit_code_;
 };
 
