@@ -21,7 +21,7 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
   const std::string prefix = testing::UniquePrefix();
 
   std::unique_ptr<Subprocess> primary = Subprocess::Start(
-      {hello, "-l", "0", "--file-prefix", prefix, "--", "--stay", "60"});
+      {hello, "-l", "0", "-m", "16", "--file-prefix", prefix, "--", "--stay", "60"});
   ASSERT_TRUE(primary->WaitForOutput("staying up", absl::Seconds(20))) << primary->Output();
   EXPECT_THAT(primary->Output(),
               HasSubstr(absl::StrFormat("hello from lcore 0 (primary process, pid %d)",
@@ -35,12 +35,19 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
                                         secondary->pid())));
   EXPECT_THAT(secondary->Output(), HasSubstr(absl::StrFormat("pid %d, primary, lcores 0",
                                                              primary->pid())));
+  // The secondary read what the primary wrote into the memzone, and wrote back.
+  EXPECT_THAT(secondary->Output(),
+              HasSubstr(absl::StrFormat("\"greetings from the primary, pid %d\"",
+                                        primary->pid())));
 
   std::unique_ptr<Subprocess> text = Subprocess::Start({procinfo, "--file-prefix", prefix});
   EXPECT_EQ(text->Wait(), 0) << text->Output();
   EXPECT_THAT(text->Output(), HasSubstr(absl::StrFormat("primary pid %d", primary->pid())));
   EXPECT_THAT(text->Output(), HasSubstr("(this procinfo)"));
   EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      1"));
+  EXPECT_THAT(text->Output(), HasSubstr("memory       0.1.0      1"));
+  EXPECT_THAT(text->Output(), HasSubstr("/dev/hugepages/keel." + prefix + ".seg0"));
+  EXPECT_THAT(text->Output(), ::testing::ContainsRegex("helloworld +0x1000002[0-9a-f]+ +512 "));
 
   std::unique_ptr<Subprocess> json =
       Subprocess::Start({procinfo, "--file-prefix", prefix, "--", "--json"});
@@ -51,10 +58,15 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
                                         primary->pid())));
   EXPECT_THAT(json->Output(),
               HasSubstr("\"components\": [{\"name\": \"eal\", \"version\": \"0.1.0\", "
-                        "\"layout\": 1}]"));
+                        "\"layout\": 1}, {\"name\": \"memory\""));
+  EXPECT_THAT(json->Output(), HasSubstr("\"memzones\": [{\"name\": \"helloworld\""));
+  EXPECT_THAT(json->Output(), HasSubstr("\"page_size\": 2097152, \"socket\": 0"));
 
   primary->Kill(SIGINT);
   EXPECT_EQ(primary->Wait(), 0) << primary->Output();
+  EXPECT_THAT(primary->Output(),
+              HasSubstr(absl::StrFormat("primary read the reply: \"hello back from secondary pid %d\"",
+                                        secondary->pid())));
   EXPECT_THAT(primary->Output(), HasSubstr("clean shutdown"));
 }
 

@@ -3,7 +3,8 @@
 //   procinfo --file-prefix NAME [--attach-timeout SEC] [-- --json]
 //
 // Attaches to the group as a secondary without claiming any lcore, prints its
-// processes, lcores and component versions, and detaches.
+// processes, lcores, component versions, memory segments, memory per socket, memzones
+// and registered objects, and detaches.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "eal/eal.h"
+#include "memory/memory.h"
 
 namespace {
 
@@ -31,6 +33,10 @@ std::string JsonString(absl::string_view s) {
   }
   return out + "\"";
 }
+
+std::string Mib(size_t bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
+
+std::string Address(const void* p) { return absl::StrFormat("%p", p); }
 
 std::string TimeText(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
@@ -56,6 +62,28 @@ void PrintText(const GroupInfo& g) {
     std::printf("  %-12s %-10s %u\n", c.name.c_str(), keel::ToString(c.version).c_str(),
                 c.layout_version);
   }
+  std::printf("\nsegments:\n  %-16s %-11s %-9s %-7s %s\n", "ADDRESS", "SIZE", "PAGE", "SOCKET",
+              "FILE");
+  for (const keel::memory::Segment& s : keel::memory::Segments()) {
+    absl::PrintF("  %-16s %-11s %-9s %-7d %s\n", Address(s.addr), Mib(s.size),
+                 absl::StrCat(s.page_size / 1024, " kB"), s.socket, s.file);
+  }
+  std::printf("\nmemory:\n  %-7s %-11s %-11s %-13s %s\n", "SOCKET", "TOTAL", "FREE",
+              "LARGEST FREE", "ALLOCATIONS");
+  for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
+    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, Mib(u.total), Mib(u.free),
+                 Mib(u.largest_free), u.allocations);
+  }
+  std::printf("\nmemzones:\n  %-32s %-16s %-10s %s\n", "NAME", "ADDRESS", "SIZE", "SOCKET");
+  for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
+    absl::PrintF("  %-32s %-16s %-10d %d\n", z.name, Address(z.addr), z.size, z.socket);
+  }
+  std::printf("\nobjects:\n  %-32s %-10s %-7s %-16s %s\n", "NAME", "KIND", "LAYOUT", "ADDRESS",
+              "CREATOR");
+  for (const keel::memory::Object& o : keel::memory::Objects()) {
+    absl::PrintF("  %-32s %-10s %-7d %-16s %d\n", o.name, o.kind, o.layout_version,
+                 Address(o.addr), o.creator_pid);
+  }
 }
 
 void PrintJson(const GroupInfo& g) {
@@ -80,12 +108,42 @@ void PrintJson(const GroupInfo& g) {
                                          JsonString(keel::ToString(c.version)),
                                          c.layout_version));
   }
+  std::vector<std::string> segments;
+  for (const keel::memory::Segment& s : keel::memory::Segments()) {
+    segments.push_back(absl::StrFormat(
+        "{\"address\": %s, \"size\": %d, \"page_size\": %d, \"socket\": %d, \"file\": %s, "
+        "\"hugepages\": %s}",
+        JsonString(Address(s.addr)), s.size, s.page_size, s.socket, JsonString(s.file),
+        s.hugepages ? "true" : "false"));
+  }
+  std::vector<std::string> memory;
+  for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
+    memory.push_back(absl::StrFormat(
+        "{\"socket\": %d, \"total\": %d, \"free\": %d, \"largest_free\": %d, "
+        "\"allocations\": %d}",
+        u.socket, u.total, u.free, u.largest_free, u.allocations));
+  }
+  std::vector<std::string> memzones;
+  for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
+    memzones.push_back(absl::StrFormat(
+        "{\"name\": %s, \"address\": %s, \"size\": %d, \"socket\": %d}", JsonString(z.name),
+        JsonString(Address(z.addr)), z.size, z.socket));
+  }
+  std::vector<std::string> objects;
+  for (const keel::memory::Object& o : keel::memory::Objects()) {
+    objects.push_back(absl::StrFormat(
+        "{\"name\": %s, \"kind\": %s, \"layout\": %d, \"address\": %s, \"creator_pid\": %d}",
+        JsonString(o.name), JsonString(o.kind), o.layout_version, JsonString(Address(o.addr)),
+        o.creator_pid));
+  }
   absl::PrintF(
       "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
-      "\"lcores\": [%s],\n \"components\": [%s]}\n",
+      "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
+      "\"memzones\": [%s],\n \"objects\": [%s]}\n",
       JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
       absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "),
-      absl::StrJoin(components, ", "));
+      absl::StrJoin(components, ", "), absl::StrJoin(segments, ", "),
+      absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "), absl::StrJoin(objects, ", "));
 }
 
 }  // namespace
