@@ -1,0 +1,73 @@
+// The ring as it lives in shared memory (or in memory the caller provides).
+//
+// Shared-memory rules: see eal/internal/layout.h. Standard layout; atomics are
+// always-lock-free 32/64-bit; no pointers (slots follow the struct); producer and
+// consumer state on cache lines of their own, 128 bytes apart so adjacent-line
+// prefetch does not pair them; kLayoutVersion checked at Lookup.
+//
+// Positions are free-running 32-bit counters; a slot index is position & mask. Each
+// side (producer, consumer) keeps its state in one HeadTail. Whatever the side's sync
+// mode, Pos(tail) is the side's published tail position: the one word the other side
+// reads.
+//   multi/single:  head = Word(head, 0)            tail = Word(tail, 0)
+//   RTS:           head = Word(head, head count)   tail = Word(tail, tail count)
+//   HTS:           head unused                     tail = Word(tail, head)
+#ifndef KEEL_RING_INTERNAL_LAYOUT_H_
+#define KEEL_RING_INTERNAL_LAYOUT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace keel::ring_internal {
+
+// Bump on any change to the structs in this file.
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint64_t kRingMagic = 0x676e69726c65656bULL;  // "keelring"
+inline constexpr uint32_t kMaxCount = 0x7fffffff;
+inline constexpr int kNameSize = 64;
+
+enum class Sync : uint32_t { kMulti = 0, kSingle = 1, kRts = 2, kHts = 3 };
+
+inline constexpr uint32_t Pos(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
+inline constexpr uint32_t Low(uint64_t word) { return static_cast<uint32_t>(word); }
+inline constexpr uint64_t Word(uint32_t pos, uint32_t low) {
+  return (static_cast<uint64_t>(pos) << 32) | low;
+}
+
+struct alignas(128) HeadTail {
+  std::atomic<uint64_t> tail;
+  std::atomic<uint64_t> head;
+  // The other side's tail position as this side last read it: a lower bound of the
+  // real one, so the fast path need not touch the other side's cache line on every
+  // call. Only multi/single modes use it.
+  std::atomic<uint32_t> other_tail;
+  uint32_t sync;     // Sync
+  uint32_t htd_max;  // RTS: how far the head may run ahead of the tail
+};
+
+struct RingLayout {
+  // Read-only after init.
+  alignas(64) uint64_t magic;
+  uint32_t layout_version;
+  uint32_t flags;      // the creation flags (ring.h)
+  uint32_t size;       // slots: a power of two
+  uint32_t mask;       // size - 1
+  uint32_t capacity;   // usable slots: size - 1, or the exact count
+  uint32_t elem_size;  // bytes per element, a multiple of 4
+  char name[kNameSize];
+  HeadTail prod;
+  HeadTail cons;
+  // The slots follow: size * elem_size bytes at this + sizeof(RingLayout).
+};
+
+static_assert(std::is_standard_layout_v<RingLayout>);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(sizeof(RingLayout) % 128 == 0);
+static_assert(offsetof(RingLayout, cons) - offsetof(RingLayout, prod) >= 128);
+
+}  // namespace keel::ring_internal
+
+#endif  // KEEL_RING_INTERNAL_LAYOUT_H_

@@ -1,0 +1,303 @@
+// Functional cases (DPDK's test_ring.c, in keel's words) for every mode and element
+// sizes 4, 8, 16 and 20, on caller-provided memory: no EAL.
+#include "ring/ring.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace keel::ring {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// A ring in heap memory the test owns.
+class LocalRing {
+ public:
+  LocalRing(uint32_t count, uint32_t flags, uint32_t elem_size) {
+    absl::StatusOr<size_t> bytes = MemorySize(count, flags, elem_size);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    mem_.reset(std::aligned_alloc(128, (*bytes + 127) / 128 * 128));
+    absl::StatusOr<Ring*> r = Init(mem_.get(), "test", count, flags, elem_size);
+    EXPECT_TRUE(r.ok()) << r.status();
+    ring_ = *r;
+  }
+  Ring* operator->() const { return ring_; }
+  Ring* get() const { return ring_; }
+
+ private:
+  std::unique_ptr<void, FreeDeleter> mem_;
+  Ring* ring_ = nullptr;
+};
+
+// Elements of `size` bytes whose every 4-byte word holds the element's number.
+std::vector<uint32_t> Elements(uint32_t first, unsigned n, uint32_t size) {
+  std::vector<uint32_t> words;
+  for (unsigned i = 0; i < n; ++i) {
+    for (uint32_t w = 0; w < size / 4; ++w) words.push_back(first + i);
+  }
+  return words;
+}
+
+TEST(RingValidation, RejectsBadArguments) {
+  struct Case {
+    uint32_t count, flags, elem_size;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {100, 0, 8, "ring \"r\": count 100 is not a power of two"},
+           {0, 0, 8, "count 0 is not in 1..2147483647"},
+           {0x80000000u, 0, 8, "count 2147483648 is not in 1..2147483647"},
+           {1, 0, 8, "count 1 leaves no usable slot"},
+           {16, 0, 6, "element size 6 is not a positive multiple of 4"},
+           {16, 0, 0, "element size 0"},
+           {16, kSingleProducer | kProducerRts, 8, "at most one of kSingleProducer"},
+           {16, kProducerHts | kProducerRts, 8, "at most one of kSingleProducer"},
+           {16, kConsumerHts | kSingleConsumer, 8, "at most one of kSingleConsumer"},
+           {16, 1u << 12, 8, "unknown flags 0x1000"},
+       }) {
+    alignas(128) static char mem[1 << 12];
+    absl::StatusOr<Ring*> r = Init(mem, "r", c.count, c.flags, c.elem_size);
+    ASSERT_FALSE(r.ok()) << c.message;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.message));
+  }
+  alignas(128) static char mem[1 << 12];
+  EXPECT_THAT(std::string(Init(mem + 8, "r", 16, 0, 8).status().message()),
+              HasSubstr("is not 128-byte aligned"));
+  EXPECT_THAT(std::string(Init(mem, std::string(64, 'n'), 16, 0, 8).status().message()),
+              HasSubstr("the name must be 1 to 63 characters"));
+}
+
+TEST(RingValidation, CapacityAndSize) {
+  LocalRing pow2(16, 0, 8);
+  EXPECT_EQ(pow2->Size(), 16u);
+  EXPECT_EQ(pow2->Capacity(), 15u);
+  LocalRing exact(10, kExactSize, 8);
+  EXPECT_EQ(exact->Size(), 16u);
+  EXPECT_EQ(exact->Capacity(), 10u);
+  LocalRing exact_pow2(16, kExactSize, 8);
+  EXPECT_EQ(exact_pow2->Size(), 32u);
+  EXPECT_EQ(exact_pow2->Capacity(), 16u);
+  EXPECT_TRUE(MemorySize(kMaxCount, kExactSize, 4).ok());
+}
+
+// (producer flags, consumer flags, element size)
+using ModeParam = std::tuple<uint32_t, uint32_t, uint32_t>;
+
+class RingModeTest : public ::testing::TestWithParam<ModeParam> {
+ protected:
+  uint32_t flags() const { return std::get<0>(GetParam()) | std::get<1>(GetParam()); }
+  uint32_t esize() const { return std::get<2>(GetParam()); }
+};
+
+TEST_P(RingModeTest, FullEmptyAndTheReportedCounts) {
+  LocalRing r(64, flags() | kExactSize, esize());  // capacity 64 exactly
+  const uint32_t cap = r->Capacity();
+  ASSERT_EQ(cap, 64u);
+  std::vector<uint32_t> in = Elements(0, cap + 1, esize());
+  unsigned free_space = 999;
+  unsigned available = 999;
+
+  EXPECT_TRUE(r->Empty());
+  EXPECT_EQ(r->DequeueBulkElem(in.data(), 1, &available), 0u);  // empty
+  EXPECT_EQ(available, 0u);
+
+  EXPECT_EQ(r->EnqueueBulkElem(in.data(), 10, &free_space), 10u);
+  EXPECT_EQ(free_space, cap - 10);
+  EXPECT_EQ(r->Count(), 10u);
+  // Bulk: all or nothing.
+  EXPECT_EQ(r->EnqueueBulkElem(in.data(), cap, &free_space), 0u);
+  EXPECT_EQ(free_space, cap - 10);  // written on failure too
+  EXPECT_EQ(r->Count(), 10u);
+  // Burst: as many as fit.
+  EXPECT_EQ(r->EnqueueBurstElem(in.data() + 10 * esize() / 4, cap, &free_space), cap - 10);
+  EXPECT_EQ(free_space, 0u);
+  EXPECT_TRUE(r->Full());
+  EXPECT_EQ(r->FreeCount(), 0u);
+  EXPECT_EQ(r->EnqueueBurstElem(in.data(), 1, &free_space), 0u);
+
+  std::vector<uint32_t> out(in.size());
+  EXPECT_EQ(r->DequeueBulkElem(out.data(), cap + 1, &available), 0u);
+  EXPECT_EQ(available, cap);
+  EXPECT_EQ(r->DequeueBulkElem(out.data(), 5, &available), 5u);
+  EXPECT_EQ(available, cap - 5);
+  EXPECT_EQ(r->DequeueBurstElem(out.data() + 5 * esize() / 4, cap, &available), cap - 5);
+  EXPECT_EQ(available, 0u);
+  // FIFO: what came out is what went in, in order.
+  EXPECT_TRUE(std::equal(out.begin(), out.begin() + cap * esize() / 4, in.begin()));
+  EXPECT_TRUE(r->Empty());
+}
+
+TEST_P(RingModeTest, WrapsAroundManyTimesInOrder) {
+  LocalRing r(32, flags(), esize());
+  uint32_t next_in = 0;
+  uint32_t next_out = 0;
+  for (int round = 0; round < 500; ++round) {
+    const unsigned n = 1 + round % 23;
+    std::vector<uint32_t> in = Elements(next_in, n, esize());
+    const unsigned put = r->EnqueueBurstElem(in.data(), n);
+    next_in += put;
+    std::vector<uint32_t> out(32 * esize() / 4);
+    const unsigned got = r->DequeueBurstElem(out.data(), 1 + (round * 7) % 19);
+    for (unsigned i = 0; i < got * esize() / 4; ++i) {
+      ASSERT_EQ(out[i], next_out + i / (esize() / 4)) << "round " << round;
+    }
+    next_out += got;
+    ASSERT_EQ(r->Count(), next_in - next_out);
+  }
+}
+
+TEST_P(RingModeTest, SingleElementCallsAndReset) {
+  if (esize() != 8) GTEST_SKIP() << "pointer calls need 8-byte elements";
+  LocalRing r(4, flags(), 8);  // capacity 3
+  int a, b, c, d;
+  EXPECT_TRUE(r->Enqueue(&a));
+  EXPECT_TRUE(r->Enqueue(&b));
+  unsigned free_space = 9;
+  EXPECT_TRUE(r->Enqueue(&c, &free_space));
+  EXPECT_EQ(free_space, 0u);
+  EXPECT_FALSE(r->Enqueue(&d));  // DPDK's -ENOBUFS
+  void* out = nullptr;
+  EXPECT_TRUE(r->Dequeue(&out));
+  EXPECT_EQ(out, &a);
+  r->Reset();
+  EXPECT_TRUE(r->Empty());
+  EXPECT_FALSE(r->Dequeue(&out));  // DPDK's -ENOENT
+  EXPECT_THAT(r->Dump(), HasSubstr("ring \"test\""));
+}
+
+std::string ModeName(const ::testing::TestParamInfo<ModeParam>& info) {
+  auto side = [](uint32_t f) -> std::string {
+    if (f & (kSingleProducer | kSingleConsumer)) return "S";
+    if (f & (kProducerRts | kConsumerRts)) return "Rts";
+    if (f & (kProducerHts | kConsumerHts)) return "Hts";
+    return "M";
+  };
+  return absl::StrCat(side(std::get<0>(info.param)), "p", side(std::get<1>(info.param)), "c",
+                      std::get<2>(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllModes, RingModeTest,
+    ::testing::Combine(::testing::Values(0u, kSingleProducer, kProducerRts, kProducerHts),
+                       ::testing::Values(0u, kSingleConsumer, kConsumerRts, kConsumerHts),
+                       ::testing::Values(4u, 8u, 16u, 20u)),
+    ModeName);
+
+TEST(RingExplicit, SpMpScMcVariants) {
+  LocalRing r(8, 0, 8);
+  int values[8];
+  void* objs[8];
+  for (int i = 0; i < 8; ++i) objs[i] = &values[i];
+  void* out[8];
+  EXPECT_EQ(r->SpEnqueueBulk(objs, 2), 2u);     // o0 o1
+  EXPECT_EQ(r->MpEnqueueBurst(objs, 8), 5u);    // o0 o1 o0 o1 o2 o3 o4 (capacity 7)
+  EXPECT_EQ(r->MpEnqueueBulk(objs, 1), 0u);
+  EXPECT_EQ(r->ScDequeueBulk(out, 3), 3u);      // o0 o1 o0
+  EXPECT_EQ(r->McDequeueBurst(out, 8), 4u);     // o1 o2 o3 o4
+  EXPECT_EQ(out[0], objs[1]);
+  EXPECT_EQ(out[3], objs[4]);
+  EXPECT_EQ(r->McDequeueBulk(out, 1), 0u);
+  EXPECT_EQ(r->ScDequeueBurst(out, 1), 0u);
+  EXPECT_EQ(r->SpEnqueueBurst(objs, 1), 1u);
+}
+
+class RingPeekTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(RingPeekTest, PeekStartFinish) {
+  LocalRing r(16, GetParam(), 8);  // capacity 15
+  std::vector<uint64_t> in = {1, 2, 3, 4, 5, 6};
+  unsigned free_space = 0;
+  ASSERT_EQ(r->EnqueueBulkStart(6, &free_space), 6u);
+  EXPECT_EQ(free_space, 9u);
+  EXPECT_EQ(r->Count(), 0u);  // reserved, not published
+  r->EnqueueFinish(in.data(), 4);  // publish 4, give 2 back
+  EXPECT_EQ(r->Count(), 4u);
+
+  uint64_t out[8] = {};
+  unsigned available = 0;
+  ASSERT_EQ(r->DequeueBulkStart(out, 3, &available), 3u);
+  EXPECT_EQ(available, 1u);
+  EXPECT_EQ(out[0], 1u);
+  EXPECT_EQ(out[2], 3u);
+  r->DequeueFinish(1);  // consume only the first
+  EXPECT_EQ(r->Count(), 3u);
+  ASSERT_EQ(r->DequeueBurstStart(out, 8), 3u);
+  EXPECT_EQ(out[0], 2u);
+  r->DequeueFinish(3);
+  EXPECT_TRUE(r->Empty());
+}
+
+TEST_P(RingPeekTest, ZeroCopyAcrossTheWrap) {
+  LocalRing r(8, GetParam(), 8);  // capacity 7
+  uint64_t scratch[8];
+  // Move the positions to 6 so 4 slots wrap: 2 at the end, 2 at the start.
+  ASSERT_EQ(r->EnqueueBulkElem(scratch, 6), 6u);
+  ASSERT_EQ(r->DequeueBulkElem(scratch, 6), 6u);
+  ZeroCopy zc;
+  ASSERT_EQ(r->EnqueueZcBulkStart(4, &zc), 4u);
+  EXPECT_EQ(zc.n1, 2u);
+  ASSERT_NE(zc.ptr2, nullptr);
+  static_cast<uint64_t*>(zc.ptr1)[0] = 10;
+  static_cast<uint64_t*>(zc.ptr1)[1] = 11;
+  static_cast<uint64_t*>(zc.ptr2)[0] = 12;
+  static_cast<uint64_t*>(zc.ptr2)[1] = 13;
+  r->EnqueueZcFinish(4);
+  ASSERT_EQ(r->DequeueZcBurstStart(8, &zc), 4u);
+  EXPECT_EQ(static_cast<uint64_t*>(zc.ptr1)[0], 10u);
+  EXPECT_EQ(static_cast<uint64_t*>(zc.ptr2)[1], 13u);
+  r->DequeueZcFinish(4);
+  EXPECT_TRUE(r->Empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(SingleAndHts, RingPeekTest,
+                         ::testing::Values(kSingleProducer | kSingleConsumer,
+                                           kProducerHts | kConsumerHts));
+
+TEST(RingPeek, RefusedOnMultiAndRtsRings) {
+  for (uint32_t flags : {0u, kProducerRts | kConsumerRts}) {
+    LocalRing r(16, flags, 8);
+    unsigned free_space = 7;
+    EXPECT_EQ(r->EnqueueBulkStart(1, &free_space), 0u);
+    EXPECT_EQ(free_space, 0u);
+    ZeroCopy zc;
+    EXPECT_EQ(r->DequeueZcBulkStart(1, &zc), 0u);
+    EXPECT_EQ(zc.ptr1, nullptr);
+  }
+}
+
+struct Pair {
+  uint32_t a;
+  uint32_t b;
+  uint64_t c;
+};
+
+TEST(TypedRing, CopiesWholeElements) {
+  LocalRing r(8, 0, sizeof(Pair));
+  TypedRing<Pair> typed(r.get());
+  EXPECT_TRUE(typed.Enqueue({1, 2, 3}));
+  Pair in[2] = {{4, 5, 6}, {7, 8, 9}};
+  EXPECT_EQ(typed.EnqueueBulk(in, 2), 2u);
+  Pair out[3];
+  EXPECT_EQ(typed.DequeueBurst(out, 3), 3u);
+  EXPECT_EQ(out[0].c, 3u);
+  EXPECT_EQ(out[2].a, 7u);
+  EXPECT_TRUE(CheckElementSize(r.get(), sizeof(Pair)).ok());
+  EXPECT_THAT(std::string(CheckElementSize(r.get(), 8).message()),
+              HasSubstr("holds 16-byte elements, not 8-byte ones"));
+}
+
+}  // namespace
+}  // namespace keel::ring
