@@ -160,21 +160,39 @@ TEST_P(RingModeTest, WrapsAroundManyTimesInOrder) {
 }
 
 TEST_P(RingModeTest, SingleElementCallsAndReset) {
-  if (esize() != 8) GTEST_SKIP() << "pointer calls need 8-byte elements";
-  LocalRing r(4, flags(), 8);  // capacity 3
-  int a, b, c, d;
-  EXPECT_TRUE(r->Enqueue(&a));
-  EXPECT_TRUE(r->Enqueue(&b));
+  LocalRing r(4, flags(), esize());  // capacity 3
+  // Pointer rings have single-element calls of their own; other sizes move one element
+  // with the element calls.
+  auto enqueue_one = [&](uint32_t value, unsigned* free_space = nullptr) {
+    if (esize() == 8) {
+      return r->Enqueue(reinterpret_cast<void*>(uintptr_t{value}), free_space);
+    }
+    return r->EnqueueBulkElem(Elements(value, 1, esize()).data(), 1, free_space) == 1;
+  };
+  auto dequeue_one = [&](uint32_t* value) {
+    if (esize() == 8) {
+      void* out = nullptr;
+      if (!r->Dequeue(&out)) return false;
+      *value = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(out));
+      return true;
+    }
+    std::vector<uint32_t> out(esize() / 4);
+    if (r->DequeueBulkElem(out.data(), 1) != 1) return false;
+    *value = out[0];
+    return true;
+  };
+  EXPECT_TRUE(enqueue_one(11));
+  EXPECT_TRUE(enqueue_one(12));
   unsigned free_space = 9;
-  EXPECT_TRUE(r->Enqueue(&c, &free_space));
+  EXPECT_TRUE(enqueue_one(13, &free_space));
   EXPECT_EQ(free_space, 0u);
-  EXPECT_FALSE(r->Enqueue(&d));  // DPDK's -ENOBUFS
-  void* out = nullptr;
-  EXPECT_TRUE(r->Dequeue(&out));
-  EXPECT_EQ(out, &a);
+  EXPECT_FALSE(enqueue_one(14));  // DPDK's -ENOBUFS
+  uint32_t out = 0;
+  EXPECT_TRUE(dequeue_one(&out));
+  EXPECT_EQ(out, 11u);
   r->Reset();
   EXPECT_TRUE(r->Empty());
-  EXPECT_FALSE(r->Dequeue(&out));  // DPDK's -ENOENT
+  EXPECT_FALSE(dequeue_one(&out));  // DPDK's -ENOENT
   EXPECT_THAT(r->Dump(), HasSubstr("ring \"test\""));
 }
 

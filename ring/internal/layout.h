@@ -23,7 +23,7 @@
 namespace keel::ring_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint64_t kRingMagic = 0x676e69726c65656bULL;  // "keelring"
 inline constexpr uint32_t kMaxCount = 0x7fffffff;
 inline constexpr int kNameSize = 64;
@@ -39,9 +39,9 @@ inline constexpr uint64_t Word(uint32_t pos, uint32_t low) {
 struct alignas(128) HeadTail {
   std::atomic<uint64_t> tail;
   std::atomic<uint64_t> head;
-  // The other side's tail position as this side last read it: a lower bound of the
-  // real one, so the fast path need not touch the other side's cache line on every
-  // call. Only multi/single modes use it.
+  // Single-thread sides: the other side's tail position as this side last read it, a
+  // lower bound of the real one, so the fast path need not touch the other side's
+  // cache line on every call.
   std::atomic<uint32_t> other_tail;
   uint32_t sync;     // Sync
   uint32_t htd_max;  // RTS: how far the head may run ahead of the tail

@@ -1,0 +1,231 @@
+// keel rings beside DPDK 22.11's rte_ring, in one run:
+//   one core:   enqueue then dequeue of bulk 1, 8, 32; SP/SC and MP/MC; ns per element
+//   two cores:  a producer lcore and a consumer lcore, burst 32; SP/SC and MP/MC
+//   two processes: the same with producer and consumer in different processes
+// and a table of keel/DPDK ratios at the end.
+//
+//   bazel run -c opt //ring:ring_benchmark
+//
+// Both rings live in memory the benchmark provides (a MAP_SHARED mapping, so the
+// cross-process case can fork): neither side needs its EAL.
+#include <pthread.h>
+#include <rte_ring.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "ring/ring.h"
+
+namespace {
+
+constexpr uint32_t kRingSize = 4096;
+constexpr uint64_t kTwoCoreElements = 30'000'000;
+
+// Results by "case" and runtime, in ns per element.
+std::map<std::string, std::map<std::string, double>>& Results() {
+  static auto* results = new std::map<std::string, std::map<std::string, double>>;
+  return *results;
+}
+
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+double NowNs() {
+  return std::chrono::duration<double, std::nano>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Shared memory that survives fork: the ring plus a control block.
+struct Shared {
+  std::atomic<int> go;
+  std::atomic<int> done;
+  double end_ns;
+};
+
+void* MapShared(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+template <bool kMulti>
+struct Keel {
+  using Ring = keel::ring::Ring;
+  static constexpr const char* kName = "keel";
+  static size_t Bytes() { return *keel::ring::MemorySize(kRingSize, Flags()); }
+  static uint32_t Flags() {
+    return kMulti ? 0 : keel::ring::kSingleProducer | keel::ring::kSingleConsumer;
+  }
+  static Ring* Make(void* mem) { return *keel::ring::Init(mem, "bench", kRingSize, Flags()); }
+  static unsigned EnqueueBulk(Ring* r, void* const* objs, unsigned n) {
+    return r->EnqueueBulk(objs, n);
+  }
+  static unsigned DequeueBulk(Ring* r, void** objs, unsigned n) { return r->DequeueBulk(objs, n); }
+  static unsigned EnqueueBurst(Ring* r, void* const* objs, unsigned n) {
+    return r->EnqueueBurst(objs, n);
+  }
+  static unsigned DequeueBurst(Ring* r, void** objs, unsigned n) {
+    return r->DequeueBurst(objs, n);
+  }
+};
+
+template <bool kMulti>
+struct Dpdk {
+  using Ring = rte_ring;
+  static constexpr const char* kName = "DPDK";
+  static size_t Bytes() { return rte_ring_get_memsize(kRingSize); }
+  static Ring* Make(void* mem) {
+    auto* r = static_cast<rte_ring*>(mem);
+    rte_ring_init(r, "bench", kRingSize, kMulti ? 0 : RING_F_SP_ENQ | RING_F_SC_DEQ);
+    return r;
+  }
+  static unsigned EnqueueBulk(Ring* r, void* const* objs, unsigned n) {
+    return rte_ring_enqueue_bulk(r, objs, n, nullptr);
+  }
+  static unsigned DequeueBulk(Ring* r, void** objs, unsigned n) {
+    return rte_ring_dequeue_bulk(r, objs, n, nullptr);
+  }
+  static unsigned EnqueueBurst(Ring* r, void* const* objs, unsigned n) {
+    return rte_ring_enqueue_burst(r, objs, n, nullptr);
+  }
+  static unsigned DequeueBurst(Ring* r, void** objs, unsigned n) {
+    return rte_ring_dequeue_burst(r, objs, n, nullptr);
+  }
+};
+
+const char* Mode(bool multi) { return multi ? "MP/MC" : "SP/SC"; }
+
+template <typename Impl, bool kMulti>
+void BM_OneCore(benchmark::State& state) {
+  const unsigned bulk = static_cast<unsigned>(state.range(0));
+  void* mem = MapShared(Impl::Bytes());
+  auto* ring = Impl::Make(mem);
+  void* objs[32];
+  void* out[32];
+  for (unsigned i = 0; i < 32; ++i) objs[i] = &objs[i];
+  PinTo(0);
+  uint64_t elements = 0;
+  const double start = NowNs();
+  for (auto _ : state) {
+    Impl::EnqueueBulk(ring, objs, bulk);
+    Impl::DequeueBulk(ring, out, bulk);
+    elements += bulk;
+  }
+  benchmark::DoNotOptimize(out[0]);
+  const double ns = (NowNs() - start) / elements;
+  state.counters["ns_per_elem"] = ns;
+  Results()[absl::StrCat("one core ", Mode(kMulti), " bulk ", bulk)][Impl::kName] = ns;
+  munmap(mem, Impl::Bytes());
+}
+
+template <typename Impl>
+void Produce(typename Impl::Ring* ring, uint64_t total) {
+  void* objs[32];
+  for (unsigned i = 0; i < 32; ++i) objs[i] = &objs[i];
+  for (uint64_t sent = 0; sent < total;) {
+    sent += Impl::EnqueueBurst(ring, objs, static_cast<unsigned>(std::min<uint64_t>(32, total - sent)));
+  }
+}
+
+template <typename Impl>
+void Consume(typename Impl::Ring* ring, uint64_t total) {
+  void* objs[32];
+  for (uint64_t got = 0; got < total;) got += Impl::DequeueBurst(ring, objs, 32);
+}
+
+// Producer on CPU 0, consumer on CPU 1, in two threads or two processes.
+template <typename Impl, bool kMulti, bool kProcesses>
+void BM_TwoCores(benchmark::State& state) {
+  const size_t bytes = Impl::Bytes() + 4096;
+  for (auto _ : state) {
+    void* mem = MapShared(bytes);
+    auto* shared = new (static_cast<char*>(mem) + Impl::Bytes()) Shared{};
+    auto* ring = Impl::Make(mem);
+    auto consumer = [&] {
+      PinTo(1);
+      while (shared->go.load(std::memory_order_acquire) == 0) {
+      }
+      Consume<Impl>(ring, kTwoCoreElements);
+      shared->end_ns = NowNs();
+      shared->done.store(1, std::memory_order_release);
+    };
+    std::thread thread;
+    pid_t child = -1;
+    if (kProcesses) {
+      child = fork();
+      if (child == 0) {
+        consumer();
+        _exit(0);
+      }
+    } else {
+      thread = std::thread(consumer);
+    }
+    PinTo(0);
+    usleep(20000);  // let the consumer reach its spin
+    const double start = NowNs();
+    shared->go.store(1, std::memory_order_release);
+    Produce<Impl>(ring, kTwoCoreElements);
+    while (shared->done.load(std::memory_order_acquire) == 0) {
+    }
+    if (kProcesses) {
+      waitpid(child, nullptr, 0);
+    } else {
+      thread.join();
+    }
+    const double ns = (shared->end_ns - start) / kTwoCoreElements;
+    state.SetIterationTime((shared->end_ns - start) / 1e9);
+    state.counters["ns_per_elem"] = ns;
+    Results()[absl::StrCat(kProcesses ? "two processes " : "two cores ", Mode(kMulti),
+                           " burst 32")][Impl::kName] = ns;
+    munmap(mem, bytes);
+  }
+}
+
+BENCHMARK_TEMPLATE(BM_OneCore, Keel<false>, false)->Arg(1)->Arg(8)->Arg(32);
+BENCHMARK_TEMPLATE(BM_OneCore, Dpdk<false>, false)->Arg(1)->Arg(8)->Arg(32);
+BENCHMARK_TEMPLATE(BM_OneCore, Keel<true>, true)->Arg(1)->Arg(8)->Arg(32);
+BENCHMARK_TEMPLATE(BM_OneCore, Dpdk<true>, true)->Arg(1)->Arg(8)->Arg(32);
+BENCHMARK_TEMPLATE(BM_TwoCores, Keel<false>, false, false)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Dpdk<false>, false, false)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Keel<true>, true, false)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Dpdk<true>, true, false)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Keel<false>, false, true)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Dpdk<false>, false, true)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Keel<true>, true, true)->UseManualTime()->Iterations(3);
+BENCHMARK_TEMPLATE(BM_TwoCores, Dpdk<true>, true, true)->UseManualTime()->Iterations(3);
+
+void PrintRatios() {
+  std::printf("\n%-32s %10s %10s %10s\n", "ns per element", "keel", "DPDK", "keel/DPDK");
+  for (const auto& [name, by] : Results()) {
+    const double keel = by.count("keel") ? by.at("keel") : 0;
+    const double dpdk = by.count("DPDK") ? by.at("DPDK") : 0;
+    std::printf("%-32s %10.3f %10.3f %10.3f\n", name.c_str(), keel, dpdk,
+                dpdk > 0 ? keel / dpdk : 0.0);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  PrintRatios();
+  return 0;
+}
