@@ -12,10 +12,15 @@
 #include "absl/synchronization/mutex.h"
 #include "eal/internal/lcores.h"
 
+namespace keel::eal_internal {
+// Declared in lcore.h so LcoreId() inlines into fast paths.
+__thread unsigned t_lcore_id = eal::kLcoreIdAny;
+}  // namespace keel::eal_internal
+
 namespace keel::eal {
 namespace {
 
-thread_local unsigned t_lcore_id = kLcoreIdAny;
+using eal_internal::t_lcore_id;
 
 // One worker lcore: a pinned thread that runs launched functions one at a time.
 struct Worker {
@@ -76,7 +81,6 @@ cpu_set_t ToCpuSet(const CpuSet& cpus) {
 
 }  // namespace
 
-unsigned LcoreId() { return t_lcore_id; }
 
 unsigned MainLcore() { return g_lcores == nullptr ? kLcoreIdAny : g_lcores->main; }
 
@@ -180,7 +184,7 @@ absl::Status StartLcores(const eal::Options& options) {
       !s.ok()) {
     return s;
   }
-  eal::t_lcore_id = options.main_lcore;
+  eal_internal::t_lcore_id = options.main_lcore;
   eal::g_lcores = lcores.release();
   for (const auto& [id, cpus] : options.lcores) {
     if (id == options.main_lcore) continue;
@@ -219,7 +223,7 @@ absl::Status StopLcores() {
     w->thread.join();
   }
   pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), &lcores->original_affinity);
-  eal::t_lcore_id = eal::kLcoreIdAny;
+  eal_internal::t_lcore_id = eal::kLcoreIdAny;
   eal::g_lcores = nullptr;
   delete lcores;
   return absl::OkStatus();

@@ -26,8 +26,18 @@ namespace keel::eal {
 // LcoreId() of a thread that is not an lcore.
 inline constexpr unsigned kLcoreIdAny = ~0u;
 
+}  // namespace keel::eal
+
+namespace keel::eal_internal {
+// The calling thread's lcore id (lcore.cc); a plain TLS variable, so reading it is one
+// load.
+extern __thread unsigned t_lcore_id;
+}  // namespace keel::eal_internal
+
+namespace keel::eal {
+
 // This thread's lcore id, or kLcoreIdAny. Thread-local read; never blocks.
-unsigned LcoreId();
+inline unsigned LcoreId() { return eal_internal::t_lcore_id; }
 // The main lcore. Requires Initialized().
 unsigned MainLcore();
 // This process's lcores, ascending (main included).

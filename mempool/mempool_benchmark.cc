@@ -1,0 +1,138 @@
+// keel mempools beside DPDK 22.11's rte_mempool, in one run: get then put of bulk 32,
+// with a per-lcore cache of 256 and without a cache, in ns per object (one get and one
+// put), and a table of keel/DPDK ratios at the end.
+//
+//   bazel run -c opt //mempool:mempool_benchmark
+//
+// Both EALs run in this process, each with --no-huge and lcore 0 (the main thread is
+// lcore 0 of both, so both use their lcore-0 cache); the pools are alike: 16383
+// objects of 64 bytes, multi-producer / multi-consumer ring backends.
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "eal/eal.h"
+#include "memory/memory.h"
+#include "mempool/mempool.h"
+
+namespace {
+
+constexpr unsigned kPoolSize = 16383;
+constexpr unsigned kEltSize = 64;
+constexpr unsigned kBulk = 32;
+
+// ns per object by case and runtime.
+std::map<std::string, std::map<std::string, double>>& Results() {
+  static auto* results = new std::map<std::string, std::map<std::string, double>>;
+  return *results;
+}
+
+void BM_KeelGetPut(benchmark::State& state) {
+  const unsigned cache = static_cast<unsigned>(state.range(0));
+  absl::StatusOr<keel::mempool::Mempool*> pool =
+      keel::mempool::Create(absl::StrCat("bench", cache), kPoolSize, kEltSize, cache, 0, 0,
+                            keel::memory::kSocketAny);
+  if (!pool.ok()) {
+    state.SkipWithError(std::string(pool.status().message()).c_str());
+    return;
+  }
+  void* objs[kBulk];
+  for (auto _ : state) {
+    if (!(*pool)->GetBulk(objs, kBulk)) state.SkipWithError("get failed");
+    (*pool)->PutBulk(objs, kBulk);
+  }
+  benchmark::DoNotOptimize(objs[0]);
+  state.SetItemsProcessed(state.iterations() * kBulk);
+  keel::mempool::Free(*pool).IgnoreError();
+}
+
+void BM_DpdkGetPut(benchmark::State& state) {
+  const unsigned cache = static_cast<unsigned>(state.range(0));
+  rte_mempool* pool =
+      rte_mempool_create(absl::StrCat("bench", cache).c_str(), kPoolSize, kEltSize, cache, 0,
+                         nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
+  if (pool == nullptr) {
+    state.SkipWithError("rte_mempool_create failed");
+    return;
+  }
+  void* objs[kBulk];
+  for (auto _ : state) {
+    if (rte_mempool_get_bulk(pool, objs, kBulk) != 0) state.SkipWithError("get failed");
+    rte_mempool_put_bulk(pool, objs, kBulk);
+  }
+  benchmark::DoNotOptimize(objs[0]);
+  state.SetItemsProcessed(state.iterations() * kBulk);
+  rte_mempool_free(pool);
+}
+
+BENCHMARK(BM_KeelGetPut)->Arg(256)->Arg(0);
+BENCHMARK(BM_DpdkGetPut)->Arg(256)->Arg(0);
+
+// Collects ns per object from the reports, to print the ratios.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      const std::string name = run.benchmark_name();
+      const bool keel = name.rfind("BM_Keel", 0) == 0;
+      const std::string cache = name.substr(name.find('/') + 1);
+      const double ns_per_obj = run.GetAdjustedRealTime() / kBulk;  // time unit: ns
+      Results()[absl::StrCat("get+put bulk 32, cache ", cache)][keel ? "keel" : "DPDK"] =
+          ns_per_obj;
+    }
+  }
+};
+
+std::vector<char*> Argv(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  std::vector<std::string> keel_args = {"bench", "--no-huge", "-m", "256", "-l", "0",
+                                        "--file-prefix",
+                                        absl::StrCat("mpbench-keel-", getpid())};
+  std::vector<char*> keel_argv = Argv(keel_args);
+  absl::StatusOr<std::vector<std::string>> keel_init =
+      keel::eal::Init(static_cast<int>(keel_args.size()), keel_argv.data());
+  if (!keel_init.ok()) {
+    std::fprintf(stderr, "keel init: %s\n", keel_init.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<std::string> dpdk_args = {
+      "bench", "--no-huge", "-m", "256", "-l", "0", "--no-pci", "--no-telemetry",
+      "--log-level=error", "--file-prefix", absl::StrCat("mpbench-dpdk-", getpid())};
+  std::vector<char*> dpdk_argv = Argv(dpdk_args);
+  if (rte_eal_init(static_cast<int>(dpdk_args.size()), dpdk_argv.data()) < 0) {
+    std::fprintf(stderr, "rte_eal_init failed\n");
+    return 1;
+  }
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  std::printf("\n%-32s %10s %10s %10s\n", "ns per object", "keel", "DPDK", "keel/DPDK");
+  for (const auto& [name, by] : Results()) {
+    const double keel = by.count("keel") ? by.at("keel") : 0;
+    const double dpdk = by.count("DPDK") ? by.at("DPDK") : 0;
+    std::printf("%-32s %10.3f %10.3f %10.3f\n", name.c_str(), keel, dpdk,
+                dpdk > 0 ? keel / dpdk : 0.0);
+  }
+  rte_eal_cleanup();
+  return keel::eal::Cleanup().ok() ? 0 : 1;
+}

@@ -60,7 +60,7 @@ inline bool GetFromCacheAndRing(MempoolLayout& mp, void** objs, unsigned n,
   const unsigned rest = n - len;
   if (Backend(mp)->DequeueBulk(objs, rest) != rest) return false;
   void** slots = CacheSlots(cache);
-  for (unsigned i = 0; i < len; ++i) objs[rest + i] = slots[len - 1 - i];
+  std::memcpy(objs + rest, slots, len * sizeof(void*));
   // L0.
   cache->len.store(0, std::memory_order_relaxed);
   if constexpr (kDebug) MarkGot(mp, objs, n);
@@ -94,8 +94,8 @@ inline bool GetBulk(MempoolLayout& mp, void** objs, unsigned n, CacheLayout* cac
     }
     len += want;
   }
-  // The most recently put objects first: they are the warmest in the CPU's caches.
-  for (unsigned i = 0; i < n; ++i) objs[i] = slots[len - 1 - i];
+  // The top n: the most recently put objects, the warmest in the CPU's caches.
+  std::memcpy(objs, slots + len - n, n * sizeof(void*));
   // L0.
   cache->len.store(len - n, std::memory_order_relaxed);
   if constexpr (kDebug) MarkGot(mp, objs, n);
@@ -116,7 +116,7 @@ inline void PutBulkUnchecked(MempoolLayout& mp, void* const* objs, unsigned n,
     Backend(mp)->EnqueueBulk(slots, len);
     len = 0;
   }
-  for (unsigned i = 0; i < n; ++i) slots[len + i] = objs[i];
+  std::memcpy(slots + len, objs, n * sizeof(void*));
   // L0.
   cache->len.store(len + n, std::memory_order_relaxed);
 }
