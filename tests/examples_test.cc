@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -68,6 +69,58 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
               HasSubstr(absl::StrFormat("primary read the reply: \"hello back from secondary pid %d\"",
                                         secondary->pid())));
   EXPECT_THAT(primary->Output(), HasSubstr("clean shutdown"));
+}
+
+// simple_mp as the README runs it: messages both ways, help, bad input, clean quit.
+TEST(Examples, SimpleMpExchangesMessagesBothWays) {
+  const std::string simple_mp = RunfilePath("examples/simple_mp/simple_mp");
+  const std::string prefix = testing::UniquePrefix();
+  std::unique_ptr<Subprocess> primary =
+      Subprocess::Start({simple_mp, "-l", "0-1", "-m", "32", "--file-prefix", prefix});
+  ASSERT_TRUE(primary->WaitForOutput("ready", absl::Seconds(20))) << primary->Output();
+  std::unique_ptr<Subprocess> secondary = Subprocess::Start(
+      {simple_mp, "--proc-type=secondary", "--lcores", "2@0,3@1", "--file-prefix", prefix});
+  ASSERT_TRUE(secondary->WaitForOutput("ready", absl::Seconds(20))) << secondary->Output();
+  EXPECT_THAT(secondary->Output(), HasSubstr("rings \"SEC_2_PRI\" (send) and \"PRI_2_SEC\""));
+
+  primary->Send("send hello secondary\n");
+  EXPECT_TRUE(secondary->WaitForOutput("core 3: Received 'hello secondary'", absl::Seconds(10)))
+      << secondary->Output();
+  secondary->Send("send hello primary\nsend and again\n");
+  EXPECT_TRUE(primary->WaitForOutput("core 1: Received 'and again'", absl::Seconds(10)))
+      << primary->Output();
+  EXPECT_THAT(primary->Output(), HasSubstr("core 1: Received 'hello primary'"));
+  // A message longer than a buffer (64 bytes) is cut, not overrun.
+  primary->Send(absl::StrCat("send ", std::string(100, 'x'), "\n"));
+  EXPECT_TRUE(secondary->WaitForOutput(absl::StrCat("Received '", std::string(63, 'x'), "'"),
+                                       absl::Seconds(10)))
+      << secondary->Output();
+
+  secondary->Send("help\nsend\nfrobnicate\n");
+  EXPECT_TRUE(secondary->WaitForOutput("unknown command \"frobnicate\"", absl::Seconds(10)));
+  EXPECT_THAT(secondary->Output(), HasSubstr("send needs some text"));
+  EXPECT_THAT(secondary->Output(), HasSubstr("  quit        leave"));
+
+  secondary->Send("quit\n");
+  EXPECT_EQ(secondary->Wait(), 0) << secondary->Output();
+  EXPECT_THAT(secondary->Output(), HasSubstr("clean shutdown"));
+  primary->CloseStdin();  // end of input quits too
+  EXPECT_EQ(primary->Wait(), 0) << primary->Output();
+  EXPECT_THAT(primary->Output(), HasSubstr("clean shutdown"));
+}
+
+TEST(Examples, SimpleMpSecondaryLeavesWhenThePrimaryExits) {
+  const std::string simple_mp = RunfilePath("examples/simple_mp/simple_mp");
+  const std::string prefix = testing::UniquePrefix();
+  std::unique_ptr<Subprocess> primary =
+      Subprocess::Start({simple_mp, "-l", "0", "--no-huge", "-m", "32", "--file-prefix", prefix});
+  ASSERT_TRUE(primary->WaitForOutput("ready", absl::Seconds(20))) << primary->Output();
+  std::unique_ptr<Subprocess> secondary = Subprocess::Start(
+      {simple_mp, "--proc-type=secondary", "--lcores", "1@1", "--file-prefix", prefix});
+  ASSERT_TRUE(secondary->WaitForOutput("ready", absl::Seconds(20))) << secondary->Output();
+  primary->Kill(SIGKILL);
+  EXPECT_EQ(secondary->Wait(absl::Seconds(10)), 0) << secondary->Output();
+  EXPECT_THAT(secondary->Output(), HasSubstr("the primary process exited; leaving"));
 }
 
 TEST(Examples, ProcinfoWithoutAGroupFailsClearly) {

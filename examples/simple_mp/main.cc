@@ -1,0 +1,211 @@
+// simple_mp: DPDK's simple multi-process sample on keel. Two processes pass text
+// messages to each other through two rings, in buffers from a shared mempool.
+//
+// The primary creates rings "PRI_2_SEC" and "SEC_2_PRI" and mempool "MSG_POOL"; a
+// secondary looks them up, with the rings swapped. Every worker lcore of each process
+// takes messages off its receive ring, prints `core N: Received 'TEXT'` and returns the
+// buffer to the pool. The main lcore reads commands from stdin (a prompt when it is a
+// terminal; scripts and tests can pipe commands in):
+//
+//   send TEXT    send TEXT to the other process
+//   help         the commands
+//   quit         leave (also on end of input; a secondary also leaves when the
+//                primary exits)
+//
+// On a 2-CPU machine, in two terminals:
+//   simple_mp -l 0-1 --file-prefix mp
+//   simple_mp --proc-type=secondary --lcores 2@0,3@1 --file-prefix mp
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "eal/eal.h"
+#include "memory/memory.h"
+#include "mempool/mempool.h"
+#include "ring/ring.h"
+
+namespace {
+
+constexpr char kPrimaryToSecondary[] = "PRI_2_SEC";
+constexpr char kSecondaryToPrimary[] = "SEC_2_PRI";
+constexpr char kMessagePool[] = "MSG_POOL";
+constexpr unsigned kRingSize = 64;
+constexpr unsigned kPoolSize = 1023;
+constexpr unsigned kPoolCache = 32;
+constexpr unsigned kMessageSize = 64;  // DPDK's STR_TOKEN_SIZE
+
+constexpr char kPrompt[] = "simple_mp > ";
+constexpr char kHelp[] =
+    "commands:\n"
+    "  send TEXT   send TEXT to the other process\n"
+    "  help        show this list\n"
+    "  quit        leave\n";
+
+keel::ring::Ring* g_send = nullptr;
+keel::ring::Ring* g_recv = nullptr;
+keel::mempool::Mempool* g_pool = nullptr;
+// Relaxed: a stop flag; the workers only need to see it eventually.
+std::atomic<bool> g_quit{false};
+
+absl::Status Setup() {
+  if (keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary) {
+    absl::StatusOr<keel::ring::Ring*> send =
+        keel::ring::Create(kPrimaryToSecondary, kRingSize, keel::memory::kSocketAny, 0);
+    if (!send.ok()) return send.status();
+    absl::StatusOr<keel::ring::Ring*> recv =
+        keel::ring::Create(kSecondaryToPrimary, kRingSize, keel::memory::kSocketAny, 0);
+    if (!recv.ok()) return recv.status();
+    absl::StatusOr<keel::mempool::Mempool*> pool = keel::mempool::Create(
+        kMessagePool, kPoolSize, kMessageSize, kPoolCache, 0, 0, keel::memory::kSocketAny);
+    if (!pool.ok()) return pool.status();
+    g_send = *send;
+    g_recv = *recv;
+    g_pool = *pool;
+  } else {
+    absl::StatusOr<keel::ring::Ring*> send = keel::ring::Lookup(kSecondaryToPrimary);
+    if (!send.ok()) return send.status();
+    absl::StatusOr<keel::ring::Ring*> recv = keel::ring::Lookup(kPrimaryToSecondary);
+    if (!recv.ok()) return recv.status();
+    absl::StatusOr<keel::mempool::Mempool*> pool = keel::mempool::Lookup(kMessagePool);
+    if (!pool.ok()) return pool.status();
+    g_send = *send;
+    g_recv = *recv;
+    g_pool = *pool;
+  }
+  return absl::OkStatus();
+}
+
+// A worker lcore: receive until told to quit. It naps when the ring is empty, so an
+// idle sample does not spin a CPU that other processes of the group share.
+int Receive() {
+  const unsigned lcore = keel::eal::LcoreId();
+  std::printf("starting receiver on lcore %u\n", lcore);
+  unsigned idle = 0;
+  while (!g_quit.load(std::memory_order_relaxed)) {
+    void* msg;
+    if (!g_recv->Dequeue(&msg)) {
+      if (++idle > 1000) usleep(1000);
+      continue;
+    }
+    idle = 0;
+    std::printf("core %u: Received '%s'\n", lcore, static_cast<const char*>(msg));
+    g_pool->Put(msg);
+  }
+  return 0;
+}
+
+void Send(absl::string_view text) {
+  void* msg;
+  if (!g_pool->Get(&msg)) {
+    std::printf("no message buffer free in \"%s\": message discarded\n", kMessagePool);
+    return;
+  }
+  absl::SNPrintF(static_cast<char*>(msg), kMessageSize, "%s", text);
+  if (!g_send->Enqueue(msg)) {
+    std::printf("ring \"%s\" is full: message discarded\n", std::string(g_send->name()).c_str());
+    g_pool->Put(msg);
+  }
+}
+
+// Runs one command line; false for quit.
+bool Command(absl::string_view line) {
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty()) return true;
+  if (line == "quit") return false;
+  if (line == "help") {
+    std::printf("%s", kHelp);
+  } else if (absl::ConsumePrefix(&line, "send ") || line == "send") {
+    if (line == "send" || absl::StripAsciiWhitespace(line).empty()) {
+      std::printf("send needs some text: send TEXT\n");
+    } else {
+      Send(absl::StripAsciiWhitespace(line));
+    }
+  } else {
+    std::printf("unknown command \"%s\"; type help\n", std::string(line).c_str());
+  }
+  return true;
+}
+
+// Reads commands from stdin until quit, end of input or (in a secondary) the
+// primary's exit.
+void CommandLoop() {
+  const bool interactive = isatty(STDIN_FILENO);
+  std::string pending;
+  while (true) {
+    if (interactive) {
+      std::printf("%s", kPrompt);
+      std::fflush(stdout);
+    }
+    size_t newline;
+    while ((newline = pending.find('\n')) == std::string::npos) {
+      struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {keel::eal::PrimaryExitFd(), POLLIN, 0}};
+      const int nfds = fds[1].fd >= 0 ? 2 : 1;
+      if (poll(fds, nfds, -1) < 0) continue;  // EINTR
+      if (nfds == 2 && (fds[1].revents & POLLIN)) {
+        std::printf("the primary process exited; leaving\n");
+        return;
+      }
+      char buf[512];
+      const ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
+      if (got <= 0) {
+        if (!pending.empty()) Command(pending);
+        return;  // end of input
+      }
+      pending.append(buf, static_cast<size_t>(got));
+    }
+    const std::string line = pending.substr(0, newline);
+    pending.erase(0, newline + 1);
+    if (!Command(line)) return;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<std::vector<std::string>> args = keel::eal::Init(argc, argv);
+  if (!args.ok()) {
+    if (absl::IsCancelled(args.status())) return 0;  // -h
+    std::fprintf(stderr, "simple_mp: %s\n", args.status().ToString().c_str());
+    return 1;
+  }
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (!args->empty()) {
+    std::fprintf(stderr, "simple_mp: unknown argument \"%s\" (it takes none after --)\n",
+                 (*args)[0].c_str());
+    keel::eal::Cleanup().IgnoreError();
+    return 1;
+  }
+  if (absl::Status s = Setup(); !s.ok()) {
+    std::fprintf(stderr, "simple_mp: %s\n", s.ToString().c_str());
+    keel::eal::Cleanup().IgnoreError();
+    return 1;
+  }
+  std::printf("%s process %d: rings \"%s\" (send) and \"%s\" (receive), pool \"%s\"\n",
+              std::string(keel::eal::ProcessTypeName(keel::eal::GetProcessType())).c_str(),
+              getpid(), std::string(g_send->name()).c_str(),
+              std::string(g_recv->name()).c_str(), kMessagePool);
+  if (absl::Status s = keel::eal::LaunchOnAllWorkers(Receive, keel::eal::CallMain::kSkip);
+      !s.ok()) {
+    std::fprintf(stderr, "simple_mp: %s\n", s.ToString().c_str());
+  }
+  std::printf("%s", kHelp);
+  std::printf("ready\n");
+  CommandLoop();
+
+  g_quit.store(true, std::memory_order_relaxed);
+  keel::eal::WaitAllLcores();
+  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
+    std::fprintf(stderr, "simple_mp: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("process %d: clean shutdown\n", getpid());
+  return 0;
+}
