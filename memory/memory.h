@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -117,9 +118,10 @@ std::vector<SocketUsage> Usage();
 bool Contains(const void* p);
 bool Initialized();
 
-// Test hook: takes socket `socket`'s heap lock and holds it for `hold` (a test kills
-// the process meanwhile).
-absl::Status HoldHeapLockForTest(int socket, absl::Duration hold);
+// Test hook: takes socket `socket`'s heap lock, calls `on_held` (so a test knows the
+// lock is held), and holds it for `hold` (a test kills the process meanwhile).
+absl::Status HoldHeapLockForTest(int socket, absl::Duration hold,
+                                 const std::function<void()>& on_held);
 
 }  // namespace keel::memory
 

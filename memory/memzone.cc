@@ -354,7 +354,8 @@ bool Contains(const void* p) {
 
 bool Initialized() { return CurrentState() != nullptr; }
 
-absl::Status HoldHeapLockForTest(int socket, absl::Duration hold) {
+absl::Status HoldHeapLockForTest(int socket, absl::Duration hold,
+                                 const std::function<void()>& on_held) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
   if (socket < 0 || socket >= kMaxSockets || state->config->heaps[socket].size == 0) {
@@ -362,6 +363,7 @@ absl::Status HoldHeapLockForTest(int socket, absl::Duration hold) {
   }
   HeapHeader* heap = &state->config->heaps[socket];
   RobustLock lock(&heap->lock, [&] { memory_internal::HeapRebuildLocked(heap, state->base); });
+  on_held();
   absl::SleepFor(hold);
   return absl::OkStatus();
 }

@@ -7,9 +7,11 @@
 #include <new>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "eal/internal/components.h"
 #include "eal/log.h"
 #include "memory/memory.h"
@@ -101,9 +103,17 @@ constexpr Ops kOps[] = {
     {"ring_mt_hts", ring::kProducerHts | ring::kConsumerHts},
 };
 
+// Backends ForgetOpsForTest removed from this process's table.
+ABSL_CONST_INIT absl::Mutex g_forgotten_mu(absl::kConstInit);
+std::vector<std::string>& Forgotten() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_forgotten_mu) {
+  static auto* forgotten = new std::vector<std::string>;
+  return *forgotten;
+}
+
 const Ops* FindOps(absl::string_view name) {
+  absl::MutexLock lock(&g_forgotten_mu);
   for (const Ops& ops : kOps) {
-    if (name == ops.name) return &ops;
+    if (name == ops.name && !absl::c_linear_search(Forgotten(), name)) return &ops;
   }
   return nullptr;
 }
@@ -218,8 +228,15 @@ char* ObjectAt(MempoolLayout& mp, unsigned index) {
 
 std::vector<std::string> OpsNames() {
   std::vector<std::string> names;
-  for (const Ops& ops : kOps) names.emplace_back(ops.name);
+  for (const Ops& ops : kOps) {
+    if (FindOps(ops.name) != nullptr) names.emplace_back(ops.name);
+  }
   return names;
+}
+
+void ForgetOpsForTest(absl::string_view name) {
+  absl::MutexLock lock(&g_forgotten_mu);
+  Forgotten().emplace_back(name);
 }
 
 absl::StatusOr<Mempool*> Create(absl::string_view name, unsigned n, unsigned elt_size,

@@ -165,6 +165,9 @@ absl::Status Free(Mempool* pool);
 
 // The backends this process knows, by name.
 std::vector<std::string> OpsNames();
+// Test hook: makes this process not know backend `name` (as a process built without
+// it would). Call before Create / Lookup.
+void ForgetOpsForTest(absl::string_view name);
 
 // A cache of `size` objects (1..512) in shared memory, for a thread that is not an
 // lcore (DPDK's rte_mempool_cache_create). Use it with one pool at a time, from one

@@ -9,14 +9,34 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/subprocess.h"
 
 namespace keel::testing {
+
+inline constexpr absl::Duration kTimeout = absl::Seconds(20);
+
+// For helpers that answer commands on stdin with one line each. NextAnswer returns the
+// next answer line (log lines, which start with a lower-case component name, are
+// skipped); Ask sends one command and returns its answer.
+inline std::string NextAnswer(Subprocess* p) {
+  while (std::optional<std::string> line = p->NextLine(kTimeout)) {
+    if (!line->empty() && !(line->front() >= 'a' && line->front() <= 'z')) return *line;
+  }
+  return "NO ANSWER; output: " + p->Output();
+}
+
+inline std::string Ask(Subprocess* p, const std::string& command) {
+  p->Send(command + "\n");
+  return NextAnswer(p);
+}
 
 class GroupTest : public ::testing::Test {
  protected:
@@ -52,11 +72,42 @@ class GroupTest : public ::testing::Test {
     return p;
   }
 
+  // Starts a helper that prints READY when it joined (or INIT-FAILED) and waits for
+  // that line, which is consumed and kept in ready_line_.
+  std::unique_ptr<Subprocess> Join(const std::vector<std::string>& eal_args,
+                                   const std::vector<std::string>& app_args = {}) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, app_args);
+    ready_line_.clear();
+    while (std::optional<std::string> line = p->NextLine(kTimeout)) {
+      if (absl::StartsWith(*line, "READY") || absl::StartsWith(*line, "INIT-FAILED")) {
+        ready_line_ = *line;
+        break;
+      }
+    }
+    EXPECT_TRUE(absl::StartsWith(ready_line_, "READY")) << p->Output();
+    return p;
+  }
+
+  // The output of a helper whose init should fail (exit code 2).
+  std::string JoinFails(const std::vector<std::string>& eal_args,
+                        const std::vector<std::string>& app_args = {}) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, app_args);
+    EXPECT_EQ(p->Wait(), 2) << p->Output();
+    return p->Output();
+  }
+
+  // Asks a helper to quit and expects a clean exit.
+  static void Quit(Subprocess* p) {
+    p->Send("quit\n");
+    EXPECT_EQ(p->Wait(), 0) << p->Output();
+  }
+
   bool Exists(absl::string_view file) const {
     return std::filesystem::exists(absl::StrCat(dir_, "/", file));
   }
 
   const std::string helper_;
+  std::string ready_line_;  // of the last Join
   const std::string prefix_ = UniquePrefix();
   const std::string dir_ = absl::StrCat(RuntimeBase(), "/", prefix_);
 };

@@ -124,9 +124,9 @@ std::string Run(const std::vector<std::string>& cmd) {
   if (op == "hold-heap-lock") {
     int ms = 0;
     absl::SimpleAtoi(arg(1), &ms);
-    std::printf("HOLDING\n");
     absl::Status s = memory::HoldHeapLockForTest(memory::Segments()[0].socket,
-                                                 absl::Milliseconds(ms));
+                                                 absl::Milliseconds(ms),
+                                                 [] { std::printf("HOLDING\n"); });
     return s.ok() ? "HELD" : Err(s);
   }
   if (op == "race") {

@@ -20,54 +20,15 @@
 namespace keel {
 namespace {
 
+using ::keel::testing::Ask;
 using ::keel::testing::Subprocess;
+using ::keel::testing::kTimeout;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-constexpr absl::Duration kTimeout = absl::Seconds(20);
-
-// Sends one command and returns its answer line (log lines, which start with a
-// lower-case component name, are skipped).
-std::string Ask(Subprocess* p, const std::string& command) {
-  p->Send(command + "\n");
-  while (std::optional<std::string> line = p->NextLine(kTimeout)) {
-    if (!line->empty() && !(line->front() >= 'a' && line->front() <= 'z')) return *line;
-  }
-  return "NO ANSWER to \"" + command + "\"; output: " + p->Output();
-}
 
 class MemoryTest : public testing::GroupTest {
  protected:
   MemoryTest() : GroupTest("tests/memory_helper") {}
-
-  // Starts a process and waits for READY; its READY line is consumed.
-  std::unique_ptr<Subprocess> Join(const std::vector<std::string>& eal_args,
-                                   const std::vector<std::string>& app_args = {}) {
-    std::unique_ptr<Subprocess> p = Start(eal_args, app_args);
-    while (std::optional<std::string> line = p->NextLine(kTimeout)) {
-      if (absl::StartsWith(*line, "READY") || absl::StartsWith(*line, "INIT-FAILED")) {
-        ready_line_ = *line;
-        break;
-      }
-    }
-    EXPECT_THAT(ready_line_, StartsWith("READY")) << p->Output();
-    return p;
-  }
-
-  // The init failure of a process that should not start.
-  std::string JoinFails(const std::vector<std::string>& eal_args,
-                        const std::vector<std::string>& app_args = {}) {
-    std::unique_ptr<Subprocess> p = Start(eal_args, app_args);
-    EXPECT_EQ(p->Wait(), 2) << p->Output();
-    return p->Output();
-  }
-
-  static void Quit(Subprocess* p) {
-    p->Send("quit\n");
-    EXPECT_EQ(p->Wait(), 0) << p->Output();
-  }
-
-  std::string ready_line_;
 };
 
 // Hugepages and --no-huge behave the same.
