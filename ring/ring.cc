@@ -136,6 +136,7 @@ absl::StatusOr<Ring*> Init(void* mem, absl::string_view name, uint32_t count, ui
   r->prod.sync = SideSync(flags, kSingleProducer, kProducerRts, kProducerHts);
   r->cons.sync = SideSync(flags, kSingleConsumer, kConsumerRts, kConsumerHts);
   r->prod.htd_max = r->cons.htd_max = std::max<uint32_t>(1, g->capacity / 8);
+  r->prod.limit.store(g->capacity, std::memory_order_relaxed);  // C1: tail 0 + capacity
   r->magic = ring_internal::kRingMagic;
   return reinterpret_cast<Ring*>(mem);
 }
@@ -206,8 +207,9 @@ void Ring::Reset() {
   for (ring_internal::HeadTail* side : {&r_.prod, &r_.cons}) {
     side->head.store(0, std::memory_order_relaxed);
     side->tail.store(0, std::memory_order_relaxed);
-    side->other_tail.store(0, std::memory_order_relaxed);
   }
+  // C1 (internal/headtail.h): the consumer's tail, 0, plus the capacity.
+  r_.prod.limit.store(r_.capacity, std::memory_order_relaxed);
 }
 
 std::string Ring::Dump() const {
@@ -234,7 +236,9 @@ unsigned Ring::Start(bool producer, unsigned n, ring_internal::Behavior behavior
     return 0;
   }
   uint32_t head;
-  const unsigned moved = ring_internal::StartMove(r_, producer, n, behavior, &head, entries);
+  const unsigned moved =
+      producer ? ring_internal::StartMove<true>(r_, n, behavior, &head, entries)
+               : ring_internal::StartMove<false>(r_, n, behavior, &head, entries);
   if (moved == 0) return 0;
   if (out != nullptr) ring_internal::CopyFromSlots<0>(r_, head, out, moved);
   if (zc != nullptr) {

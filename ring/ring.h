@@ -73,69 +73,69 @@ class Ring {
   Ring& operator=(const Ring&) = delete;
 
   // --- Pointer elements (rings of element size 8, the default) ---------------------
-  unsigned EnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<8>(r_, objs, n, ring_internal::Behavior::kFixed,
                                         free_space);
   }
-  unsigned EnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<8>(r_, objs, n, ring_internal::Behavior::kVariable,
                                         free_space);
   }
-  unsigned DequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
     return ring_internal::DequeueAny<8>(r_, objs, n, ring_internal::Behavior::kFixed,
                                         available);
   }
-  unsigned DequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
     return ring_internal::DequeueAny<8>(r_, objs, n, ring_internal::Behavior::kVariable,
                                         available);
   }
   // One element. False when the ring is full (DPDK: -ENOBUFS) / empty (-ENOENT).
-  bool Enqueue(void* obj, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE bool Enqueue(void* obj, unsigned* free_space = nullptr) {
     return EnqueueBulk(&obj, 1, free_space) == 1;
   }
-  bool Dequeue(void** obj, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE bool Dequeue(void** obj, unsigned* available = nullptr) {
     return DequeueBulk(obj, 1, available) == 1;
   }
 
-  unsigned SpEnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned SpEnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kSingle>(objs, n, true, free_space);
   }
-  unsigned MpEnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned MpEnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kMulti>(objs, n, true, free_space);
   }
-  unsigned SpEnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned SpEnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kSingle>(objs, n, false, free_space);
   }
-  unsigned MpEnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned MpEnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kMulti>(objs, n, false, free_space);
   }
-  unsigned ScDequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned ScDequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kSingle>(objs, n, true, available);
   }
-  unsigned McDequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned McDequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kMulti>(objs, n, true, available);
   }
-  unsigned ScDequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned ScDequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kSingle>(objs, n, false, available);
   }
-  unsigned McDequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned McDequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kMulti>(objs, n, false, available);
   }
 
   // --- Elements of the ring's element size (objs: n * ElementSize() bytes) ----------
-  unsigned EnqueueBulkElem(const void* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkElem(const void* objs, unsigned n, unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<0>(r_, objs, n, ring_internal::Behavior::kFixed,
                                         free_space);
   }
-  unsigned EnqueueBurstElem(const void* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurstElem(const void* objs, unsigned n, unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<0>(r_, objs, n, ring_internal::Behavior::kVariable,
                                         free_space);
   }
-  unsigned DequeueBulkElem(void* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulkElem(void* objs, unsigned n, unsigned* available = nullptr) {
     return ring_internal::DequeueAny<0>(r_, objs, n, ring_internal::Behavior::kFixed,
                                         available);
   }
-  unsigned DequeueBurstElem(void* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurstElem(void* objs, unsigned n, unsigned* available = nullptr) {
     return ring_internal::DequeueAny<0>(r_, objs, n, ring_internal::Behavior::kVariable,
                                         available);
   }
@@ -144,41 +144,41 @@ class Ring {
   // EnqueueStart reserves slots; EnqueueFinish writes n <= reserved elements and
   // publishes them. DequeueStart copies elements out without consuming them;
   // DequeueFinish consumes the first n <= started.
-  unsigned EnqueueBulkStart(unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkStart(unsigned n, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, nullptr, free_space);
   }
-  unsigned EnqueueBurstStart(unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurstStart(unsigned n, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, nullptr, free_space);
   }
-  void EnqueueFinish(const void* objs, unsigned n) {
+  KEEL_RING_ALWAYS_INLINE void EnqueueFinish(const void* objs, unsigned n) {
     ring_internal::CopyToSlots<0>(r_, ring_internal::Pos(r_.prod.tail.load(
                                           std::memory_order_relaxed)),
                                   objs, n);
     ring_internal::FinishMove(r_.prod, n);
   }
-  unsigned DequeueBulkStart(void* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulkStart(void* objs, unsigned n, unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kFixed, objs, nullptr, available);
   }
-  unsigned DequeueBurstStart(void* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurstStart(void* objs, unsigned n, unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kVariable, objs, nullptr, available);
   }
-  void DequeueFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
+  KEEL_RING_ALWAYS_INLINE void DequeueFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
 
   // --- Zero copy (single-thread or HTS side): work in the slots directly -----------
-  unsigned EnqueueZcBulkStart(unsigned n, ZeroCopy* zc, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBulkStart(unsigned n, ZeroCopy* zc, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, zc, free_space);
   }
-  unsigned EnqueueZcBurstStart(unsigned n, ZeroCopy* zc, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBurstStart(unsigned n, ZeroCopy* zc, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, zc, free_space);
   }
-  void EnqueueZcFinish(unsigned n) { ring_internal::FinishMove(r_.prod, n); }
-  unsigned DequeueZcBulkStart(unsigned n, ZeroCopy* zc, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE void EnqueueZcFinish(unsigned n) { ring_internal::FinishMove(r_.prod, n); }
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBulkStart(unsigned n, ZeroCopy* zc, unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kFixed, nullptr, zc, available);
   }
-  unsigned DequeueZcBurstStart(unsigned n, ZeroCopy* zc, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBurstStart(unsigned n, ZeroCopy* zc, unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kVariable, nullptr, zc, available);
   }
-  void DequeueZcFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
+  KEEL_RING_ALWAYS_INLINE void DequeueZcFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
 
   // --- State (a snapshot; exact only when no operation runs) ------------------------
   unsigned Count() const;
@@ -201,7 +201,7 @@ class Ring {
   friend class TypedRing;
 
   template <bool kProducer, ring_internal::Sync kSync, typename Objs>
-  unsigned Explicit(Objs objs, unsigned n, bool bulk, unsigned* out) {
+  KEEL_RING_ALWAYS_INLINE unsigned Explicit(Objs objs, unsigned n, bool bulk, unsigned* out) {
     const auto behavior =
         bulk ? ring_internal::Behavior::kFixed : ring_internal::Behavior::kVariable;
     if constexpr (kProducer) {
@@ -261,24 +261,24 @@ class TypedRing {
   static absl::StatusOr<TypedRing> Lookup(absl::string_view name);
   explicit TypedRing(Ring* ring) : ring_(ring) {}
 
-  unsigned EnqueueBulk(const T* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulk(const T* objs, unsigned n, unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<sizeof(T)>(ring_->r_, objs, n,
                                                 ring_internal::Behavior::kFixed, free_space);
   }
-  unsigned EnqueueBurst(const T* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurst(const T* objs, unsigned n, unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<sizeof(T)>(ring_->r_, objs, n,
                                                 ring_internal::Behavior::kVariable, free_space);
   }
-  unsigned DequeueBulk(T* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulk(T* objs, unsigned n, unsigned* available = nullptr) {
     return ring_internal::DequeueAny<sizeof(T)>(ring_->r_, objs, n,
                                                 ring_internal::Behavior::kFixed, available);
   }
-  unsigned DequeueBurst(T* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurst(T* objs, unsigned n, unsigned* available = nullptr) {
     return ring_internal::DequeueAny<sizeof(T)>(ring_->r_, objs, n,
                                                 ring_internal::Behavior::kVariable, available);
   }
-  bool Enqueue(const T& obj) { return EnqueueBulk(&obj, 1) == 1; }
-  bool Dequeue(T* obj) { return DequeueBulk(obj, 1) == 1; }
+  KEEL_RING_ALWAYS_INLINE bool Enqueue(const T& obj) { return EnqueueBulk(&obj, 1) == 1; }
+  KEEL_RING_ALWAYS_INLINE bool Dequeue(T* obj) { return DequeueBulk(obj, 1) == 1; }
   Ring* ring() const { return ring_; }
 
  private:

@@ -7,12 +7,17 @@
 //                    consumer's tail at t may overwrite slots before t: the consumer has
 //                    finished reading them. A consumer that sees the producer's tail at t
 //                    sees the contents of every slot before t.
-//   C0/C1:           single-thread sides keep the other side's tail as last read with
-//                    T1 in HeadTail::other_tail, on their own cache line. Only that one
-//                    thread reads and writes it, so relaxed is enough: the thread that
-//                    did T1 is the thread that uses the value. (For multi-thread sides
-//                    a shared hint was measured slower: the extra stores to the
-//                    contended line cost more than the reads they save.)
+//   C0/C1:           a single producer keeps HeadTail::limit, the consumer's tail as
+//                    last read with T1 plus the capacity: it may fill slots up to there
+//                    without reading the consumer's line. Only that one thread reads
+//                    and writes it, so relaxed is enough: the thread that did T1 is the
+//                    thread that uses the value. A stale limit is a lower bound of the
+//                    real one, so the free space it gives is a lower bound too; when the
+//                    caller asks for the free space, or the limit is too low, T1 is done
+//                    again. (Consumers and multi-thread producers were measured slower
+//                    with such a cache: a consumer usually finds the ring near empty and
+//                    must read the tail anyway, and a shared hint costs more stores to
+//                    a contended line than the reads it saves.)
 #ifndef KEEL_RING_INTERNAL_HEADTAIL_H_
 #define KEEL_RING_INTERNAL_HEADTAIL_H_
 
@@ -20,11 +25,17 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
 #include "ring/internal/layout.h"
+
+// The fast path's building blocks are forced inline: each sync mode's enqueue and
+// dequeue must compile into straight-line code (GCC otherwise keeps the copy helpers
+// out of line and pays a call per operation).
+#define KEEL_RING_ALWAYS_INLINE __attribute__((always_inline))
+#define KEEL_RING_INLINE inline KEEL_RING_ALWAYS_INLINE
 
 namespace keel::ring_internal {
 
@@ -38,45 +49,53 @@ inline void Pause() {
 #endif
 }
 
-inline char* Slots(RingLayout& r) { return reinterpret_cast<char*>(&r) + sizeof(RingLayout); }
+// The slots follow the struct in the same allocation. The empty asm hides that from
+// GCC's object-size tracking, which would otherwise take copies into the slots for
+// writes past the end of the struct (-Wstringop-overflow).
+KEEL_RING_INLINE char* Slots(RingLayout& r) {
+  char* slots = reinterpret_cast<char*>(&r) + sizeof(RingLayout);
+  asm("" : "+r"(slots));
+  return slots;
+}
 
 // Slots this side may take given the other side's tail: free slots for the producer
-// (cap_adj = capacity), filled slots for the consumer (cap_adj = 0).
-template <Sync kSync>
-inline uint32_t Entries(const RingLayout& r, HeadTail& me, HeadTail& other, uint32_t cap_adj,
-                        uint32_t head, unsigned n) {
-  if (kSync == Sync::kSingle && cap_adj != 0) {
-    // C0: relaxed (see above). The cached tail is a lower bound of the real one, so the
-    // entries it gives are a lower bound too; a value above capacity means the cache is
-    // older than a full lap and is not used.
-    const uint32_t cached = cap_adj + me.other_tail.load(std::memory_order_relaxed) - head;
-    if (cached >= n && cached <= r.capacity) return cached;
+// (cap_adj = capacity), filled slots for the consumer (cap_adj = 0). exact: the caller
+// reports the count, so a single producer's cached limit is not enough.
+template <Sync kSync, bool kProducer>
+KEEL_RING_INLINE uint32_t Entries(uint32_t cap_adj, HeadTail& me, const HeadTail& other,
+                                  uint32_t head, unsigned n, bool exact) {
+  constexpr bool kCached = kSync == Sync::kSingle && kProducer;
+  if constexpr (kCached) {
+    // C0: relaxed (see above).
+    const uint32_t free = me.limit.load(std::memory_order_relaxed) - head;
+    if (free >= n && !exact) return free;
   }
   // T1: acquire; pairs with the other side's T0.
   const uint32_t tail = Pos(other.tail.load(std::memory_order_acquire));
-  if (kSync == Sync::kSingle && cap_adj != 0) {
+  if constexpr (kCached) {
     // C1: relaxed (see above).
-    me.other_tail.store(tail, std::memory_order_relaxed);
+    me.limit.store(tail + cap_adj, std::memory_order_relaxed);
   }
   return cap_adj + tail - head;
 }
 
-inline unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior) {
+KEEL_RING_INLINE unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior) {
   if (n <= entries) return n;
   return behavior == Behavior::kFixed ? 0 : entries;
 }
 
 // Moves this side's head by up to n slots. Returns how many it moved (maybe 0);
 // *old_head is the head it moved from, *entries what was available before the move.
-template <Sync kSync>
-inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t cap_adj,
-                         unsigned n, Behavior behavior, uint32_t* old_head, uint32_t* entries) {
+template <Sync kSync, bool kProducer>
+KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t cap_adj,
+                                   unsigned n, Behavior behavior, bool exact,
+                                   uint32_t* old_head, uint32_t* entries) {
   unsigned moved;
   if constexpr (kSync == Sync::kSingle) {
     // Relaxed: only this thread writes this side's head.
     const uint32_t head = Pos(me.head.load(std::memory_order_relaxed));
     *old_head = head;
-    *entries = Entries<kSync>(r, me, other, cap_adj, head, n);
+    *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact);
     moved = Clamp(n, *entries, behavior);
     if (moved != 0) me.head.store(Word(head + moved, 0), std::memory_order_relaxed);
   } else if constexpr (kSync == Sync::kMulti) {
@@ -88,7 +107,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
       // older than the head and overstate the entries.
       std::atomic_thread_fence(std::memory_order_acquire);
       *old_head = head;
-      *entries = Entries<kSync>(r, me, other, cap_adj, head, n);
+      *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       // Relaxed CAS: it only claims slots [head, head + moved) among this side's threads.
@@ -107,7 +126,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
         word = me.head.load(std::memory_order_acquire);
       }
       *old_head = Pos(word);
-      *entries = Entries<kSync>(r, me, other, cap_adj, Pos(word), n);
+      *entries = Entries<kSync, kProducer>(cap_adj, me, other, Pos(word), n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       next = Word(Pos(word) + moved, Low(word) + 1);
@@ -122,7 +141,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
         word = me.tail.load(std::memory_order_acquire);
       }
       *old_head = Low(word);
-      *entries = Entries<kSync>(r, me, other, cap_adj, Low(word), n);
+      *entries = Entries<kSync, kProducer>(cap_adj, me, other, Low(word), n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       next = Word(Pos(word), Low(word) + moved);
@@ -136,7 +155,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
 
 // Publishes [old_head, new_head): the other side may now use those slots.
 template <Sync kSync>
-inline void UpdateTail(HeadTail& me, uint32_t old_head, uint32_t new_head) {
+KEEL_RING_INLINE void UpdateTail(HeadTail& me, uint32_t old_head, uint32_t new_head) {
   if constexpr (kSync == Sync::kSingle || kSync == Sync::kMulti) {
     if constexpr (kSync == Sync::kMulti) {
       // Relaxed: waiting for the threads of this side that claimed earlier slots to
@@ -164,30 +183,53 @@ inline void UpdateTail(HeadTail& me, uint32_t old_head, uint32_t new_head) {
   }
 }
 
-// Copies n elements of kSize bytes (0: the ring's elem_size) between a buffer and the
-// slots from position `pos`, wrapping at the end of the slot array.
-template <size_t kSize>
-inline void CopyElements(char* dst, const char* src, unsigned n, uint32_t elem_size) {
-  if constexpr (kSize == 0) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * elem_size);
-  } else {
-    unsigned i = 0;
+// Copies 32 bytes.
+KEEL_RING_INLINE void Copy32(char* dst, const char* src) {
 #if defined(__AVX__)
-    // 32 bytes at a time (4 pointers), then the rest one element at a time.
-    constexpr unsigned kPerVector = 32 / kSize > 0 ? 32 / kSize : 1;
-    if constexpr (kSize <= 32 && 32 % kSize == 0) {
-      for (; i + kPerVector <= n; i += kPerVector) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * kSize),
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i * kSize)));
-      }
-    }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+#elif defined(__SSE2__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16),
+                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16)));
+#else
+  std::memcpy(dst, src, 32);
 #endif
-    for (; i < n; ++i) std::memcpy(dst + i * kSize, src + i * kSize, kSize);
+}
+
+// Copies n elements of kSize bytes (0: the ring's elem_size) between a buffer and the
+// slots. Sizes that divide 32 go 32 bytes at a time, then the rest (a multiple of 4
+// below 32 bytes) in pieces of 16, 8 and 4. Written so that GCC does not turn it into a
+// call to memcpy, which costs more than the copy itself for the few elements of a
+// typical operation.
+template <size_t kSize>
+KEEL_RING_INLINE void CopyElements(char* dst, const char* src, unsigned n, uint32_t elem_size) {
+  if constexpr (kSize == 0 || kSize > 32 || 32 % kSize != 0) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * (kSize != 0 ? kSize : elem_size));
+  } else {
+    size_t bytes = static_cast<size_t>(n) * kSize;
+    for (; bytes >= 32; bytes -= 32, dst += 32, src += 32) {
+      Copy32(dst, src);
+      // An empty statement GCC must keep: without it the loop becomes a memcpy call.
+      asm volatile("");
+    }
+    if (bytes & 16) {
+      std::memcpy(dst, src, 16);
+      dst += 16;
+      src += 16;
+    }
+    if (bytes & 8) {
+      std::memcpy(dst, src, 8);
+      dst += 8;
+      src += 8;
+    }
+    if (bytes & 4) std::memcpy(dst, src, 4);
   }
 }
 
 template <size_t kSize>
-inline void CopyToSlots(RingLayout& r, uint32_t pos, const void* objs, unsigned n) {
+KEEL_RING_INLINE void CopyToSlots(RingLayout& r, uint32_t pos, const void* objs, unsigned n) {
   const uint32_t esize = kSize != 0 ? kSize : r.elem_size;
   const uint32_t idx = pos & r.mask;
   const char* src = static_cast<const char*>(objs);
@@ -199,7 +241,7 @@ inline void CopyToSlots(RingLayout& r, uint32_t pos, const void* objs, unsigned 
 }
 
 template <size_t kSize>
-inline void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, unsigned n) {
+KEEL_RING_INLINE void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, unsigned n) {
   const uint32_t esize = kSize != 0 ? kSize : r.elem_size;
   const uint32_t idx = pos & r.mask;
   char* dst = static_cast<char*>(objs);
@@ -211,12 +253,13 @@ inline void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, unsigned n) {
 }
 
 template <Sync kSync, size_t kSize>
-inline unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
+KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
                         unsigned* free_space) {
   uint32_t head;
   uint32_t entries;
   const unsigned moved =
-      MoveHead<kSync>(r, r.prod, r.cons, r.capacity, n, behavior, &head, &entries);
+      MoveHead<kSync, true>(r.prod, r.cons, r.capacity, n, behavior, free_space != nullptr,
+                            &head, &entries);
   if (moved != 0) {
     CopyToSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.prod, head, head + moved);
@@ -226,11 +269,12 @@ inline unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior be
 }
 
 template <Sync kSync, size_t kSize>
-inline unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior,
+KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior,
                         unsigned* available) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved = MoveHead<kSync>(r, r.cons, r.prod, 0, n, behavior, &head, &entries);
+  const unsigned moved = MoveHead<kSync, false>(r.cons, r.prod, 0, n, behavior,
+                                                available != nullptr, &head, &entries);
   if (moved != 0) {
     CopyFromSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.cons, head, head + moved);
@@ -239,37 +283,45 @@ inline unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior
   return moved;
 }
 
+// RTS and HTS operations out of line: they are for sides whose threads may be
+// preempted, where a call costs nothing next to the wait; keeping them out of the
+// inlined dispatch keeps the single and multi paths small in every caller.
+template <Sync kSync, size_t kSize>
+__attribute__((noinline)) unsigned EnqueueOutOfLine(RingLayout& r, const void* objs,
+                                                    unsigned n, Behavior behavior,
+                                                    unsigned* free_space) {
+  return Enqueue<kSync, kSize>(r, objs, n, behavior, free_space);
+}
+
+template <Sync kSync, size_t kSize>
+__attribute__((noinline)) unsigned DequeueOutOfLine(RingLayout& r, void* objs, unsigned n,
+                                                    Behavior behavior, unsigned* available) {
+  return Dequeue<kSync, kSize>(r, objs, n, behavior, available);
+}
+
 // Dispatch on the side's sync mode (fixed at creation; the branch predicts perfectly).
 template <size_t kSize>
-inline unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
-                           unsigned* free_space) {
-  switch (static_cast<Sync>(r.prod.sync)) {
-    case Sync::kSingle:
-      return Enqueue<Sync::kSingle, kSize>(r, objs, n, behavior, free_space);
-    case Sync::kMulti:
-      return Enqueue<Sync::kMulti, kSize>(r, objs, n, behavior, free_space);
-    case Sync::kRts:
-      return Enqueue<Sync::kRts, kSize>(r, objs, n, behavior, free_space);
-    case Sync::kHts:
-      return Enqueue<Sync::kHts, kSize>(r, objs, n, behavior, free_space);
+KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n,
+                                     Behavior behavior, unsigned* free_space) {
+  const auto sync = static_cast<Sync>(r.prod.sync);
+  if (sync == Sync::kSingle) return Enqueue<Sync::kSingle, kSize>(r, objs, n, behavior, free_space);
+  if (sync == Sync::kMulti) return Enqueue<Sync::kMulti, kSize>(r, objs, n, behavior, free_space);
+  if (sync == Sync::kRts) {
+    return EnqueueOutOfLine<Sync::kRts, kSize>(r, objs, n, behavior, free_space);
   }
-  return 0;
+  return EnqueueOutOfLine<Sync::kHts, kSize>(r, objs, n, behavior, free_space);
 }
 
 template <size_t kSize>
-inline unsigned DequeueAny(RingLayout& r, void* objs, unsigned n, Behavior behavior,
-                           unsigned* available) {
-  switch (static_cast<Sync>(r.cons.sync)) {
-    case Sync::kSingle:
-      return Dequeue<Sync::kSingle, kSize>(r, objs, n, behavior, available);
-    case Sync::kMulti:
-      return Dequeue<Sync::kMulti, kSize>(r, objs, n, behavior, available);
-    case Sync::kRts:
-      return Dequeue<Sync::kRts, kSize>(r, objs, n, behavior, available);
-    case Sync::kHts:
-      return Dequeue<Sync::kHts, kSize>(r, objs, n, behavior, available);
+KEEL_RING_INLINE unsigned DequeueAny(RingLayout& r, void* objs, unsigned n, Behavior behavior,
+                                     unsigned* available) {
+  const auto sync = static_cast<Sync>(r.cons.sync);
+  if (sync == Sync::kSingle) return Dequeue<Sync::kSingle, kSize>(r, objs, n, behavior, available);
+  if (sync == Sync::kMulti) return Dequeue<Sync::kMulti, kSize>(r, objs, n, behavior, available);
+  if (sync == Sync::kRts) {
+    return DequeueOutOfLine<Sync::kRts, kSize>(r, objs, n, behavior, available);
   }
-  return 0;
+  return DequeueOutOfLine<Sync::kHts, kSize>(r, objs, n, behavior, available);
 }
 
 // --- Peek and zero-copy: single-thread and HTS sides only --------------------------
@@ -281,17 +333,21 @@ inline bool CanPeek(const HeadTail& side) {
          side.sync == static_cast<uint32_t>(Sync::kHts);
 }
 
-inline unsigned StartMove(RingLayout& r, bool producer, unsigned n, Behavior behavior,
-                          uint32_t* head, unsigned* entries_out) {
-  HeadTail& me = producer ? r.prod : r.cons;
-  HeadTail& other = producer ? r.cons : r.prod;
-  const uint32_t cap_adj = producer ? r.capacity : 0;
+template <bool kProducer>
+inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t* head,
+                          unsigned* entries_out) {
+  HeadTail& me = kProducer ? r.prod : r.cons;
+  const HeadTail& other = kProducer ? r.cons : r.prod;
+  const uint32_t cap_adj = kProducer ? r.capacity : 0;
+  const bool exact = entries_out != nullptr;
   uint32_t entries = 0;
   unsigned moved = 0;
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
-    moved = MoveHead<Sync::kSingle>(r, me, other, cap_adj, n, behavior, head, &entries);
+    moved = MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head,
+                                               &entries);
   } else if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
-    moved = MoveHead<Sync::kHts>(r, me, other, cap_adj, n, behavior, head, &entries);
+    moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head,
+                                            &entries);
   }
   if (entries_out != nullptr) *entries_out = entries - moved;
   return moved;

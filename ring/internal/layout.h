@@ -39,10 +39,10 @@ inline constexpr uint64_t Word(uint32_t pos, uint32_t low) {
 struct alignas(128) HeadTail {
   std::atomic<uint64_t> tail;
   std::atomic<uint64_t> head;
-  // Single-thread sides: the other side's tail position as this side last read it, a
-  // lower bound of the real one, so the fast path need not touch the other side's
-  // cache line on every call.
-  std::atomic<uint32_t> other_tail;
+  // Single producer: the consumer's tail as last read plus the capacity, a lower
+  // bound of how far the producer may fill, so the fast path need not touch the
+  // consumer's cache line on every call (C0/C1 in headtail.h). Unused elsewhere.
+  std::atomic<uint32_t> limit;
   uint32_t sync;     // Sync
   uint32_t htd_max;  // RTS: how far the head may run ahead of the tail
 };
