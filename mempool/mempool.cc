@@ -54,10 +54,10 @@ unsigned CheckPut(MempoolLayout& mp, void** objs, unsigned n) {
     if (IndexOf(mp, obj) < 0 || h->cookie != kCookieInUse) {
       // Relaxed: a counter.
       mp.double_frees.fetch_add(1, std::memory_order_relaxed);
-      KEEL_LOG(Error, kLog,
-               "mempool \"%s\": put of %p refused: %s", mp.name, obj,
-               IndexOf(mp, obj) < 0 ? "not an object of this pool" : "already in the pool "
-                                                                      "(double free)");
+      KEEL_LOG(Error, kLog, "mempool \"%s\": put of %p refused: %s", mp.name, obj,
+               IndexOf(mp, obj) < 0 ? "not an object of this pool"
+                                    : "already in the pool "
+                                      "(double free)");
       continue;
     }
     if (!TrailerIntact(mp, obj)) {
@@ -178,18 +178,18 @@ absl::StatusOr<Geometry> Plan(absl::string_view name, unsigned n, unsigned elt_s
   }
   g.ring_offset = RoundUp(sizeof(MempoolLayout), 128);
   g.caches_offset = g.ring_offset + RoundUp(*ring_bytes, 128);
-  g.private_offset =
-      g.caches_offset + (cache_size == 0 ? 0 : size_t{mempool_internal::kMaxLcores} * g.cache_stride);
+  g.private_offset = g.caches_offset +
+                     (cache_size == 0 ? 0 : size_t{mempool_internal::kMaxLcores} * g.cache_stride);
   g.objects_offset = RoundUp(g.private_offset + private_size, 64);
   g.bytes = g.objects_offset + static_cast<size_t>(n) * g.stride;
   return g;
 }
 
-absl::Status Validate(absl::string_view name, unsigned n, unsigned elt_size,
-                      unsigned cache_size, uint32_t flags, absl::string_view ops_name) {
+absl::Status Validate(absl::string_view name, unsigned n, unsigned elt_size, unsigned cache_size,
+                      uint32_t flags, absl::string_view ops_name) {
   if (name.empty() || name.size() > memory::kMaxNameLength) {
-    return Invalid(name, absl::StrFormat("the name must be 1 to %d characters",
-                                         memory::kMaxNameLength));
+    return Invalid(name,
+                   absl::StrFormat("the name must be 1 to %d characters", memory::kMaxNameLength));
   }
   if (n == 0 || n > ring::kMaxCount) {
     return Invalid(name, absl::StrFormat("n %u is not in 1..%u", n, ring::kMaxCount));
@@ -199,14 +199,13 @@ absl::Status Validate(absl::string_view name, unsigned n, unsigned elt_size,
     return Invalid(name, absl::StrFormat("unknown flags 0x%x", flags & ~kAllFlags));
   }
   if (cache_size > kMaxCacheSize) {
-    return Invalid(name, absl::StrFormat("cache size %u is above %u", cache_size,
-                                         kMaxCacheSize));
+    return Invalid(name, absl::StrFormat("cache size %u is above %u", cache_size, kMaxCacheSize));
   }
   if (FlushThreshold(cache_size) > n) {
-    return Invalid(name, absl::StrFormat(
-                             "cache size %u needs at least %u objects (1.5 x cache size), "
-                             "not %u",
-                             cache_size, FlushThreshold(cache_size), n));
+    return Invalid(name,
+                   absl::StrFormat("cache size %u needs at least %u objects (1.5 x cache size), "
+                                   "not %u",
+                                   cache_size, FlushThreshold(cache_size), n));
   }
   if (!ops_name.empty() && FindOps(ops_name) == nullptr) {
     return Invalid(name, absl::StrFormat("unknown backend \"%s\" (known: %s)", ops_name,
@@ -220,8 +219,8 @@ bool IsPool(const void* p) {
 }
 
 char* ObjectAt(MempoolLayout& mp, unsigned index) {
-  return reinterpret_cast<char*>(&mp) + mp.objects_offset +
-         static_cast<size_t>(index) * mp.stride + mp.header_size;
+  return reinterpret_cast<char*>(&mp) + mp.objects_offset + static_cast<size_t>(index) * mp.stride +
+         mp.header_size;
 }
 
 }  // namespace
@@ -289,10 +288,9 @@ absl::StatusOr<Mempool*> Create(absl::string_view name, unsigned n, unsigned elt
   std::vector<void*> objs(n);
   for (unsigned i = 0; i < n; ++i) {
     char* obj = ObjectAt(*mp, i);
-    *mempool_internal::Header(obj) = ObjectHeader{reinterpret_cast<uint64_t>(mp),
-                                                  mempool_internal::kDebug
-                                                      ? mempool_internal::kCookieFree
-                                                      : 0};
+    *mempool_internal::Header(obj) =
+        ObjectHeader{reinterpret_cast<uint64_t>(mp),
+                     mempool_internal::kDebug ? mempool_internal::kCookieFree : 0};
     if constexpr (mempool_internal::kDebug) {
       mempool_internal::WriteTrailer(*mp, obj);
     }
@@ -317,9 +315,9 @@ absl::StatusOr<Mempool*> Lookup(absl::string_view name) {
   auto* mp = static_cast<MempoolLayout*>(*obj);
   const absl::string_view ops(mp->ops_name, strnlen(mp->ops_name, sizeof(mp->ops_name)));
   if (FindOps(ops) == nullptr) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "mempool \"%s\": backend \"%s\" is not known to this process (known: %s)", name, ops,
-        absl::StrJoin(OpsNames(), ", ")));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("mempool \"%s\": backend \"%s\" is not known to this process (known: %s)",
+                        name, ops, absl::StrJoin(OpsNames(), ", ")));
   }
   return reinterpret_cast<Mempool*>(mp);
 }
@@ -344,8 +342,7 @@ absl::Status Free(Mempool* pool) {
 unsigned Mempool::AvailableCount() const {
   auto& mp = const_cast<MempoolLayout&>(r_);
   uint64_t count = mempool_internal::Backend(mp)->Count();
-  for (unsigned lcore = 0; r_.cache_size != 0 && lcore < mempool_internal::kMaxLcores;
-       ++lcore) {
+  for (unsigned lcore = 0; r_.cache_size != 0 && lcore < mempool_internal::kMaxLcores; ++lcore) {
     // Relaxed: a snapshot of another thread's count (L0 in internal/cache.h).
     count += mempool_internal::LcoreCache(mp, lcore)->len.load(std::memory_order_relaxed);
   }
@@ -369,8 +366,7 @@ void Mempool::ObjectIterate(const std::function<void(void* obj, unsigned index)>
 absl::Status Mempool::Audit() const {
   auto& mp = const_cast<MempoolLayout&>(r_);
   std::vector<std::string> problems;
-  for (unsigned lcore = 0; r_.cache_size != 0 && lcore < mempool_internal::kMaxLcores;
-       ++lcore) {
+  for (unsigned lcore = 0; r_.cache_size != 0 && lcore < mempool_internal::kMaxLcores; ++lcore) {
     const CacheLayout* cache = mempool_internal::LcoreCache(mp, lcore);
     // Relaxed: a snapshot (L0).
     const uint32_t len = cache->len.load(std::memory_order_relaxed);
@@ -413,11 +409,10 @@ std::string Mempool::Dump() const {
   std::string out = absl::StrFormat(
       "mempool \"%s\" at %p: backend=%s flags=0x%x size=%u elt_size=%u stride=%u "
       "cache_size=%u private_size=%u available=%u in_use=%u\n",
-      name(), static_cast<const void*>(this), ops_name(), r_.flags, r_.size, r_.elt_size,
-      r_.stride, r_.cache_size, r_.private_size, AvailableCount(), InUseCount());
+      name(), static_cast<const void*>(this), ops_name(), r_.flags, r_.size, r_.elt_size, r_.stride,
+      r_.cache_size, r_.private_size, AvailableCount(), InUseCount());
   absl::StrAppend(&out, "  ring: ", mempool_internal::Backend(mp)->Count(), " objects\n");
-  for (unsigned lcore = 0; r_.cache_size != 0 && lcore < mempool_internal::kMaxLcores;
-       ++lcore) {
+  for (unsigned lcore = 0; r_.cache_size != 0 && lcore < mempool_internal::kMaxLcores; ++lcore) {
     // Relaxed: a snapshot (L0).
     const uint32_t len =
         mempool_internal::LcoreCache(mp, lcore)->len.load(std::memory_order_relaxed);
@@ -438,9 +433,7 @@ absl::StatusOr<Cache*> CreateCache(unsigned size, int socket) {
   return cache;
 }
 
-void FlushCache(Cache* cache, Mempool* pool) {
-  mempool_internal::Flush(pool->r_, cache);
-}
+void FlushCache(Cache* cache, Mempool* pool) { mempool_internal::Flush(pool->r_, cache); }
 
 absl::Status FreeCache(Cache* cache) { return memory::Free(cache); }
 

@@ -25,8 +25,13 @@ using ::testing::HasSubstr;
 class EalEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::vector<std::string> args = {"mempool_test",   "--no-huge",    "-m", "128",
-                                     "--lcores",       "0@0,1@1",      "--file-prefix",
+    std::vector<std::string> args = {"mempool_test",
+                                     "--no-huge",
+                                     "-m",
+                                     "128",
+                                     "--lcores",
+                                     "0@0,1@1",
+                                     "--file-prefix",
                                      keel::testing::UniquePrefix()};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -104,13 +109,12 @@ TEST(MempoolCreate, LookupOfAnotherKindIsRefused) {
 
 TEST(MempoolCreate, ObjectInitPrivateDataAndIteration) {
   std::vector<void*> seen;
-  absl::StatusOr<Mempool*> p = Create(
-      "init", 100, 24, 0, 40, 0, memory::kSocketAny,
-      [&](Mempool& pool, void* obj, unsigned index) {
-        EXPECT_EQ(Mempool::FromObject(obj), &pool);
-        std::memcpy(obj, &index, sizeof(index));
-        seen.push_back(obj);
-      });
+  absl::StatusOr<Mempool*> p = Create("init", 100, 24, 0, 40, 0, memory::kSocketAny,
+                                      [&](Mempool& pool, void* obj, unsigned index) {
+                                        EXPECT_EQ(Mempool::FromObject(obj), &pool);
+                                        std::memcpy(obj, &index, sizeof(index));
+                                        seen.push_back(obj);
+                                      });
   ASSERT_TRUE(p.ok()) << p.status();
   PoolPtr pool(*p);
   ASSERT_EQ(seen.size(), 100u);
@@ -118,8 +122,7 @@ TEST(MempoolCreate, ObjectInitPrivateDataAndIteration) {
   EXPECT_EQ(pool->ElementSize(), 24u);
   EXPECT_EQ(pool->PrivateSize(), 40u);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(pool->PrivateData()) % 64, 0u);
-  EXPECT_EQ(std::string(40, '\0'),
-            std::string(static_cast<char*>(pool->PrivateData()), 40));
+  EXPECT_EQ(std::string(40, '\0'), std::string(static_cast<char*>(pool->PrivateData()), 40));
   unsigned visits = 0;
   pool->ObjectIterate([&](void* obj, unsigned index) {
     unsigned stored;
@@ -142,9 +145,8 @@ TEST(MempoolCreate, FlagsChooseTheBackend) {
   EXPECT_EQ(MakePool("f4", 15, 8, 0, 0, "ring_mt_hts")->ops_name(), "ring_mt_hts");
   EXPECT_THAT(OpsNames(), ::testing::Contains("ring_mt_rts"));
   PoolPtr dense = MakePool("dense", 16, 8, 0, kNoCacheAlign);
-  dense->ObjectIterate([](void* obj, unsigned) {
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(obj) % 8, 0u);
-  });
+  dense->ObjectIterate(
+      [](void* obj, unsigned) { EXPECT_EQ(reinterpret_cast<uintptr_t>(obj) % 8, 0u); });
 }
 
 // Every backend and cache configuration: get everything, counts, all distinct, put
@@ -188,14 +190,15 @@ TEST_P(MempoolModeTest, GetAllPutAllAndTheCounts) {
   EXPECT_TRUE(pool->Audit().ok()) << pool->Audit();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, MempoolModeTest,
-    ::testing::Combine(::testing::Values("ring_mp_mc", "ring_sp_sc", "ring_mp_sc",
-                                         "ring_sp_mc", "ring_mt_rts", "ring_mt_hts"),
-                       ::testing::Values(0u, 32u, 512u)),
-    [](const auto& info) {
-      return absl::StrCat(std::get<0>(info.param), "_cache", std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Backends, MempoolModeTest,
+                         ::testing::Combine(::testing::Values("ring_mp_mc", "ring_sp_sc",
+                                                              "ring_mp_sc", "ring_sp_mc",
+                                                              "ring_mt_rts", "ring_mt_hts"),
+                                            ::testing::Values(0u, 32u, 512u)),
+                         [](const auto& info) {
+                           return absl::StrCat(std::get<0>(info.param), "_cache",
+                                               std::get<1>(info.param));
+                         });
 
 TEST(MempoolCache, LcoreCacheFillsAndFlushesAtTheThresholds) {
   PoolPtr pool = MakePool("thresholds", 1000, 16, 32);
@@ -276,8 +279,7 @@ TEST(MempoolCache, ThreadsWithoutAnLcoreUseTheRingOrTheirOwnCache) {
     EXPECT_EQ(pool->InUseCount(), 0u);
     EXPECT_TRUE(FreeCache(*own).ok());
   }).join();
-  EXPECT_EQ(CreateCache(0, memory::kSocketAny).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CreateCache(0, memory::kSocketAny).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CreateCache(513, memory::kSocketAny).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

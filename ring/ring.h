@@ -73,21 +73,22 @@ class Ring {
   Ring& operator=(const Ring&) = delete;
 
   // --- Pointer elements (rings of element size 8, the default) ---------------------
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
-    return ring_internal::EnqueueAny<8>(r_, objs, n, ring_internal::Behavior::kFixed,
-                                        free_space);
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulk(void* const* objs, unsigned n,
+                                               unsigned* free_space = nullptr) {
+    return ring_internal::EnqueueAny<8>(r_, objs, n, ring_internal::Behavior::kFixed, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurst(void* const* objs, unsigned n,
+                                                unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<8>(r_, objs, n, ring_internal::Behavior::kVariable,
                                         free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
-    return ring_internal::DequeueAny<8>(r_, objs, n, ring_internal::Behavior::kFixed,
-                                        available);
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulk(void** objs, unsigned n,
+                                               unsigned* available = nullptr) {
+    return ring_internal::DequeueAny<8>(r_, objs, n, ring_internal::Behavior::kFixed, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
-    return ring_internal::DequeueAny<8>(r_, objs, n, ring_internal::Behavior::kVariable,
-                                        available);
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurst(void** objs, unsigned n,
+                                                unsigned* available = nullptr) {
+    return ring_internal::DequeueAny<8>(r_, objs, n, ring_internal::Behavior::kVariable, available);
   }
   // One element. False when the ring is full (DPDK: -ENOBUFS) / empty (-ENOENT).
   KEEL_RING_ALWAYS_INLINE bool Enqueue(void* obj, unsigned* free_space = nullptr) {
@@ -97,47 +98,56 @@ class Ring {
     return DequeueBulk(obj, 1, available) == 1;
   }
 
-  KEEL_RING_ALWAYS_INLINE unsigned SpEnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned SpEnqueueBulk(void* const* objs, unsigned n,
+                                                 unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kSingle>(objs, n, true, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned MpEnqueueBulk(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned MpEnqueueBulk(void* const* objs, unsigned n,
+                                                 unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kMulti>(objs, n, true, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned SpEnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned SpEnqueueBurst(void* const* objs, unsigned n,
+                                                  unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kSingle>(objs, n, false, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned MpEnqueueBurst(void* const* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned MpEnqueueBurst(void* const* objs, unsigned n,
+                                                  unsigned* free_space = nullptr) {
     return Explicit<true, ring_internal::Sync::kMulti>(objs, n, false, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned ScDequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned ScDequeueBulk(void** objs, unsigned n,
+                                                 unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kSingle>(objs, n, true, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned McDequeueBulk(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned McDequeueBulk(void** objs, unsigned n,
+                                                 unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kMulti>(objs, n, true, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned ScDequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned ScDequeueBurst(void** objs, unsigned n,
+                                                  unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kSingle>(objs, n, false, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned McDequeueBurst(void** objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned McDequeueBurst(void** objs, unsigned n,
+                                                  unsigned* available = nullptr) {
     return Explicit<false, ring_internal::Sync::kMulti>(objs, n, false, available);
   }
 
   // --- Elements of the ring's element size (objs: n * ElementSize() bytes) ----------
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkElem(const void* objs, unsigned n, unsigned* free_space = nullptr) {
-    return ring_internal::EnqueueAny<0>(r_, objs, n, ring_internal::Behavior::kFixed,
-                                        free_space);
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkElem(const void* objs, unsigned n,
+                                                   unsigned* free_space = nullptr) {
+    return ring_internal::EnqueueAny<0>(r_, objs, n, ring_internal::Behavior::kFixed, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurstElem(const void* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurstElem(const void* objs, unsigned n,
+                                                    unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<0>(r_, objs, n, ring_internal::Behavior::kVariable,
                                         free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulkElem(void* objs, unsigned n, unsigned* available = nullptr) {
-    return ring_internal::DequeueAny<0>(r_, objs, n, ring_internal::Behavior::kFixed,
-                                        available);
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulkElem(void* objs, unsigned n,
+                                                   unsigned* available = nullptr) {
+    return ring_internal::DequeueAny<0>(r_, objs, n, ring_internal::Behavior::kFixed, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurstElem(void* objs, unsigned n, unsigned* available = nullptr) {
-    return ring_internal::DequeueAny<0>(r_, objs, n, ring_internal::Behavior::kVariable,
-                                        available);
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurstElem(void* objs, unsigned n,
+                                                    unsigned* available = nullptr) {
+    return ring_internal::DequeueAny<0>(r_, objs, n, ring_internal::Behavior::kVariable, available);
   }
 
   // --- Peek (single-thread or HTS side; returns 0 on other rings) -----------------
@@ -151,34 +161,43 @@ class Ring {
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, nullptr, free_space);
   }
   KEEL_RING_ALWAYS_INLINE void EnqueueFinish(const void* objs, unsigned n) {
-    ring_internal::CopyToSlots<0>(r_, ring_internal::Pos(r_.prod.tail.load(
-                                          std::memory_order_relaxed)),
-                                  objs, n);
+    ring_internal::CopyToSlots<0>(
+        r_, ring_internal::Pos(r_.prod.tail.load(std::memory_order_relaxed)), objs, n);
     ring_internal::FinishMove(r_.prod, n);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulkStart(void* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBulkStart(void* objs, unsigned n,
+                                                    unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kFixed, objs, nullptr, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurstStart(void* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurstStart(void* objs, unsigned n,
+                                                     unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kVariable, objs, nullptr, available);
   }
   KEEL_RING_ALWAYS_INLINE void DequeueFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
 
   // --- Zero copy (single-thread or HTS side): work in the slots directly -----------
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBulkStart(unsigned n, ZeroCopy* zc, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBulkStart(unsigned n, ZeroCopy* zc,
+                                                      unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, zc, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBurstStart(unsigned n, ZeroCopy* zc, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBurstStart(unsigned n, ZeroCopy* zc,
+                                                       unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, zc, free_space);
   }
-  KEEL_RING_ALWAYS_INLINE void EnqueueZcFinish(unsigned n) { ring_internal::FinishMove(r_.prod, n); }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBulkStart(unsigned n, ZeroCopy* zc, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE void EnqueueZcFinish(unsigned n) {
+    ring_internal::FinishMove(r_.prod, n);
+  }
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBulkStart(unsigned n, ZeroCopy* zc,
+                                                      unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kFixed, nullptr, zc, available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBurstStart(unsigned n, ZeroCopy* zc, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBurstStart(unsigned n, ZeroCopy* zc,
+                                                       unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kVariable, nullptr, zc, available);
   }
-  KEEL_RING_ALWAYS_INLINE void DequeueZcFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
+  KEEL_RING_ALWAYS_INLINE void DequeueZcFinish(unsigned n) {
+    ring_internal::FinishMove(r_.cons, n);
+  }
 
   // --- State (a snapshot; exact only when no operation runs) ------------------------
   unsigned Count() const;
@@ -235,8 +254,8 @@ absl::StatusOr<Ring*> Init(void* mem, absl::string_view name, uint32_t count, ui
 // elem_size: a multiple of 4. Errors: InvalidArgument (count, flags, element size, name;
 // the message names the ring and the value), AlreadyExists (the name is taken),
 // ResourceExhausted (no memory), FailedPrecondition (no EAL/memory).
-absl::StatusOr<Ring*> Create(absl::string_view name, uint32_t count, int socket,
-                             uint32_t flags, uint32_t elem_size = 8);
+absl::StatusOr<Ring*> Create(absl::string_view name, uint32_t count, int socket, uint32_t flags,
+                             uint32_t elem_size = 8);
 // NotFound for an unknown name; FailedPrecondition when the name is another kind of
 // object or a ring of another layout version.
 absl::StatusOr<Ring*> Lookup(absl::string_view name);
@@ -261,19 +280,22 @@ class TypedRing {
   static absl::StatusOr<TypedRing> Lookup(absl::string_view name);
   explicit TypedRing(Ring* ring) : ring_(ring) {}
 
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulk(const T* objs, unsigned n, unsigned* free_space = nullptr) {
-    return ring_internal::EnqueueAny<sizeof(T)>(ring_->r_, objs, n,
-                                                ring_internal::Behavior::kFixed, free_space);
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulk(const T* objs, unsigned n,
+                                               unsigned* free_space = nullptr) {
+    return ring_internal::EnqueueAny<sizeof(T)>(ring_->r_, objs, n, ring_internal::Behavior::kFixed,
+                                                free_space);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurst(const T* objs, unsigned n, unsigned* free_space = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned EnqueueBurst(const T* objs, unsigned n,
+                                                unsigned* free_space = nullptr) {
     return ring_internal::EnqueueAny<sizeof(T)>(ring_->r_, objs, n,
                                                 ring_internal::Behavior::kVariable, free_space);
   }
   KEEL_RING_ALWAYS_INLINE unsigned DequeueBulk(T* objs, unsigned n, unsigned* available = nullptr) {
-    return ring_internal::DequeueAny<sizeof(T)>(ring_->r_, objs, n,
-                                                ring_internal::Behavior::kFixed, available);
+    return ring_internal::DequeueAny<sizeof(T)>(ring_->r_, objs, n, ring_internal::Behavior::kFixed,
+                                                available);
   }
-  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurst(T* objs, unsigned n, unsigned* available = nullptr) {
+  KEEL_RING_ALWAYS_INLINE unsigned DequeueBurst(T* objs, unsigned n,
+                                                unsigned* available = nullptr) {
     return ring_internal::DequeueAny<sizeof(T)>(ring_->r_, objs, n,
                                                 ring_internal::Behavior::kVariable, available);
   }

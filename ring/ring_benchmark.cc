@@ -145,7 +145,8 @@ void Produce(typename Impl::Ring* ring, uint64_t total) {
   void* objs[32];
   for (unsigned i = 0; i < 32; ++i) objs[i] = &objs[i];
   for (uint64_t sent = 0; sent < total;) {
-    sent += Impl::EnqueueBurst(ring, objs, static_cast<unsigned>(std::min<uint64_t>(32, total - sent)));
+    sent +=
+        Impl::EnqueueBurst(ring, objs, static_cast<unsigned>(std::min<uint64_t>(32, total - sent)));
   }
 }
 

@@ -62,8 +62,7 @@ class GroupTest : public ::testing::Test {
                                     const std::vector<std::string>& app_args,
                                     const SpawnOptions& options = {},
                                     const std::string& binary = "") {
-    std::vector<std::string> argv = {binary.empty() ? helper_ : binary, "--file-prefix",
-                                     prefix_};
+    std::vector<std::string> argv = {binary.empty() ? helper_ : binary, "--file-prefix", prefix_};
     argv.insert(argv.end(), eal_args.begin(), eal_args.end());
     argv.push_back("--");
     argv.insert(argv.end(), app_args.begin(), app_args.end());

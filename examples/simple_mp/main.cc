@@ -190,8 +190,8 @@ int main(int argc, char** argv) {
   }
   std::printf("%s process %d: rings \"%s\" (send) and \"%s\" (receive), pool \"%s\"\n",
               std::string(keel::eal::ProcessTypeName(keel::eal::GetProcessType())).c_str(),
-              getpid(), std::string(g_send->name()).c_str(),
-              std::string(g_recv->name()).c_str(), kMessagePool);
+              getpid(), std::string(g_send->name()).c_str(), std::string(g_recv->name()).c_str(),
+              kMessagePool);
   if (absl::Status s = keel::eal::LaunchOnAllWorkers(Receive, keel::eal::CallMain::kSkip);
       !s.ok()) {
     std::fprintf(stderr, "simple_mp: %s\n", s.ToString().c_str());

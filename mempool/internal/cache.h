@@ -55,8 +55,8 @@ void MarkGot(MempoolLayout& mp, void* const* objs, unsigned n);
 unsigned CheckPut(MempoolLayout& mp, void** objs, unsigned n);
 
 // The ring alone cannot serve a get: take all the cache has and the rest from the ring.
-inline bool GetFromCacheAndRing(MempoolLayout& mp, void** objs, unsigned n,
-                                CacheLayout* cache, uint32_t len) {
+inline bool GetFromCacheAndRing(MempoolLayout& mp, void** objs, unsigned n, CacheLayout* cache,
+                                uint32_t len) {
   const unsigned rest = n - len;
   if (Backend(mp)->DequeueBulk(objs, rest) != rest) return false;
   void** slots = CacheSlots(cache);
@@ -103,8 +103,7 @@ inline bool GetBulk(MempoolLayout& mp, void** objs, unsigned n, CacheLayout* cac
 }
 
 // Puts n objects back. Never fails: the pool has room for every object it owns.
-inline void PutBulkUnchecked(MempoolLayout& mp, void* const* objs, unsigned n,
-                             CacheLayout* cache) {
+inline void PutBulkUnchecked(MempoolLayout& mp, void* const* objs, unsigned n, CacheLayout* cache) {
   if (cache == nullptr || n > cache->flush_threshold) {
     Backend(mp)->EnqueueBulk(objs, n);
     return;

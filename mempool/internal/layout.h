@@ -73,13 +73,13 @@ struct MempoolLayout {
   // Read-only after Create.
   alignas(64) uint64_t magic;
   uint32_t layout_version;
-  uint32_t flags;          // the creation flags (mempool.h)
-  uint32_t size;           // objects in the pool
-  uint32_t elt_size;       // bytes of each object the user sees
-  uint32_t header_size;    // bytes before each object (an ObjectHeader at its end)
-  uint32_t stride;         // bytes from one element to the next
-  uint32_t cache_size;     // per-lcore cache size; 0: no caches
-  uint32_t cache_stride;   // bytes from one CacheLayout to the next
+  uint32_t flags;         // the creation flags (mempool.h)
+  uint32_t size;          // objects in the pool
+  uint32_t elt_size;      // bytes of each object the user sees
+  uint32_t header_size;   // bytes before each object (an ObjectHeader at its end)
+  uint32_t stride;        // bytes from one element to the next
+  uint32_t cache_size;    // per-lcore cache size; 0: no caches
+  uint32_t cache_stride;  // bytes from one CacheLayout to the next
   uint32_t private_size;
   uint32_t reserved;
   uint64_t ring_offset;

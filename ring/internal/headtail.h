@@ -88,8 +88,8 @@ KEEL_RING_INLINE unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior)
 // *old_head is the head it moved from, *entries what was available before the move.
 template <Sync kSync, bool kProducer>
 KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t cap_adj,
-                                   unsigned n, Behavior behavior, bool exact,
-                                   uint32_t* old_head, uint32_t* entries) {
+                                   unsigned n, Behavior behavior, bool exact, uint32_t* old_head,
+                                   uint32_t* entries) {
   unsigned moved;
   if constexpr (kSync == Sync::kSingle) {
     // Relaxed: only this thread writes this side's head.
@@ -112,8 +112,7 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
       if (moved == 0) return 0;
       // Relaxed CAS: it only claims slots [head, head + moved) among this side's threads.
     } while (!me.head.compare_exchange_weak(word, Word(Pos(word) + moved, 0),
-                                            std::memory_order_relaxed,
-                                            std::memory_order_relaxed));
+                                            std::memory_order_relaxed, std::memory_order_relaxed));
   } else if constexpr (kSync == Sync::kRts) {
     // Acquire: pairs with the release CAS of the tail in UpdateTail<kRts>, so the
     // head-tail distance below compares values at least that recent.
@@ -254,12 +253,11 @@ KEEL_RING_INLINE void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, uns
 
 template <Sync kSync, size_t kSize>
 KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
-                        unsigned* free_space) {
+                                  unsigned* free_space) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved =
-      MoveHead<kSync, true>(r.prod, r.cons, r.capacity, n, behavior, free_space != nullptr,
-                            &head, &entries);
+  const unsigned moved = MoveHead<kSync, true>(r.prod, r.cons, r.capacity, n, behavior,
+                                               free_space != nullptr, &head, &entries);
   if (moved != 0) {
     CopyToSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.prod, head, head + moved);
@@ -270,11 +268,11 @@ KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, B
 
 template <Sync kSync, size_t kSize>
 KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior,
-                        unsigned* available) {
+                                  unsigned* available) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved = MoveHead<kSync, false>(r.cons, r.prod, 0, n, behavior,
-                                                available != nullptr, &head, &entries);
+  const unsigned moved =
+      MoveHead<kSync, false>(r.cons, r.prod, 0, n, behavior, available != nullptr, &head, &entries);
   if (moved != 0) {
     CopyFromSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.cons, head, head + moved);
@@ -287,9 +285,8 @@ KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavio
 // preempted, where a call costs nothing next to the wait; keeping them out of the
 // inlined dispatch keeps the single and multi paths small in every caller.
 template <Sync kSync, size_t kSize>
-__attribute__((noinline)) unsigned EnqueueOutOfLine(RingLayout& r, const void* objs,
-                                                    unsigned n, Behavior behavior,
-                                                    unsigned* free_space) {
+__attribute__((noinline)) unsigned EnqueueOutOfLine(RingLayout& r, const void* objs, unsigned n,
+                                                    Behavior behavior, unsigned* free_space) {
   return Enqueue<kSync, kSize>(r, objs, n, behavior, free_space);
 }
 
@@ -301,8 +298,8 @@ __attribute__((noinline)) unsigned DequeueOutOfLine(RingLayout& r, void* objs, u
 
 // Dispatch on the side's sync mode (fixed at creation; the branch predicts perfectly).
 template <size_t kSize>
-KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n,
-                                     Behavior behavior, unsigned* free_space) {
+KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
+                                     unsigned* free_space) {
   const auto sync = static_cast<Sync>(r.prod.sync);
   if (sync == Sync::kSingle) return Enqueue<Sync::kSingle, kSize>(r, objs, n, behavior, free_space);
   if (sync == Sync::kMulti) return Enqueue<Sync::kMulti, kSize>(r, objs, n, behavior, free_space);
@@ -343,11 +340,10 @@ inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t
   uint32_t entries = 0;
   unsigned moved = 0;
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
-    moved = MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head,
-                                               &entries);
+    moved =
+        MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
   } else if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
-    moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head,
-                                            &entries);
+    moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
   }
   if (entries_out != nullptr) *entries_out = entries - moved;
   return moved;
