@@ -35,16 +35,20 @@ inline void Pause() {
 inline char* Slots(RingLayout& r) { return reinterpret_cast<char*>(&r) + sizeof(RingLayout); }
 
 // Slots this side may take given the other side's tail: free slots for the producer
-// (cap_adj = capacity), filled slots for the consumer (cap_adj = 0).
+// (cap_adj = capacity), filled slots for the consumer (cap_adj = 0). exact: the caller
+// reports the count (free_space / available), so the cached tail, a lower bound that
+// can be a whole ring behind, is not enough and the real tail is read.
 template <Sync kSync>
 inline uint32_t Entries(const RingLayout& r, HeadTail& me, HeadTail& other, uint32_t cap_adj,
-                        uint32_t head, unsigned n) {
+                        uint32_t head, unsigned n, bool exact) {
   if constexpr (kSync == Sync::kMulti || kSync == Sync::kSingle) {
-    // C0: acquire; pairs with C1. The cached tail is a lower bound of the real one, so
-    // the entries it gives are a lower bound too; a value above capacity means the
-    // cache is older than a full lap and is not used.
-    const uint32_t cached = cap_adj + me.other_tail.load(std::memory_order_acquire) - head;
-    if (cached >= n && cached <= r.capacity) return cached;
+    if (!exact) {
+      // C0: acquire; pairs with C1. The cached tail is a lower bound of the real one,
+      // so the entries it gives are a lower bound too; a value above capacity means the
+      // cache is older than a full lap and is not used.
+      const uint32_t cached = cap_adj + me.other_tail.load(std::memory_order_acquire) - head;
+      if (cached >= n && cached <= r.capacity) return cached;
+    }
   }
   // T1: acquire; pairs with the other side's T0.
   const uint32_t tail = Pos(other.tail.load(std::memory_order_acquire));
@@ -61,16 +65,18 @@ inline unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior) {
 }
 
 // Moves this side's head by up to n slots. Returns how many it moved (maybe 0);
-// *old_head is the head it moved from, *entries what was available before the move.
+// *old_head is the head it moved from, *entries what was available before the move
+// (exact when `exact`, else possibly a lower bound: see Entries).
 template <Sync kSync>
 inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t cap_adj,
-                         unsigned n, Behavior behavior, uint32_t* old_head, uint32_t* entries) {
+                         unsigned n, Behavior behavior, bool exact, uint32_t* old_head,
+                         uint32_t* entries) {
   unsigned moved;
   if constexpr (kSync == Sync::kSingle) {
     // Relaxed: only this thread writes this side's head.
     const uint32_t head = Pos(me.head.load(std::memory_order_relaxed));
     *old_head = head;
-    *entries = Entries<kSync>(r, me, other, cap_adj, head, n);
+    *entries = Entries<kSync>(r, me, other, cap_adj, head, n, exact);
     moved = Clamp(n, *entries, behavior);
     if (moved != 0) me.head.store(Word(head + moved, 0), std::memory_order_relaxed);
   } else if constexpr (kSync == Sync::kMulti) {
@@ -82,7 +88,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
       // older than the head and overstate the entries.
       std::atomic_thread_fence(std::memory_order_acquire);
       *old_head = head;
-      *entries = Entries<kSync>(r, me, other, cap_adj, head, n);
+      *entries = Entries<kSync>(r, me, other, cap_adj, head, n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       // Relaxed CAS: it only claims slots [head, head + moved) among this side's threads.
@@ -101,7 +107,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
         word = me.head.load(std::memory_order_acquire);
       }
       *old_head = Pos(word);
-      *entries = Entries<kSync>(r, me, other, cap_adj, Pos(word), n);
+      *entries = Entries<kSync>(r, me, other, cap_adj, Pos(word), n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       next = Word(Pos(word) + moved, Low(word) + 1);
@@ -116,7 +122,7 @@ inline unsigned MoveHead(RingLayout& r, HeadTail& me, HeadTail& other, uint32_t 
         word = me.tail.load(std::memory_order_acquire);
       }
       *old_head = Low(word);
-      *entries = Entries<kSync>(r, me, other, cap_adj, Low(word), n);
+      *entries = Entries<kSync>(r, me, other, cap_adj, Low(word), n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       next = Word(Pos(word), Low(word) + moved);
@@ -199,7 +205,8 @@ inline unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior be
   uint32_t head;
   uint32_t entries;
   const unsigned moved =
-      MoveHead<kSync>(r, r.prod, r.cons, r.capacity, n, behavior, &head, &entries);
+      MoveHead<kSync>(r, r.prod, r.cons, r.capacity, n, behavior, free_space != nullptr, &head,
+                      &entries);
   if (moved != 0) {
     CopyToSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.prod, head, head + moved);
@@ -213,7 +220,8 @@ inline unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior
                         unsigned* available) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved = MoveHead<kSync>(r, r.cons, r.prod, 0, n, behavior, &head, &entries);
+  const unsigned moved = MoveHead<kSync>(r, r.cons, r.prod, 0, n, behavior,
+                                         available != nullptr, &head, &entries);
   if (moved != 0) {
     CopyFromSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.cons, head, head + moved);
@@ -269,12 +277,13 @@ inline unsigned StartMove(RingLayout& r, bool producer, unsigned n, Behavior beh
   HeadTail& me = producer ? r.prod : r.cons;
   HeadTail& other = producer ? r.cons : r.prod;
   const uint32_t cap_adj = producer ? r.capacity : 0;
+  const bool exact = entries_out != nullptr;
   uint32_t entries = 0;
   unsigned moved = 0;
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
-    moved = MoveHead<Sync::kSingle>(r, me, other, cap_adj, n, behavior, head, &entries);
+    moved = MoveHead<Sync::kSingle>(r, me, other, cap_adj, n, behavior, exact, head, &entries);
   } else if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
-    moved = MoveHead<Sync::kHts>(r, me, other, cap_adj, n, behavior, head, &entries);
+    moved = MoveHead<Sync::kHts>(r, me, other, cap_adj, n, behavior, exact, head, &entries);
   }
   if (entries_out != nullptr) *entries_out = entries - moved;
   return moved;
