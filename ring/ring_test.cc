@@ -140,6 +140,32 @@ TEST_P(RingModeTest, FullEmptyAndTheReportedCounts) {
   EXPECT_TRUE(r->Empty());
 }
 
+// The counts are exact after the other side has moved too, not a stale lower bound:
+// the producer must see the slots the consumer freed, the consumer the elements the
+// producer added since each last looked.
+TEST_P(RingModeTest, ReportedCountsFollowTheOtherSide) {
+  LocalRing r(16, flags(), esize());  // capacity 15
+  std::vector<uint32_t> in = Elements(0, 15, esize());
+  std::vector<uint32_t> out(in.size());
+  unsigned free_space = 999;
+  unsigned available = 999;
+  ASSERT_EQ(r->EnqueueBulkElem(in.data(), 10, &free_space), 10u);
+  EXPECT_EQ(free_space, 5u);
+  ASSERT_EQ(r->DequeueBulkElem(out.data(), 10, &available), 10u);
+  EXPECT_EQ(available, 0u);
+  ASSERT_EQ(r->EnqueueBulkElem(in.data(), 1, &free_space), 1u);
+  EXPECT_EQ(free_space, 14u) << "the consumer freed 10 slots";
+  ASSERT_EQ(r->EnqueueBurstElem(in.data(), 3, &free_space), 3u);
+  EXPECT_EQ(free_space, 11u);
+  ASSERT_EQ(r->DequeueBulkElem(out.data(), 2, &available), 2u);
+  EXPECT_EQ(available, 2u);
+  ASSERT_EQ(r->EnqueueBulkElem(in.data(), 5, &free_space), 5u);
+  EXPECT_EQ(free_space, 8u) << "the consumer freed 2 more slots";
+  ASSERT_EQ(r->DequeueBurstElem(out.data(), 1, &available), 1u);
+  EXPECT_EQ(available, 6u) << "the producer added 5 elements";
+  EXPECT_EQ(r->Count(), 6u);
+}
+
 TEST_P(RingModeTest, WrapsAroundManyTimesInOrder) {
   LocalRing r(32, flags(), esize());
   uint32_t next_in = 0;
@@ -278,6 +304,29 @@ TEST_P(RingPeekTest, ZeroCopyAcrossTheWrap) {
   EXPECT_EQ(static_cast<uint64_t*>(zc.ptr2)[1], 13u);
   r->DequeueZcFinish(4);
   EXPECT_TRUE(r->Empty());
+}
+
+TEST_P(RingPeekTest, PeekCountsFollowTheOtherSide) {
+  LocalRing r(16, GetParam(), 8);  // capacity 15
+  uint64_t scratch[15] = {};
+  ASSERT_EQ(r->EnqueueBulkElem(scratch, 10), 10u);
+  ASSERT_EQ(r->DequeueBulkElem(scratch, 8), 8u);
+  unsigned free_space = 0;
+  ASSERT_EQ(r->EnqueueBulkStart(1, &free_space), 1u);
+  EXPECT_EQ(free_space, 12u) << "2 used, 1 reserved";
+  r->EnqueueFinish(scratch, 1);
+  ASSERT_EQ(r->EnqueueBulkElem(scratch, 4), 4u);
+  unsigned available = 0;
+  ASSERT_EQ(r->DequeueBulkStart(scratch, 1, &available), 1u);
+  EXPECT_EQ(available, 6u) << "7 used, 1 peeked";
+  r->DequeueFinish(1);
+  ZeroCopy zc;
+  ASSERT_EQ(r->DequeueZcBurstStart(2, &zc, &available), 2u);
+  EXPECT_EQ(available, 4u);
+  r->DequeueZcFinish(2);
+  ASSERT_EQ(r->EnqueueZcBulkStart(1, &zc, &free_space), 1u);
+  EXPECT_EQ(free_space, 10u) << "4 used, 1 reserved";
+  r->EnqueueZcFinish(1);
 }
 
 INSTANTIATE_TEST_SUITE_P(SingleAndHts, RingPeekTest,

@@ -238,7 +238,7 @@ TEST_F(EalMultiProcessTest, AnotherUserCannotAttach) {
   SpawnOptions as_nobody;
   as_nobody.uid = 65534;
   // Point nobody at root's runtime directories: the permissions must stop it.
-  as_nobody.env = {absl::StrCat("KEEL_RUNTIME_DIR=", RuntimeBase())};
+  as_nobody.env = {absl::StrCat("KEEL_RUNTIME_DIR=", testing::RuntimeBase())};
   std::unique_ptr<Subprocess> intruder =
       Start({"--proc-type=secondary", "-l", "1"}, {"once"}, as_nobody, copy);
   EXPECT_EQ(intruder->Wait(), 2) << intruder->Output();

@@ -1,12 +1,14 @@
 // End to end: the helloworld sample app and procinfo, as the demo runs them.
 #include <signal.h>
 
+#include <filesystem>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/group_fixture.h"
 #include "tests/subprocess.h"
 
 namespace keel {
@@ -121,6 +123,9 @@ TEST(Examples, SimpleMpSecondaryLeavesWhenThePrimaryExits) {
   primary->Kill(SIGKILL);
   EXPECT_EQ(secondary->Wait(absl::Seconds(10)), 0) << secondary->Output();
   EXPECT_THAT(secondary->Output(), HasSubstr("the primary process exited; leaving"));
+  // The killed primary could not remove its group's files.
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(testing::RuntimeBase(), "/", prefix), ec);
 }
 
 TEST(Examples, ProcinfoWithoutAGroupFailsClearly) {

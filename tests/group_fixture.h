@@ -23,6 +23,16 @@ namespace keel::testing {
 
 inline constexpr absl::Duration kTimeout = absl::Seconds(20);
 
+// Where runtime directories live for this user: the documented rule, spelled out
+// independently of the EAL's code.
+inline std::string RuntimeBase() {
+  if (::geteuid() == 0) return "/var/run/keel";
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+    return absl::StrCat(xdg, "/keel");
+  }
+  return absl::StrCat("/tmp/keel-", ::geteuid());
+}
+
 // For helpers that answer commands on stdin with one line each. NextAnswer returns the
 // next answer line (log lines, which start with a lower-case component name, are
 // skipped); Ask sends one command and returns its answer.
@@ -45,16 +55,6 @@ class GroupTest : public ::testing::Test {
   void TearDown() override {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
-  }
-
-  // Where runtime directories live for this user: the documented rule, spelled out
-  // independently of the EAL's code.
-  static std::string RuntimeBase() {
-    if (::geteuid() == 0) return "/var/run/keel";
-    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
-      return absl::StrCat(xdg, "/keel");
-    }
-    return absl::StrCat("/tmp/keel-", ::geteuid());
   }
 
   // HELPER --file-prefix PREFIX EAL_ARGS... -- APP_ARGS...
