@@ -217,7 +217,7 @@ std::string Ring::Dump() const {
     const uint64_t head = s.head.load(std::memory_order_relaxed);
     const uint64_t tail = s.tail.load(std::memory_order_relaxed);
     return absl::StrFormat("%s head=%u tail=%u", SyncName(s.sync),
-                           s.sync == static_cast<uint32_t>(Sync::kHts) ? ring_internal::Low(tail)
+                           s.sync == static_cast<uint32_t>(Sync::kHts) ? ring_internal::Aux(tail)
                                                                        : Pos(head),
                            Pos(tail));
   };

@@ -128,22 +128,22 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
       *entries = Entries<kSync, kProducer>(cap_adj, me, other, Pos(word), n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
-      next = Word(Pos(word) + moved, Low(word) + 1);
+      next = Word(Pos(word) + moved, Aux(word) + 1);
     } while (!me.head.compare_exchange_weak(word, next, std::memory_order_acquire,
                                             std::memory_order_acquire));
   } else {  // kHts: tail = Word(tail, head); one operation at a time per side.
     uint64_t word = me.tail.load(std::memory_order_acquire);
     uint64_t next;
     do {
-      while (Low(word) != Pos(word)) {  // the previous operation has not finished
+      while (Aux(word) != Pos(word)) {  // the previous operation has not finished
         Pause();
         word = me.tail.load(std::memory_order_acquire);
       }
-      *old_head = Low(word);
-      *entries = Entries<kSync, kProducer>(cap_adj, me, other, Low(word), n, exact);
+      *old_head = Aux(word);
+      *entries = Entries<kSync, kProducer>(cap_adj, me, other, Aux(word), n, exact);
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
-      next = Word(Pos(word), Low(word) + moved);
+      next = Word(Pos(word), Aux(word) + moved);
       // Acquire: pairs with the release store in UpdateTail<kHts> of the operation
       // before ours on this side.
     } while (!me.tail.compare_exchange_weak(word, next, std::memory_order_acquire,
@@ -170,8 +170,8 @@ KEEL_RING_INLINE void UpdateTail(HeadTail& me, uint32_t old_head, uint32_t new_h
     do {
       // Relaxed: compared by count only; the CAS below orders.
       const uint64_t head = me.head.load(std::memory_order_relaxed);
-      next = Word(Pos(tail), Low(tail) + 1);
-      if (Low(next) == Low(head)) next = Word(Pos(head), Low(next));
+      next = Word(Pos(tail), Aux(tail) + 1);
+      if (Aux(next) == Aux(head)) next = Word(Pos(head), Aux(next));
       // T0 (release on success): pairs with T1 on the other side.
     } while (!me.tail.compare_exchange_weak(tail, next, std::memory_order_release,
                                             std::memory_order_acquire));

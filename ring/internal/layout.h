@@ -23,17 +23,20 @@
 namespace keel::ring_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint64_t kRingMagic = 0x676e69726c65656bULL;  // "keelring"
 inline constexpr uint32_t kMaxCount = 0x7fffffff;
 inline constexpr int kNameSize = 64;
 
 enum class Sync : uint32_t { kMulti = 0, kSingle = 1, kRts = 2, kHts = 3 };
 
-inline constexpr uint32_t Pos(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
-inline constexpr uint32_t Low(uint64_t word) { return static_cast<uint32_t>(word); }
-inline constexpr uint64_t Word(uint32_t pos, uint32_t low) {
-  return (static_cast<uint64_t>(pos) << 32) | low;
+// A word holds a position in its low half, so reading one is a plain truncation and a
+// single/multi word is the position itself, and a second field (RTS: an operation
+// count; HTS: the head) in its high half.
+inline constexpr uint32_t Pos(uint64_t word) { return static_cast<uint32_t>(word); }
+inline constexpr uint32_t Aux(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
+inline constexpr uint64_t Word(uint32_t pos, uint32_t aux) {
+  return (static_cast<uint64_t>(aux) << 32) | pos;
 }
 
 struct alignas(128) HeadTail {
