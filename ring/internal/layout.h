@@ -3,7 +3,8 @@
 // Shared-memory rules: see eal/internal/layout.h. Standard layout; atomics are
 // always-lock-free 32/64-bit; no pointers (slots follow the struct); producer and
 // consumer state on cache lines of their own, 128 bytes apart so adjacent-line
-// prefetch does not pair them; kLayoutVersion checked at Lookup.
+// prefetch does not pair them, and within each side the published tail apart from the
+// side's own head; kLayoutVersion checked at Lookup.
 //
 // Positions are free-running 32-bit counters; a slot index is position & mask. Each
 // side (producer, consumer) keeps its state in one HeadTail. Whatever the side's sync
@@ -40,8 +41,11 @@ inline constexpr uint64_t Word(uint32_t pos, uint32_t aux) {
 }
 
 struct alignas(128) HeadTail {
+  // The side's published word: the one the other side reads (T1 in headtail.h).
   std::atomic<uint64_t> tail;
-  std::atomic<uint64_t> head;
+  // The rest is this side's own, 128 bytes on (past adjacent-line prefetch), so the other
+  // side's polling of `tail` does not take this line away from its writer.
+  alignas(128) std::atomic<uint64_t> head;
   // Single producer: the consumer's tail as last read plus the capacity, a lower
   // bound of how far the producer may fill, so the fast path need not touch the
   // consumer's cache line on every call (C0/C1 in headtail.h). Unused elsewhere.
