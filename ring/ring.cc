@@ -214,12 +214,14 @@ void Ring::Reset() {
 
 std::string Ring::Dump() const {
   auto side = [](const ring_internal::HeadTail& s) {
+    // Relaxed: a snapshot.
     const uint64_t head = s.head.load(std::memory_order_relaxed);
     const uint64_t tail = s.tail.load(std::memory_order_relaxed);
-    return absl::StrFormat("%s head=%u tail=%u", SyncName(s.sync),
-                           s.sync == static_cast<uint32_t>(Sync::kHts) ? ring_internal::Aux(tail)
-                                                                       : Pos(head),
-                           Pos(tail));
+    uint32_t head_pos = Pos(head);
+    // HTS keeps its head in the tail word; a single-thread side keeps none (it is the tail).
+    if (s.sync == static_cast<uint32_t>(Sync::kHts)) head_pos = ring_internal::Aux(tail);
+    if (s.sync == static_cast<uint32_t>(Sync::kSingle)) head_pos = Pos(tail);
+    return absl::StrFormat("%s head=%u tail=%u", SyncName(s.sync), head_pos, Pos(tail));
   };
   return absl::StrFormat(
       "ring \"%s\" at %p: flags=0x%x size=%u capacity=%u elem_size=%u used=%u free=%u\n"

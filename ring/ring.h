@@ -65,7 +65,9 @@ struct ZeroCopy {
 // return the number moved and, when asked, write the free space (enqueue) or the
 // entries left (dequeue) after the call, on success and failure alike. The generic
 // calls follow the ring's modes; the Sp/Mp/Sc/Mc variants force the single- or
-// multi-thread algorithm and are only for rings whose side is single or multi.
+// multi-thread algorithm and are only for rings whose side is single or multi. A side
+// created single-thread keeps no head (it is its tail), so on such a side Mp/Mc run
+// the single-thread algorithm too: the ring was created for one thread on that side.
 class Ring {
  public:
   Ring() = delete;
@@ -223,10 +225,25 @@ class Ring {
   KEEL_RING_ALWAYS_INLINE unsigned Explicit(Objs objs, unsigned n, bool bulk, unsigned* out) {
     const auto behavior =
         bulk ? ring_internal::Behavior::kFixed : ring_internal::Behavior::kVariable;
+    using ring_internal::Sync;
+    // A side created single-thread keeps no head, so every call on it runs the
+    // single-thread algorithm; on a multi-thread side, Sp/Sc keep its head in step.
+    const bool single_side =
+        (kProducer ? r_.prod.sync : r_.cons.sync) == static_cast<uint32_t>(Sync::kSingle);
+    if (kSync == Sync::kSingle || single_side) {
+      if (single_side) return Move<kProducer, Sync::kSingle, false>(objs, n, behavior, out);
+      return Move<kProducer, Sync::kSingle, true>(objs, n, behavior, out);
+    }
+    return Move<kProducer, Sync::kMulti, false>(objs, n, behavior, out);
+  }
+
+  template <bool kProducer, ring_internal::Sync kSync, bool kKeepHead, typename Objs>
+  KEEL_RING_ALWAYS_INLINE unsigned Move(Objs objs, unsigned n, ring_internal::Behavior behavior,
+                                        unsigned* out) {
     if constexpr (kProducer) {
-      return ring_internal::Enqueue<kSync, 8>(r_, objs, n, behavior, out);
+      return ring_internal::Enqueue<kSync, 8, kKeepHead>(r_, objs, n, behavior, out);
     } else {
-      return ring_internal::Dequeue<kSync, 8>(r_, objs, n, behavior, out);
+      return ring_internal::Dequeue<kSync, 8, kKeepHead>(r_, objs, n, behavior, out);
     }
   }
 

@@ -67,11 +67,14 @@
 #include "gtest/gtest.h"
 #include "ring/internal/layout.h"
 #include "ring/ring.h"
+#include "ring/ring_testing.h"
 
 namespace keel::ring {
 namespace {
 
 using ring_internal::Sync;
+using testing::Backoff;
+using testing::LocalRing;
 using ring_internal::Word;
 
 constexpr unsigned kElementsPerCase = 200000;
@@ -102,44 +105,6 @@ class Random {
 
  private:
   uint64_t state_;
-};
-
-// What a thread does when the ring is full (producer) or empty (consumer).
-class Backoff {
- public:
-  void Failed() {
-    if (++failures_ < 8) {
-      std::this_thread::yield();
-    } else {
-      absl::SleepFor(absl::Microseconds(50));
-    }
-  }
-  void Moved() { failures_ = 0; }
-
- private:
-  int failures_ = 0;
-};
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// A ring in heap memory the test owns.
-class LocalRing {
- public:
-  LocalRing(uint32_t count, uint32_t flags, uint32_t elem_size) {
-    absl::StatusOr<size_t> bytes = MemorySize(count, flags, elem_size);
-    EXPECT_TRUE(bytes.ok()) << bytes.status();
-    mem_.reset(std::aligned_alloc(128, (*bytes + 127) / 128 * 128));
-    absl::StatusOr<Ring*> r = Init(mem_.get(), "stress", count, flags, elem_size);
-    EXPECT_TRUE(r.ok()) << r.status();
-    ring_ = *r;
-  }
-  Ring* get() const { return ring_; }
-
- private:
-  std::unique_ptr<void, FreeDeleter> mem_;
-  Ring* ring_ = nullptr;
 };
 
 // White-box: moves an empty ring that no thread uses yet to position `pos` on both

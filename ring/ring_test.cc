@@ -1,6 +1,7 @@
 // Functional cases (DPDK's test_ring.c, in keel's words) for every mode and element
 // sizes 4, 8, 16 and 20, on caller-provided memory: no EAL.
 #include "ring/ring.h"
+#include "ring/ring_testing.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -17,29 +18,7 @@ namespace keel::ring {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// A ring in heap memory the test owns.
-class LocalRing {
- public:
-  LocalRing(uint32_t count, uint32_t flags, uint32_t elem_size) {
-    absl::StatusOr<size_t> bytes = MemorySize(count, flags, elem_size);
-    EXPECT_TRUE(bytes.ok()) << bytes.status();
-    mem_.reset(std::aligned_alloc(128, (*bytes + 127) / 128 * 128));
-    absl::StatusOr<Ring*> r = Init(mem_.get(), "test", count, flags, elem_size);
-    EXPECT_TRUE(r.ok()) << r.status();
-    ring_ = *r;
-  }
-  Ring* operator->() const { return ring_; }
-  Ring* get() const { return ring_; }
-
- private:
-  std::unique_ptr<void, FreeDeleter> mem_;
-  Ring* ring_ = nullptr;
-};
+using testing::LocalRing;
 
 // Elements of `size` bytes whose every 4-byte word holds the element's number.
 std::vector<uint32_t> Elements(uint32_t first, unsigned n, uint32_t size) {

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "eal/eal.h"
 #include "memory/memory.h"
+#include "tests/helper_loop.h"
 
 namespace {
 
@@ -158,15 +159,5 @@ int main(int argc, char** argv) {
               segments.empty() ? nullptr : segments[0].addr,
               segments.empty() ? 0 : segments[0].page_size,
               segments.empty() ? -1 : static_cast<int>(segments[0].hugepages));
-  std::string line;
-  while (std::getline(std::cin, line) && line != "quit") {
-    std::vector<std::string> cmd = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (!cmd.empty()) std::printf("%s\n", Run(cmd).c_str());
-  }
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::printf("CLEANUP-FAILED: %s\n", s.ToString().c_str());
-    return 3;
-  }
-  std::printf("BYE\n");
-  return 0;
+  return keel::testing::ServeCommands(Run);
 }

@@ -38,6 +38,7 @@
 #include "memory/memory.h"
 #include "mempool/mempool.h"
 #include "ring/ring.h"
+#include "tests/helper_loop.h"
 
 namespace {
 
@@ -172,15 +173,5 @@ int main(int argc, char** argv) {
     if ((*app_args)[i] == "--forget-ops") mempool::ForgetOpsForTest((*app_args)[i + 1]);
   }
   std::printf("READY pid=%d\n", getpid());
-  std::string line;
-  while (std::getline(std::cin, line) && line != "quit") {
-    std::vector<std::string> cmd = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (!cmd.empty()) std::printf("%s\n", Run(cmd).c_str());
-  }
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::printf("CLEANUP-FAILED: %s\n", s.ToString().c_str());
-    return 3;
-  }
-  std::printf("BYE\n");
-  return 0;
+  return keel::testing::ServeCommands(Run);
 }

@@ -52,11 +52,14 @@
 #include "eal/eal.h"
 #include "memory/memory.h"
 #include "ring/ring.h"
+#include "ring/ring_testing.h"
+#include "tests/helper_loop.h"
 
 namespace {
 
 namespace memory = keel::memory;
 namespace ring = keel::ring;
+using keel::ring::testing::Backoff;
 
 std::string Err(const absl::Status& s) { return "ERROR " + s.ToString(); }
 
@@ -180,23 +183,6 @@ class Random {
 
  private:
   uint64_t state_;
-};
-
-// When the ring is full or empty: yield, then sleep, so that the CPU goes to a process
-// that can make progress (see ring_stress_test.cc).
-class Backoff {
- public:
-  void Failed() {
-    if (++failures_ < 8) {
-      std::this_thread::yield();
-    } else {
-      absl::SleepFor(absl::Microseconds(50));
-    }
-  }
-  void Moved() { failures_ = 0; }
-
- private:
-  int failures_ = 0;
 };
 
 std::string Produce(const std::string& name, uint32_t id, uint32_t first, uint32_t count,
@@ -384,15 +370,5 @@ int main(int argc, char** argv) {
   }
   std::printf("READY pid=%d type=%s\n", getpid(),
               std::string(keel::eal::ProcessTypeName(keel::eal::GetProcessType())).c_str());
-  std::string line;
-  while (std::getline(std::cin, line) && line != "quit") {
-    std::vector<std::string> cmd = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (!cmd.empty()) std::printf("%s\n", Run(cmd).c_str());
-  }
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::printf("CLEANUP-FAILED: %s\n", s.ToString().c_str());
-    return 3;
-  }
-  std::printf("BYE\n");
-  return 0;
+  return keel::testing::ServeCommands(Run);
 }

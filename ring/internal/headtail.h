@@ -86,18 +86,24 @@ KEEL_RING_INLINE unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior)
 
 // Moves this side's head by up to n slots. Returns how many it moved (maybe 0);
 // *old_head is the head it moved from, *entries what was available before the move.
-template <Sync kSync, bool kProducer>
+// kKeepHead: the single-thread algorithm on a multi-thread side (an explicit Sp/Sc
+// call) keeps the head in step for the side's compare-and-swap calls; a single-thread
+// side keeps no head (it is its tail).
+template <Sync kSync, bool kProducer, bool kKeepHead = false>
 KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t cap_adj,
                                    unsigned n, Behavior behavior, bool exact, uint32_t* old_head,
                                    uint32_t* entries) {
   unsigned moved;
   if constexpr (kSync == Sync::kSingle) {
-    // Relaxed: only this thread writes this side's head.
-    const uint32_t head = Pos(me.head.load(std::memory_order_relaxed));
+    // One thread moves this side, so its head is its tail whenever it starts an
+    // operation (a started peek is finished before the next): the head is not kept.
+    // Relaxed: only this thread writes this side's tail.
+    const uint32_t head = Pos(me.tail.load(std::memory_order_relaxed));
     *old_head = head;
     *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact);
     moved = Clamp(n, *entries, behavior);
-    if (moved != 0) me.head.store(Word(head + moved, 0), std::memory_order_relaxed);
+    // Relaxed: the caller promises no other thread moves this side now.
+    if (kKeepHead && moved != 0) me.head.store(Word(head + moved, 0), std::memory_order_relaxed);
   } else if constexpr (kSync == Sync::kMulti) {
     // Relaxed: the CAS below decides; the slots are ordered by T0/T1, not by the head.
     uint64_t word = me.head.load(std::memory_order_relaxed);
@@ -251,13 +257,13 @@ KEEL_RING_INLINE void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, uns
   }
 }
 
-template <Sync kSync, size_t kSize>
+template <Sync kSync, size_t kSize, bool kKeepHead = false>
 KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
                                   unsigned* free_space) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved = MoveHead<kSync, true>(r.prod, r.cons, r.capacity, n, behavior,
-                                               free_space != nullptr, &head, &entries);
+  const unsigned moved = MoveHead<kSync, true, kKeepHead>(r.prod, r.cons, r.capacity, n, behavior,
+                                                          free_space != nullptr, &head, &entries);
   if (moved != 0) {
     CopyToSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.prod, head, head + moved);
@@ -266,13 +272,13 @@ KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, B
   return moved;
 }
 
-template <Sync kSync, size_t kSize>
+template <Sync kSync, size_t kSize, bool kKeepHead = false>
 KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior,
                                   unsigned* available) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved =
-      MoveHead<kSync, false>(r.cons, r.prod, 0, n, behavior, available != nullptr, &head, &entries);
+  const unsigned moved = MoveHead<kSync, false, kKeepHead>(r.cons, r.prod, 0, n, behavior,
+                                                           available != nullptr, &head, &entries);
   if (moved != 0) {
     CopyFromSlots<kSize>(r, head, objs, moved);
     UpdateTail<kSync>(r.cons, head, head + moved);
@@ -355,8 +361,7 @@ inline void FinishMove(HeadTail& me, unsigned n) {
   // moves this side now.
   const uint32_t tail = Pos(me.tail.load(std::memory_order_relaxed));
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
-    me.head.store(Word(tail + n, 0), std::memory_order_relaxed);  // give back the rest
-    UpdateTail<Sync::kSingle>(me, tail, tail + n);
+    UpdateTail<Sync::kSingle>(me, tail, tail + n);  // the rest of what Start took is back
   } else {
     UpdateTail<Sync::kHts>(me, tail, tail + n);
   }

@@ -1,0 +1,25 @@
+#include "tests/helper_loop.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_split.h"
+#include "eal/eal.h"
+
+namespace keel::testing {
+
+int ServeCommands(const std::function<std::string(const std::vector<std::string>&)>& run) {
+  std::string line;
+  while (std::getline(std::cin, line) && line != "quit") {
+    std::vector<std::string> cmd = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (!cmd.empty()) std::printf("%s\n", run(cmd).c_str());
+  }
+  if (absl::Status s = eal::Cleanup(); !s.ok()) {
+    std::printf("CLEANUP-FAILED: %s\n", s.ToString().c_str());
+    return 3;
+  }
+  std::printf("BYE\n");
+  return 0;
+}
+
+}  // namespace keel::testing
