@@ -41,17 +41,19 @@ inline constexpr uint64_t Word(uint32_t pos, uint32_t aux) {
 }
 
 struct alignas(128) HeadTail {
-  // The side's published word: the one the other side reads (T1 in headtail.h).
+  // The side's published word: the one the other side reads (T1 in headtail.h). Beside
+  // it only what changes rarely, so the other side's polling costs this side nothing.
   std::atomic<uint64_t> tail;
-  // The rest is this side's own, 128 bytes on (past adjacent-line prefetch), so the other
-  // side's polling of `tail` does not take this line away from its writer.
-  alignas(128) std::atomic<uint64_t> head;
   // Single producer: the consumer's tail as last read plus the capacity, a lower
   // bound of how far the producer may fill, so the fast path need not touch the
   // consumer's cache line on every call (C0/C1 in headtail.h). Unused elsewhere.
   std::atomic<uint32_t> limit;
   uint32_t sync;     // Sync
   uint32_t htd_max;  // RTS: how far the head may run ahead of the tail
+  // Multi-thread, RTS: the head the side's threads compare-and-swap, 128 bytes on (past
+  // adjacent-line prefetch), so that traffic stays off the published line. A
+  // single-thread side keeps no head (it is its tail); HTS keeps it in the tail word.
+  alignas(128) std::atomic<uint64_t> head;
 };
 
 struct RingLayout {
