@@ -120,11 +120,11 @@ class Mempool {
     return reinterpret_cast<Mempool*>(mempool_internal::Header(obj)->pool);
   }
 
-  // Checks the pool: counts in range, and in debug builds every object's cookies and
-  // what puts have refused. DataLoss naming each problem (double frees, overruns with
-  // the object's index and address, objects in the pool not marked free); OK otherwise.
-  // Debug cookies are only checked for objects in the pool (not handed out), except the
-  // trailer, which is checked for all.
+  // Checks the pool: lcore cache fills in range, and in debug builds every object's
+  // header cookie (free or in use) and trailer cookie, and what earlier gets and puts
+  // counted: puts refused (double free, foreign pointer), overruns repaired, gets that
+  // found an object not marked free. DataLoss naming each problem (objects by index and
+  // address); OK otherwise.
   absl::Status Audit() const;
   // A human-readable description: sizes, counts, per-lcore cache fill.
   std::string Dump() const;

@@ -155,7 +155,10 @@ class Ring {
   // --- Peek (single-thread or HTS side; returns 0 on other rings) -----------------
   // EnqueueStart reserves slots; EnqueueFinish writes n <= reserved elements and
   // publishes them. DequeueStart copies elements out without consuming them;
-  // DequeueFinish consumes the first n <= started.
+  // DequeueFinish consumes the first n <= started. Call Finish (with 0 to give
+  // everything back) only after a Start that returned more than 0: on an HTS side a
+  // Finish without its own Start would end another thread's operation. On rings that
+  // cannot peek, Finish does nothing.
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkStart(unsigned n, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, nullptr, free_space);
   }
@@ -163,6 +166,7 @@ class Ring {
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, nullptr, free_space);
   }
   KEEL_RING_ALWAYS_INLINE void EnqueueFinish(const void* objs, unsigned n) {
+    if (!ring_internal::CanPeek(r_.prod)) return;  // Start returned 0
     ring_internal::CopyToSlots<0>(
         r_, ring_internal::Pos(r_.prod.tail.load(std::memory_order_relaxed)), objs, n);
     ring_internal::FinishMove(r_.prod, n);
@@ -227,9 +231,17 @@ class Ring {
         bulk ? ring_internal::Behavior::kFixed : ring_internal::Behavior::kVariable;
     using ring_internal::Sync;
     // A side created single-thread keeps no head, so every call on it runs the
-    // single-thread algorithm; on a multi-thread side, Sp/Sc keep its head in step.
-    const bool single_side =
-        (kProducer ? r_.prod.sync : r_.cons.sync) == static_cast<uint32_t>(Sync::kSingle);
+    // single-thread algorithm; on a multi-thread side, Sp/Sc keep its head in step. RTS
+    // and HTS sides keep their own words: they run their own algorithm.
+    const uint32_t side = kProducer ? r_.prod.sync : r_.cons.sync;
+    if (side == static_cast<uint32_t>(Sync::kRts) || side == static_cast<uint32_t>(Sync::kHts)) {
+      if constexpr (kProducer) {
+        return ring_internal::EnqueueAny<8>(r_, objs, n, behavior, out);
+      } else {
+        return ring_internal::DequeueAny<8>(r_, objs, n, behavior, out);
+      }
+    }
+    const bool single_side = side == static_cast<uint32_t>(Sync::kSingle);
     if (kSync == Sync::kSingle || single_side) {
       if (single_side) return Move<kProducer, Sync::kSingle, false>(objs, n, behavior, out);
       return Move<kProducer, Sync::kSingle, true>(objs, n, behavior, out);

@@ -237,6 +237,47 @@ TEST(RingExplicit, SpMpScMcVariants) {
   EXPECT_EQ(r->SpEnqueueBurst(objs, 1), 1u);
 }
 
+// An explicit single-thread call on a multi-thread side must see the real consumer tail:
+// the single producer's cached limit is not kept up to date there.
+TEST(RingExplicit, SpAfterMpTrafficSeesTheRealFreeSpace) {
+  LocalRing r(8, 0, 8);  // capacity 7
+  void* objs[8] = {};
+  void* out[8];
+  ASSERT_EQ(r->MpEnqueueBulk(objs, 7), 7u);
+  ASSERT_EQ(r->McDequeueBulk(out, 7), 7u);
+  ASSERT_EQ(r->MpEnqueueBulk(objs, 3), 3u);
+  unsigned free_space = 99;
+  EXPECT_EQ(r->SpEnqueueBulk(objs, 7), 0u);  // only 4 free
+  EXPECT_EQ(r->SpEnqueueBulk(objs, 4, &free_space), 4u);
+  EXPECT_EQ(free_space, 0u);
+  EXPECT_EQ(r->Count(), 7u);
+  EXPECT_EQ(r->MpEnqueueBulk(objs, 1), 0u);
+  EXPECT_EQ(r->ScDequeueBurst(out, 8), 7u);
+  EXPECT_TRUE(r->Empty());
+}
+
+// RTS and HTS sides keep their own words: explicit calls run the side's own algorithm,
+// and a Finish without a Start changes nothing on rings that cannot peek.
+TEST(RingExplicit, RtsAndHtsSidesRunTheirOwnAlgorithm) {
+  for (uint32_t flags : {kProducerRts | kConsumerRts, kProducerHts | kConsumerHts}) {
+    LocalRing r(16, flags, 8);
+    void* objs[4] = {&objs[0], &objs[1], &objs[2], &objs[3]};
+    void* out[4];
+    EXPECT_EQ(r->SpEnqueueBulk(objs, 2), 2u);
+    EXPECT_EQ(r->MpEnqueueBulk(objs + 2, 2), 2u);
+    EXPECT_EQ(r->ScDequeueBulk(out, 1), 1u);
+    EXPECT_EQ(r->McDequeueBulk(out + 1, 3), 3u);
+    EXPECT_EQ(out[3], objs[3]);
+    if (flags & kProducerRts) {
+      r->EnqueueFinish(objs, 0);
+      r->DequeueFinish(0);
+    }
+    EXPECT_EQ(r->EnqueueBulk(objs, 4), 4u);  // the side still moves
+    EXPECT_EQ(r->DequeueBulk(out, 4), 4u);
+    EXPECT_TRUE(r->Empty());
+  }
+}
+
 class RingPeekTest : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(RingPeekTest, PeekStartFinish) {

@@ -92,8 +92,9 @@ TEST(Examples, SimpleMpExchangesMessagesBothWays) {
   EXPECT_TRUE(primary->WaitForOutput("core 1: Received 'and again'", absl::Seconds(10)))
       << primary->Output();
   EXPECT_THAT(primary->Output(), HasSubstr("core 1: Received 'hello primary'"));
-  // A message longer than a buffer (64 bytes) is cut, not overrun.
+  // A message longer than a buffer (64 bytes) is cut, not overrun, and the sender says so.
   primary->Send(absl::StrCat("send ", std::string(100, 'x'), "\n"));
+  EXPECT_TRUE(primary->WaitForOutput("message cut to 63 bytes", absl::Seconds(10)));
   EXPECT_TRUE(secondary->WaitForOutput(absl::StrCat("Received '", std::string(63, 'x'), "'"),
                                        absl::Seconds(10)))
       << secondary->Output();

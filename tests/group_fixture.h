@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/subprocess.h"
@@ -41,6 +42,16 @@ inline std::string NextAnswer(Subprocess* p) {
     if (!line->empty() && !(line->front() >= 'a' && line->front() <= 'z')) return *line;
   }
   return "NO ANSWER; output: " + p->Output();
+}
+
+// The next line of `p` that starts with `prefix` (lines before it are skipped), or a
+// description of what came instead.
+inline std::string Await(Subprocess* p, absl::string_view prefix, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (std::optional<std::string> line = p->NextLine(deadline - absl::Now())) {
+    if (absl::StartsWith(*line, prefix)) return *line;
+  }
+  return absl::StrCat("NO \"", prefix, "\" LINE; output: ", p->Output());
 }
 
 inline std::string Ask(Subprocess* p, const std::string& command) {

@@ -100,12 +100,9 @@ TEST_F(MemoryTest, MemzonesRaceSafelyAcrossProcesses) {
   for (int i = 0; i < 3; ++i) racers[i]->Send(absl::StrCat("race r", i, " 3000\n"));
   int total_ok = 0;
   for (int i = 0; i < 3; ++i) {
-    std::optional<std::string> line;
-    while ((line = racers[i]->NextLine(absl::Seconds(60))) && !absl::StartsWith(*line, "RACE")) {
-    }
-    ASSERT_TRUE(line.has_value()) << racers[i]->Output();
-    ASSERT_THAT(*line, ::testing::MatchesRegex("RACE r[0-9] ok=[0-9]+ exists=[0-9]+")) << *line;
-    total_ok += std::stoi(line->substr(line->find("ok=") + 3));
+    const std::string line = testing::Await(racers[i].get(), "RACE", absl::Seconds(60));
+    ASSERT_THAT(line, ::testing::MatchesRegex("RACE r[0-9] ok=[0-9]+ exists=[0-9]+")) << line;
+    total_ok += std::stoi(line.substr(line.find("ok=") + 3));
     Quit(racers[i].get());
   }
   EXPECT_GT(total_ok, 0);

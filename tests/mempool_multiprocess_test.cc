@@ -96,21 +96,28 @@ TEST_P(MempoolTest, ASecondaryKilledWhileHoldingObjectsLeavesThePoolWorking) {
   std::unique_ptr<Subprocess> primary = JoinPrimary({"-l", "0"});
   ASSERT_EQ(Ask(primary.get(), "create pool 1023 64 32"), "CREATED pool");
   std::unique_ptr<Subprocess> doomed = JoinSecondary("1@1");
+  // 200 straight from the ring, then 20 through lcore 1's cache, which the refill
+  // leaves holding 32.
   ASSERT_EQ(Ask(doomed.get(), "get pool 200 doomed"), "GOT 200");
+  ASSERT_EQ(Ask(doomed.get(), "get pool 20 doomed"), "GOT 20");
+  EXPECT_EQ(Ask(doomed.get(), "cache pool 1"), "CACHE lcore=1 len=32");
   doomed->Kill(SIGKILL);
   doomed->Wait();
   // The loss shows in the in-use count; everyone else goes on.
-  EXPECT_EQ(Ask(primary.get(), "counts pool"), "COUNTS available=823 in_use=200 held=0");
+  EXPECT_EQ(Ask(primary.get(), "counts pool"), "COUNTS available=803 in_use=220 held=0");
   EXPECT_EQ(Ask(primary.get(), "churn pool 5000"), "CHURNED errors=0");
   // Objects in the primary's lcore cache are only the primary's to get: flush them so
   // the next process can have everything that is left.
   EXPECT_EQ(Ask(primary.get(), "flush pool"), "FLUSHED lcore=0");
-  // The dead secondary's lcore is reclaimed; a new process on it uses its cache.
+  // The dead secondary's lcore is reclaimed; a new process on it gets the objects the
+  // dead one left in that lcore's cache first.
   std::unique_ptr<Subprocess> next = JoinSecondary("1@1");
-  ASSERT_EQ(Ask(next.get(), "get pool 823 next"), "GOT 823");
+  ASSERT_EQ(Ask(next.get(), "get pool 10 next"), "GOT 10");
+  EXPECT_EQ(Ask(next.get(), "cache pool 1"), "CACHE lcore=1 len=22");
+  ASSERT_EQ(Ask(next.get(), "get pool 793 next"), "GOT 793");
   EXPECT_EQ(Ask(next.get(), "get pool 1 x"), "GET-FAILED");
-  ASSERT_EQ(Ask(next.get(), "put pool"), "PUT 823");
-  EXPECT_EQ(Ask(next.get(), "counts pool"), "COUNTS available=823 in_use=200 held=0");
+  ASSERT_EQ(Ask(next.get(), "put pool"), "PUT 803");
+  EXPECT_EQ(Ask(next.get(), "counts pool"), "COUNTS available=803 in_use=220 held=0");
   EXPECT_EQ(Ask(next.get(), "audit pool"), "AUDIT OK");
   Quit(next.get());
   Quit(primary.get());

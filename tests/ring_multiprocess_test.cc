@@ -29,6 +29,7 @@ namespace keel {
 namespace {
 
 using ::keel::testing::Ask;
+using ::keel::testing::Await;
 using ::keel::testing::Subprocess;
 using ::keel::testing::kTimeout;
 using ::testing::HasSubstr;
@@ -36,16 +37,6 @@ using ::testing::StartsWith;
 
 // For a whole stream of elements (a few seconds on 2 cores).
 constexpr absl::Duration kStreamTimeout = absl::Seconds(120);
-
-// The next line of `p` that starts with `prefix` (lines before it are skipped), or a
-// description of what came instead.
-std::string Await(Subprocess* p, absl::string_view prefix, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (std::optional<std::string> line = p->NextLine(deadline - absl::Now())) {
-    if (absl::StartsWith(*line, prefix)) return *line;
-  }
-  return absl::StrCat("NO \"", prefix, "\" LINE; output: ", p->Output());
-}
 
 class RingMultiProcessTest : public testing::GroupTest {
  protected:

@@ -108,6 +108,9 @@ void Send(absl::string_view text) {
     std::printf("no message buffer free in \"%s\": message discarded\n", kMessagePool);
     return;
   }
+  if (text.size() >= kMessageSize) {
+    std::printf("message cut to %u bytes (the buffer size)\n", kMessageSize - 1);
+  }
   absl::SNPrintF(static_cast<char*>(msg), kMessageSize, "%s", text);
   if (!g_send->Enqueue(msg)) {
     std::printf("ring \"%s\" is full: message discarded\n", std::string(g_send->name()).c_str());

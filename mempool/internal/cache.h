@@ -103,21 +103,32 @@ inline bool GetBulk(MempoolLayout& mp, void** objs, unsigned n, CacheLayout* cac
 }
 
 // Puts n objects back. Never fails: the pool has room for every object it owns.
-inline void PutBulkUnchecked(MempoolLayout& mp, void* const* objs, unsigned n, CacheLayout* cache) {
-  if (cache == nullptr || n > cache->flush_threshold) {
-    Backend(mp)->EnqueueBulk(objs, n);
-    return;
-  }
+// Moves the cache's objects to the ring and returns the cache's new length: 0, unless
+// the ring refused some (only a double put, which debug builds catch, can overfill it:
+// the ring has room for every object of the pool), which then stay in the cache.
+inline uint32_t FlushToRing(MempoolLayout& mp, CacheLayout* cache, uint32_t len) {
   void** slots = CacheSlots(cache);
-  // L1.
-  uint32_t len = cache->len.load(std::memory_order_relaxed);
-  if (len + n > cache->flush_threshold) {
-    Backend(mp)->EnqueueBulk(slots, len);
-    len = 0;
+  const unsigned moved = Backend(mp)->EnqueueBurst(slots, len);
+  if (moved != len) std::memmove(slots, slots + moved, (len - moved) * sizeof(void*));
+  return len - moved;
+}
+
+inline void PutBulkUnchecked(MempoolLayout& mp, void* const* objs, unsigned n, CacheLayout* cache) {
+  if (cache != nullptr && n <= cache->flush_threshold) {
+    // L1.
+    uint32_t len = cache->len.load(std::memory_order_relaxed);
+    if (len + n > cache->flush_threshold) len = FlushToRing(mp, cache, len);
+    if (len + n <= cache->capacity) {
+      std::memcpy(CacheSlots(cache) + len, objs, n * sizeof(void*));
+      // L0.
+      cache->len.store(len + n, std::memory_order_relaxed);
+      return;
+    }
+    // L0.
+    cache->len.store(len, std::memory_order_relaxed);
   }
-  std::memcpy(slots + len, objs, n * sizeof(void*));
-  // L0.
-  cache->len.store(len + n, std::memory_order_relaxed);
+  // A put the ring refuses can only be a double put (see FlushToRing).
+  Backend(mp)->EnqueueBurst(objs, n);
 }
 
 inline void PutBulk(MempoolLayout& mp, void* const* objs, unsigned n, CacheLayout* cache) {
@@ -138,11 +149,9 @@ inline void PutBulk(MempoolLayout& mp, void* const* objs, unsigned n, CacheLayou
 
 // Moves every object of `cache` back to the ring.
 inline void Flush(MempoolLayout& mp, CacheLayout* cache) {
-  // L1.
+  // L1, L0.
   const uint32_t len = cache->len.load(std::memory_order_relaxed);
-  if (len != 0) Backend(mp)->EnqueueBulk(CacheSlots(cache), len);
-  // L0.
-  cache->len.store(0, std::memory_order_relaxed);
+  if (len != 0) cache->len.store(FlushToRing(mp, cache, len), std::memory_order_relaxed);
 }
 
 }  // namespace keel::mempool_internal

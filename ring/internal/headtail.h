@@ -21,6 +21,7 @@
 #ifndef KEEL_RING_INTERNAL_HEADTAIL_H_
 #define KEEL_RING_INTERNAL_HEADTAIL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -100,7 +101,9 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
     // Relaxed: only this thread writes this side's tail.
     const uint32_t head = Pos(me.tail.load(std::memory_order_relaxed));
     *old_head = head;
-    *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact);
+    // On a multi-thread side (kKeepHead) the limit is not kept up to date: read the
+    // consumer's tail.
+    *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact || kKeepHead);
     moved = Clamp(n, *entries, behavior);
     // Relaxed: the caller promises no other thread moves this side now.
     if (kKeepHead && moved != 0) me.head.store(Word(head + moved, 0), std::memory_order_relaxed);
@@ -163,9 +166,11 @@ template <Sync kSync>
 KEEL_RING_INLINE void UpdateTail(HeadTail& me, uint32_t old_head, uint32_t new_head) {
   if constexpr (kSync == Sync::kSingle || kSync == Sync::kMulti) {
     if constexpr (kSync == Sync::kMulti) {
-      // Relaxed: waiting for the threads of this side that claimed earlier slots to
-      // publish them; our own release below orders our slots.
-      while (Pos(me.tail.load(std::memory_order_relaxed)) != old_head) Pause();
+      // W0: acquire; pairs with T0 of the thread of this side that claimed the slots
+      // before ours. Our T0 below then publishes its slots with ours: a thread of the
+      // other side that sees our tail (T1) sees their contents too. (A plain store does
+      // not continue another thread's release sequence, so relaxed would not do.)
+      while (Pos(me.tail.load(std::memory_order_acquire)) != old_head) Pause();
     }
     // T0: release; pairs with T1 on the other side.
     me.tail.store(Word(new_head, 0), std::memory_order_release);
@@ -238,7 +243,7 @@ KEEL_RING_INLINE void CopyToSlots(RingLayout& r, uint32_t pos, const void* objs,
   const uint32_t esize = kSize != 0 ? kSize : r.elem_size;
   const uint32_t idx = pos & r.mask;
   const char* src = static_cast<const char*>(objs);
-  const unsigned first = idx + n <= r.size ? n : r.size - idx;
+  const unsigned first = std::min<unsigned>(n, r.size - idx);  // up to the end of the slots
   CopyElements<kSize>(Slots(r) + static_cast<size_t>(idx) * esize, src, first, esize);
   if (first != n) {
     CopyElements<kSize>(Slots(r), src + static_cast<size_t>(first) * esize, n - first, esize);
@@ -250,7 +255,7 @@ KEEL_RING_INLINE void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, uns
   const uint32_t esize = kSize != 0 ? kSize : r.elem_size;
   const uint32_t idx = pos & r.mask;
   char* dst = static_cast<char*>(objs);
-  const unsigned first = idx + n <= r.size ? n : r.size - idx;
+  const unsigned first = std::min<unsigned>(n, r.size - idx);  // up to the end of the slots
   CopyElements<kSize>(dst, Slots(r) + static_cast<size_t>(idx) * esize, first, esize);
   if (first != n) {
     CopyElements<kSize>(dst + static_cast<size_t>(first) * esize, Slots(r), n - first, esize);
@@ -356,7 +361,9 @@ inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t
 }
 
 // Publishes n slots from the side's tail (the head Start moved from).
+// Does nothing on sides that cannot peek (their Start returned 0).
 inline void FinishMove(HeadTail& me, unsigned n) {
+  if (!CanPeek(me)) return;
   // Relaxed: only this thread (the side's single owner of the started operation)
   // moves this side now.
   const uint32_t tail = Pos(me.tail.load(std::memory_order_relaxed));
