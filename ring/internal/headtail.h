@@ -69,7 +69,7 @@ KEEL_RING_INLINE uint32_t Entries(uint32_t cap_adj, HeadTail& me, const HeadTail
   if constexpr (kCached) {
     // C0: relaxed (see above).
     const uint32_t free = me.limit.load(std::memory_order_relaxed) - head;
-    if (free >= n && !exact) return free;
+    if (__builtin_expect(free >= n && !exact, 1)) return free;
   }
   // T1: acquire; pairs with the other side's T0.
   const uint32_t tail = Pos(other.tail.load(std::memory_order_acquire));
@@ -118,10 +118,12 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
       *old_head = head;
       *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact);
       moved = Clamp(n, *entries, behavior);
-      if (moved == 0) return 0;
+      if (__builtin_expect(moved == 0, 0)) return 0;
       // Relaxed CAS: it only claims slots [head, head + moved) among this side's threads.
-    } while (!me.head.compare_exchange_weak(word, Word(Pos(word) + moved, 0),
-                                            std::memory_order_relaxed, std::memory_order_relaxed));
+    } while (__builtin_expect(
+        !me.head.compare_exchange_weak(word, Word(Pos(word) + moved, 0),
+                                       std::memory_order_relaxed, std::memory_order_relaxed),
+        0));
   } else if constexpr (kSync == Sync::kRts) {
     // Acquire: pairs with the release CAS of the tail in UpdateTail<kRts>, so the
     // head-tail distance below compares values at least that recent.
@@ -170,7 +172,9 @@ KEEL_RING_INLINE void UpdateTail(HeadTail& me, uint32_t old_head, uint32_t new_h
       // before ours. Our T0 below then publishes its slots with ours: a thread of the
       // other side that sees our tail (T1) sees their contents too. (A plain store does
       // not continue another thread's release sequence, so relaxed would not do.)
-      while (Pos(me.tail.load(std::memory_order_acquire)) != old_head) Pause();
+      while (__builtin_expect(Pos(me.tail.load(std::memory_order_acquire)) != old_head, 0)) {
+        Pause();
+      }
     }
     // T0: release; pairs with T1 on the other side.
     me.tail.store(Word(new_head, 0), std::memory_order_release);
@@ -243,11 +247,13 @@ KEEL_RING_INLINE void CopyToSlots(RingLayout& r, uint32_t pos, const void* objs,
   const uint32_t esize = kSize != 0 ? kSize : r.elem_size;
   const uint32_t idx = pos & r.mask;
   const char* src = static_cast<const char*>(objs);
+  if (__builtin_expect(idx + n <= r.size, 1)) {  // no wrap: the usual case
+    CopyElements<kSize>(Slots(r) + static_cast<size_t>(idx) * esize, src, n, esize);
+    return;
+  }
   const unsigned first = std::min<unsigned>(n, r.size - idx);  // up to the end of the slots
   CopyElements<kSize>(Slots(r) + static_cast<size_t>(idx) * esize, src, first, esize);
-  if (first != n) {
-    CopyElements<kSize>(Slots(r), src + static_cast<size_t>(first) * esize, n - first, esize);
-  }
+  CopyElements<kSize>(Slots(r), src + static_cast<size_t>(first) * esize, n - first, esize);
 }
 
 template <size_t kSize>
@@ -255,11 +261,13 @@ KEEL_RING_INLINE void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, uns
   const uint32_t esize = kSize != 0 ? kSize : r.elem_size;
   const uint32_t idx = pos & r.mask;
   char* dst = static_cast<char*>(objs);
+  if (__builtin_expect(idx + n <= r.size, 1)) {  // no wrap: the usual case
+    CopyElements<kSize>(dst, Slots(r) + static_cast<size_t>(idx) * esize, n, esize);
+    return;
+  }
   const unsigned first = std::min<unsigned>(n, r.size - idx);  // up to the end of the slots
   CopyElements<kSize>(dst, Slots(r) + static_cast<size_t>(idx) * esize, first, esize);
-  if (first != n) {
-    CopyElements<kSize>(dst + static_cast<size_t>(first) * esize, Slots(r), n - first, esize);
-  }
+  CopyElements<kSize>(dst + static_cast<size_t>(first) * esize, Slots(r), n - first, esize);
 }
 
 template <Sync kSync, size_t kSize, bool kKeepHead = false>
