@@ -74,6 +74,7 @@ namespace {
 
 using ring_internal::Sync;
 using testing::Backoff;
+using testing::Random;
 using testing::LocalRing;
 using ring_internal::Word;
 
@@ -89,23 +90,6 @@ absl::Duration SoakDuration() {
   }
   return absl::Seconds(seconds);
 }
-
-// xorshift64*: small, deterministic, one per thread.
-class Random {
- public:
-  explicit Random(uint64_t seed) : state_((seed + 1) * 0x9E3779B97F4A7C15ULL | 1) {}
-  uint64_t Next() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return state_ * 0x2545F4914F6CDD1DULL;
-  }
-  unsigned Between(unsigned lo, unsigned hi) { return lo + Next() % (hi - lo + 1); }
-  bool OneIn(unsigned n) { return Next() % n == 0; }
-
- private:
-  uint64_t state_;
-};
 
 // White-box: moves an empty ring that no thread uses yet to position `pos` on both
 // sides (and the RTS operation counts near their wrap too), so a run crosses the 2^32

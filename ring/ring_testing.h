@@ -1,5 +1,5 @@
-// Test support for rings: a ring in heap memory a test owns, and the back-off a test
-// thread uses when the ring is full or empty. For the ring's own tests and tests/.
+// Test support for rings: a ring in heap memory a test owns, the back-off a test
+// thread uses when the ring is full or empty, and a small deterministic random source. For the ring's own tests and tests/.
 #ifndef KEEL_RING_RING_TESTING_H_
 #define KEEL_RING_RING_TESTING_H_
 
@@ -53,6 +53,23 @@ class Backoff {
 
  private:
   int failures_ = 0;
+};
+
+// xorshift64*: small, deterministic, one per thread.
+class Random {
+ public:
+  explicit Random(uint64_t seed) : state_((seed + 1) * 0x9E3779B97F4A7C15ULL | 1) {}
+  uint64_t Next() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return state_ * 0x2545F4914F6CDD1DULL;
+  }
+  unsigned Between(unsigned lo, unsigned hi) { return lo + Next() % (hi - lo + 1); }
+  bool OneIn(unsigned n) { return Next() % n == 0; }
+
+ private:
+  uint64_t state_;
 };
 
 }  // namespace keel::ring::testing

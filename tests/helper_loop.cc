@@ -8,6 +8,16 @@
 
 namespace keel::testing {
 
+std::optional<std::vector<std::string>> JoinGroup(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  absl::StatusOr<std::vector<std::string>> app_args = eal::Init(argc, argv);
+  if (!app_args.ok()) {
+    std::printf("INIT-FAILED: %s\n", app_args.status().ToString().c_str());
+    return std::nullopt;
+  }
+  return *std::move(app_args);
+}
+
 int ServeCommands(const std::function<std::string(const std::vector<std::string>&)>& run) {
   std::string line;
   while (std::getline(std::cin, line) && line != "quit") {

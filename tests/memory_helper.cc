@@ -148,11 +148,7 @@ int main(int argc, char** argv) {
       OccupyBase();
     }
   }
-  absl::StatusOr<std::vector<std::string>> app_args = keel::eal::Init(argc, argv);
-  if (!app_args.ok()) {
-    std::printf("INIT-FAILED: %s\n", app_args.status().ToString().c_str());
-    return 2;
-  }
+  if (!keel::testing::JoinGroup(argc, argv)) return 2;
   const std::vector<memory::Segment> segments = memory::Segments();
   std::printf("READY pid=%d type=%s base=%p page_size=%zu hugepages=%d\n", getpid(),
               std::string(keel::eal::ProcessTypeName(keel::eal::GetProcessType())).c_str(),

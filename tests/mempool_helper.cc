@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -163,12 +164,8 @@ std::string Run(const std::vector<std::string>& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  setvbuf(stdout, nullptr, _IOLBF, 0);
-  absl::StatusOr<std::vector<std::string>> app_args = keel::eal::Init(argc, argv);
-  if (!app_args.ok()) {
-    std::printf("INIT-FAILED: %s\n", app_args.status().ToString().c_str());
-    return 2;
-  }
+  std::optional<std::vector<std::string>> app_args = keel::testing::JoinGroup(argc, argv);
+  if (!app_args) return 2;
   for (size_t i = 0; i + 1 < app_args->size(); ++i) {
     if ((*app_args)[i] == "--forget-ops") mempool::ForgetOpsForTest((*app_args)[i + 1]);
   }

@@ -40,6 +40,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +61,7 @@ namespace {
 namespace memory = keel::memory;
 namespace ring = keel::ring;
 using keel::ring::testing::Backoff;
+using keel::ring::testing::Random;
 
 std::string Err(const absl::Status& s) { return "ERROR " + s.ToString(); }
 
@@ -170,20 +172,6 @@ std::string CheckTally(const std::string& name) {
 }
 
 // --- Streams ---------------------------------------------------------------------
-// xorshift64*: batch sizes.
-class Random {
- public:
-  explicit Random(uint64_t seed) : state_((seed + 1) * 0x9E3779B97F4A7C15ULL | 1) {}
-  unsigned Batch() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return 1 + (state_ * 0x2545F4914F6CDD1DULL) % 32;
-  }
-
- private:
-  uint64_t state_;
-};
 
 std::string Produce(const std::string& name, uint32_t id, uint32_t first, uint32_t count,
                     bool bulk) {
@@ -194,7 +182,7 @@ std::string Produce(const std::string& name, uint32_t id, uint32_t first, uint32
   void* batch[32];
   const uint32_t end = first + count;
   for (uint32_t seq = first; seq < end;) {
-    const unsigned n = std::min<uint32_t>(random.Batch(), end - seq);
+    const unsigned n = std::min<uint32_t>(random.Between(1, 32), end - seq);
     for (unsigned i = 0; i < n; ++i) batch[i] = Encode(id, seq + i);
     const unsigned put = bulk ? (*r)->EnqueueBulk(batch, n) : (*r)->EnqueueBurst(batch, n);
     if (put == 0) {
@@ -225,7 +213,7 @@ std::string Consume(const std::string& name, const std::string& tally_name, bool
   void* batch[32];
   // Relaxed: see Tally::consumed.
   while (t->consumed.load(std::memory_order_relaxed) < total) {
-    const unsigned n = random.Batch();
+    const unsigned n = random.Between(1, 32);
     const unsigned got = bulk ? (*r)->DequeueBulk(batch, n) : (*r)->DequeueBurst(batch, n);
     if (got == 0) {
       backoff.Failed();
@@ -362,12 +350,8 @@ std::string Run(const std::vector<std::string>& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  setvbuf(stdout, nullptr, _IOLBF, 0);
-  absl::StatusOr<std::vector<std::string>> app_args = keel::eal::Init(argc, argv);
-  if (!app_args.ok()) {
-    std::printf("INIT-FAILED: %s\n", app_args.status().ToString().c_str());
-    return 2;
-  }
+  std::optional<std::vector<std::string>> app_args = keel::testing::JoinGroup(argc, argv);
+  if (!app_args) return 2;
   std::printf("READY pid=%d type=%s\n", getpid(),
               std::string(keel::eal::ProcessTypeName(keel::eal::GetProcessType())).c_str());
   return keel::testing::ServeCommands(Run);
