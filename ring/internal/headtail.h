@@ -81,7 +81,7 @@ KEEL_RING_INLINE uint32_t Entries(uint32_t cap_adj, HeadTail& me, const HeadTail
 }
 
 KEEL_RING_INLINE unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior) {
-  if (n <= entries) return n;
+  if (__builtin_expect(n <= entries, 1)) return n;
   return behavior == Behavior::kFixed ? 0 : entries;
 }
 
@@ -223,17 +223,23 @@ KEEL_RING_INLINE void CopyElements(char* dst, const char* src, unsigned n, uint3
     std::memcpy(dst, src, static_cast<size_t>(n) * (kSize != 0 ? kSize : elem_size));
   } else {
     size_t bytes = static_cast<size_t>(n) * kSize;
-    for (; bytes >= 32; bytes -= 32, dst += 32, src += 32) {
-      Copy32(dst, src);
-      // An empty statement GCC must keep: without it the loop becomes a memcpy call.
-      asm volatile("");
+    // Laid out for the few-element copy (a single-object call) as the straight path.
+    if (__builtin_expect(bytes >= 32, 0)) {
+      do {
+        Copy32(dst, src);
+        // An empty statement GCC must keep: without it the loop becomes a memcpy call.
+        asm volatile("");
+        bytes -= 32;
+        dst += 32;
+        src += 32;
+      } while (bytes >= 32);
     }
     if (bytes & 16) {
       std::memcpy(dst, src, 16);
       dst += 16;
       src += 16;
     }
-    if (bytes & 8) {
+    if (__builtin_expect((bytes & 8) != 0, 1)) {  // one pointer: a single-object call
       std::memcpy(dst, src, 8);
       dst += 8;
       src += 8;
