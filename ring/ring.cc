@@ -208,8 +208,9 @@ void Ring::Reset() {
     side->head.store(0, std::memory_order_relaxed);
     side->tail.store(0, std::memory_order_relaxed);
   }
-  // C1 (internal/headtail.h): the consumer's tail, 0, plus the capacity.
+  // C1, C3 (internal/headtail.h): the other side's tail, 0 (plus the capacity).
   r_.prod.limit.store(r_.capacity, std::memory_order_relaxed);
+  r_.cons.limit.store(0, std::memory_order_relaxed);
 }
 
 std::string Ring::Dump() const {

@@ -115,8 +115,10 @@ void StartAtPosition(Ring* ring, uint32_t pos) {
     side->head.store(head, std::memory_order_relaxed);
     side->tail.store(tail, std::memory_order_relaxed);
   }
-  // The single producer's limit: the consumer's tail plus the capacity (C1 in headtail.h).
+  // The single producer's limit, the consumer's tail plus the capacity, and the single
+  // consumer's, the producer's tail (C1, C3 in headtail.h).
   r->prod.limit.store(pos + r->capacity, std::memory_order_relaxed);
+  r->cons.limit.store(pos, std::memory_order_relaxed);
 }
 
 // --- Elements ------------------------------------------------------------------------

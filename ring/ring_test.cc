@@ -1,7 +1,6 @@
 // Functional cases (DPDK's test_ring.c, in keel's words) for every mode and element
 // sizes 4, 8, 16 and 20, on caller-provided memory: no EAL.
 #include "ring/ring.h"
-#include "ring/ring_testing.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ring/ring_testing.h"
 
 namespace keel::ring {
 namespace {
@@ -225,11 +225,11 @@ TEST(RingExplicit, SpMpScMcVariants) {
   void* objs[8];
   for (int i = 0; i < 8; ++i) objs[i] = &values[i];
   void* out[8];
-  EXPECT_EQ(r->SpEnqueueBulk(objs, 2), 2u);     // o0 o1
-  EXPECT_EQ(r->MpEnqueueBurst(objs, 8), 5u);    // o0 o1 o0 o1 o2 o3 o4 (capacity 7)
+  EXPECT_EQ(r->SpEnqueueBulk(objs, 2), 2u);   // o0 o1
+  EXPECT_EQ(r->MpEnqueueBurst(objs, 8), 5u);  // o0 o1 o0 o1 o2 o3 o4 (capacity 7)
   EXPECT_EQ(r->MpEnqueueBulk(objs, 1), 0u);
-  EXPECT_EQ(r->ScDequeueBulk(out, 3), 3u);      // o0 o1 o0
-  EXPECT_EQ(r->McDequeueBurst(out, 8), 4u);     // o1 o2 o3 o4
+  EXPECT_EQ(r->ScDequeueBulk(out, 3), 3u);   // o0 o1 o0
+  EXPECT_EQ(r->McDequeueBurst(out, 8), 4u);  // o1 o2 o3 o4
   EXPECT_EQ(out[0], objs[1]);
   EXPECT_EQ(out[3], objs[4]);
   EXPECT_EQ(r->McDequeueBulk(out, 1), 0u);
@@ -278,6 +278,40 @@ TEST(RingExplicit, RtsAndHtsSidesRunTheirOwnAlgorithm) {
   }
 }
 
+// White-box: a single consumer keeps the producer's tail while a backlog lasts (C2/C3 in
+// internal/headtail.h), and a consumer that keeps the ring empty never stores it.
+TEST(RingCache, SingleConsumerKeepsTheProducerTailWhileABacklogLasts) {
+  LocalRing r(16, kSingleProducer | kSingleConsumer, 8);
+  const auto* layout = reinterpret_cast<const ring_internal::RingLayout*>(r.get());
+  uintptr_t next_in = 1;
+  uintptr_t next_out = 1;
+  auto put = [&](unsigned n) {
+    void* objs[16];
+    for (unsigned i = 0; i < n; ++i) objs[i] = reinterpret_cast<void*>(next_in++);
+    ASSERT_EQ(r->EnqueueBulk(objs, n), n);
+  };
+  auto take = [&](unsigned n, unsigned* available = nullptr) {
+    void* out[16];
+    ASSERT_EQ(r->DequeueBulk(out, n, available), n);
+    for (unsigned i = 0; i < n; ++i) EXPECT_EQ(out[i], reinterpret_cast<void*>(next_out++));
+  };
+  put(10);
+  take(1);  // reads the tail (10): more than this call takes, so it is kept
+  EXPECT_EQ(layout->cons.limit.load(), 10u);
+  put(5);   // tail 15
+  take(9);  // served from the kept tail
+  EXPECT_EQ(layout->cons.limit.load(), 10u);
+  unsigned available = 99;
+  take(5, &available);  // a count is asked for: the real tail
+  EXPECT_EQ(available, 0u);
+  for (int i = 0; i < 100; ++i) {  // ping-pong: every call reads, none stores
+    put(1);
+    take(1);
+  }
+  EXPECT_EQ(layout->cons.limit.load(), 10u);
+  EXPECT_TRUE(r->Empty());
+}
+
 class RingPeekTest : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(RingPeekTest, PeekStartFinish) {
@@ -286,7 +320,7 @@ TEST_P(RingPeekTest, PeekStartFinish) {
   unsigned free_space = 0;
   ASSERT_EQ(r->EnqueueBulkStart(6, &free_space), 6u);
   EXPECT_EQ(free_space, 9u);
-  EXPECT_EQ(r->Count(), 0u);  // reserved, not published
+  EXPECT_EQ(r->Count(), 0u);       // reserved, not published
   r->EnqueueFinish(in.data(), 4);  // publish 4, give 2 back
   EXPECT_EQ(r->Count(), 4u);
 

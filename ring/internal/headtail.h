@@ -61,21 +61,30 @@ KEEL_RING_INLINE char* Slots(RingLayout& r) {
 
 // Slots this side may take given the other side's tail: free slots for the producer
 // (cap_adj = capacity), filled slots for the consumer (cap_adj = 0). exact: the caller
-// reports the count, so a single producer's cached limit is not enough.
+// reports the count, so a single-thread side's cached limit is not enough.
 template <Sync kSync, bool kProducer>
 KEEL_RING_INLINE uint32_t Entries(uint32_t cap_adj, HeadTail& me, const HeadTail& other,
                                   uint32_t head, unsigned n, bool exact) {
-  constexpr bool kCached = kSync == Sync::kSingle && kProducer;
-  if constexpr (kCached) {
+  if constexpr (kSync == Sync::kSingle && kProducer) {
     // C0: relaxed (see above).
     const uint32_t free = me.limit.load(std::memory_order_relaxed) - head;
     if (__builtin_expect(free >= n && !exact, 1)) return free;
+  } else if constexpr (kSync == Sync::kSingle) {
+    // C2: relaxed (see above). Read as signed: the limit may have fallen behind the head.
+    const auto filled = static_cast<int32_t>(me.limit.load(std::memory_order_relaxed) - head);
+    if (filled >= static_cast<int32_t>(n) && !exact) return static_cast<uint32_t>(filled);
   }
   // T1: acquire; pairs with the other side's T0.
   const uint32_t tail = Pos(other.tail.load(std::memory_order_acquire));
-  if constexpr (kCached) {
+  if constexpr (kSync == Sync::kSingle && kProducer) {
     // C1: relaxed (see above).
     me.limit.store(tail + cap_adj, std::memory_order_relaxed);
+  } else if constexpr (kSync == Sync::kSingle) {
+    // C3: relaxed (see above). Only when what was read outlasts this call, or before the
+    // old limit falls 2^30 behind the head (so C2's signed reading stays exact).
+    if (tail - head > n || head - me.limit.load(std::memory_order_relaxed) >= (1u << 30)) {
+      me.limit.store(tail, std::memory_order_relaxed);
+    }
   }
   return cap_adj + tail - head;
 }
@@ -121,8 +130,8 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
       if (__builtin_expect(moved == 0, 0)) return 0;
       // Relaxed CAS: it only claims slots [head, head + moved) among this side's threads.
     } while (__builtin_expect(
-        !me.head.compare_exchange_weak(word, Word(Pos(word) + moved, 0),
-                                       std::memory_order_relaxed, std::memory_order_relaxed),
+        !me.head.compare_exchange_weak(word, Word(Pos(word) + moved, 0), std::memory_order_relaxed,
+                                       std::memory_order_relaxed),
         0));
   } else if constexpr (kSync == Sync::kRts) {
     // Acquire: pairs with the release CAS of the tail in UpdateTail<kRts>, so the

@@ -45,8 +45,9 @@ struct alignas(128) HeadTail {
   // it only what changes rarely, so the other side's polling costs this side nothing.
   std::atomic<uint64_t> tail;
   // Single producer: the consumer's tail as last read plus the capacity, a lower
-  // bound of how far the producer may fill, so the fast path need not touch the
-  // consumer's cache line on every call (C0/C1 in headtail.h). Unused elsewhere.
+  // bound of how far the producer may fill; single consumer: the producer's tail as
+  // last read. So the fast path need not touch the other side's line on every call
+  // (C0-C3 in headtail.h). Unused by other sides.
   std::atomic<uint32_t> limit;
   uint32_t sync;     // Sync
   uint32_t htd_max;  // RTS: how far the head may run ahead of the tail
