@@ -34,7 +34,7 @@ namespace {
 // Both runtimes' calls are inlined into the measuring loops, as they would be in an
 // application (DPDK's ring API is always-inline; GCC otherwise outlines these
 // wrappers in this file, adding a call to every operation on both sides).
-#define INLINE __attribute__((always_inline))
+#define KEEL_BENCH_INLINE __attribute__((always_inline))
 
 constexpr uint32_t kRingSize = 4096;
 constexpr uint64_t kTwoCoreElements = 10'000'000;
@@ -85,16 +85,16 @@ struct Keel {
     return kMulti ? 0 : keel::ring::kSingleProducer | keel::ring::kSingleConsumer;
   }
   static Ring* Make(void* mem) { return *keel::ring::Init(mem, "bench", kRingSize, Flags()); }
-  INLINE static unsigned EnqueueBulk(Ring* r, void* const* objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned EnqueueBulk(Ring* r, void* const* objs, unsigned n) {
     return r->EnqueueBulk(objs, n);
   }
-  INLINE static unsigned DequeueBulk(Ring* r, void** objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned DequeueBulk(Ring* r, void** objs, unsigned n) {
     return r->DequeueBulk(objs, n);
   }
-  INLINE static unsigned EnqueueBurst(Ring* r, void* const* objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned EnqueueBurst(Ring* r, void* const* objs, unsigned n) {
     return r->EnqueueBurst(objs, n);
   }
-  INLINE static unsigned DequeueBurst(Ring* r, void** objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned DequeueBurst(Ring* r, void** objs, unsigned n) {
     return r->DequeueBurst(objs, n);
   }
 };
@@ -109,16 +109,16 @@ struct Dpdk {
     rte_ring_init(r, "bench", kRingSize, kMulti ? 0 : RING_F_SP_ENQ | RING_F_SC_DEQ);
     return r;
   }
-  INLINE static unsigned EnqueueBulk(Ring* r, void* const* objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned EnqueueBulk(Ring* r, void* const* objs, unsigned n) {
     return rte_ring_enqueue_bulk(r, objs, n, nullptr);
   }
-  INLINE static unsigned DequeueBulk(Ring* r, void** objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned DequeueBulk(Ring* r, void** objs, unsigned n) {
     return rte_ring_dequeue_bulk(r, objs, n, nullptr);
   }
-  INLINE static unsigned EnqueueBurst(Ring* r, void* const* objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned EnqueueBurst(Ring* r, void* const* objs, unsigned n) {
     return rte_ring_enqueue_burst(r, objs, n, nullptr);
   }
-  INLINE static unsigned DequeueBurst(Ring* r, void** objs, unsigned n) {
+  KEEL_BENCH_INLINE static unsigned DequeueBurst(Ring* r, void** objs, unsigned n) {
     return rte_ring_dequeue_burst(r, objs, n, nullptr);
   }
 };
