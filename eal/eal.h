@@ -29,9 +29,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "eal/lcore.h"
-#include "eal/log.h"
+#include "base/log.h"
 #include "eal/options.h"
-#include "eal/version.h"
+#include "base/version.h"
 
 namespace keel::eal {
 

@@ -21,7 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "eal/log.h"
+#include "base/log.h"
 
 namespace keel::eal {
 

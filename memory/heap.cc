@@ -1,7 +1,8 @@
 #include <atomic>
 #include <cstring>
 
-#include "eal/robust_mutex.h"
+#include "base/robust_mutex.h"
+#include "base/units.h"
 #include "memory/internal/heap.h"
 
 namespace keel::memory_internal {
@@ -21,7 +22,6 @@ int BinOf(uint64_t size) {
   return bin < kHeapBins ? bin : kHeapBins - 1;
 }
 
-uint64_t RoundUp(uint64_t value, uint64_t align) { return (value + align - 1) & ~(align - 1); }
 
 // Orders the header writes before the store that links the block into the chain, so a
 // process killed in between leaves a walkable chain (see heap.h).

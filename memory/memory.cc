@@ -25,9 +25,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/status.h"
+#include "base/units.h"
 #include "eal/eal.h"
 #include "eal/internal/components.h"
-#include "eal/robust_mutex.h"
+#include "base/robust_mutex.h"
 #include "memory/internal/layout.h"
 #include "memory/internal/state.h"
 #include "memory/memory.h"
@@ -46,17 +48,6 @@ constexpr uint64_t kDefaultMemoryMb = 256;
 constexpr char kConfigFile[] = "memory";
 
 State* g_state = nullptr;
-
-uint64_t RoundUp(uint64_t value, uint64_t align) { return (value + align - 1) / align * align; }
-
-absl::Status Errno(int err, absl::string_view what, absl::string_view path) {
-  const std::string message = absl::StrFormat("%s %s: %s", what, path, std::strerror(err));
-  if (err == ENOMEM || err == ENOSPC) return absl::ResourceExhaustedError(message);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(message);
-  return absl::InternalError(message);
-}
-
-std::string Mib(uint64_t bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
 
 struct HugeMount {
   std::string path;
@@ -161,11 +152,11 @@ bool ReserveRange(uint64_t addr, uint64_t len) {
 absl::Status MapFileAt(const std::string& path, int open_flags, uint64_t addr, uint64_t len,
                        bool create) {
   const int fd = ::open(path.c_str(), open_flags | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno(errno, create ? "cannot create" : "cannot open", path);
+  if (fd < 0) return ErrnoStatus(errno, create ? "cannot create" : "cannot open", path);
   if (create && ::ftruncate(fd, static_cast<off_t>(len)) != 0) {
     const int err = errno;
     ::close(fd);
-    return Errno(err, "cannot size", path);
+    return ErrnoStatus(err, "cannot size", path);
   }
   // For hugetlbfs, a shared mapping reserves its hugepages here: a shortage fails now
   // with ENOMEM instead of SIGBUS on first touch. Nothing is touched or zeroed.
@@ -173,7 +164,7 @@ absl::Status MapFileAt(const std::string& path, int open_flags, uint64_t addr, u
                      MAP_SHARED | MAP_FIXED, fd, 0);
   const int err = errno;
   ::close(fd);
-  if (got == MAP_FAILED) return Errno(err, "cannot map", path);
+  if (got == MAP_FAILED) return ErrnoStatus(err, "cannot map", path);
   return absl::OkStatus();
 }
 
@@ -260,7 +251,7 @@ absl::StatusOr<HugeMount> ChooseMount(const eal::Options& options,
   return absl::ResourceExhaustedError(absl::StrFormat(
       "not enough hugepages for %s (%s): reserve more (tools/setup --hugepages N, or "
       "/proc/sys/vm/nr_hugepages) or use --no-huge",
-      Mib(total), absl::StrJoin(seen, "; ")));
+      FormatMib(total), absl::StrJoin(seen, "; ")));
 }
 
 void Unmap(State* state) {
@@ -337,7 +328,7 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
     if (header.base == 0) {
       return absl::ResourceExhaustedError(absl::StrFormat(
           "no free address range of %s from 0x%x on; pass --base-virtaddr",
-          Mib(header.total_size), kDefaultBase));
+          FormatMib(header.total_size), kDefaultBase));
     }
   }
 
@@ -385,7 +376,7 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
   }
   state->config = config;
   KEEL_LOG(Info, "memory", "%s of %s at 0x%x in %d segment(s) of %d kB pages",
-           Mib(header.limit_mb << 20), options.no_huge ? "shared memory" : "hugepage memory",
+           FormatMib(header.limit_mb << 20), options.no_huge ? "shared memory" : "hugepage memory",
            header.base, header.segment_count, mount.page_size / 1024);
   return state.release();
 }

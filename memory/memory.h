@@ -32,7 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "eal/version.h"
+#include "base/version.h"
 
 namespace keel::memory {
 

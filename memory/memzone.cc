@@ -9,7 +9,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "eal/robust_mutex.h"
+#include "base/names.h"
+#include "base/robust_mutex.h"
+#include "base/units.h"
 #include "memory/internal/heap.h"
 #include "memory/internal/layout.h"
 #include "memory/internal/state.h"
@@ -31,30 +33,6 @@ using memory_internal::State;
 absl::Status NotInitialized() {
   return absl::FailedPreconditionError(
       "keel memory is not initialized: call eal::Init in a program that links //memory");
-}
-
-std::string Mib(uint64_t bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
-
-bool IsPowerOfTwo(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
-absl::Status CheckName(absl::string_view what, absl::string_view name) {
-  if (name.empty() || name.size() > kMaxNameLength) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s name \"%s\" must be 1 to %d characters (it has %d)", what, name, kMaxNameLength,
-        name.size()));
-  }
-  return absl::OkStatus();
-}
-
-template <size_t N>
-void CopyName(char (&dst)[N], absl::string_view src) {
-  std::memset(dst, 0, N);
-  std::memcpy(dst, src.data(), std::min(src.size(), N - 1));
-}
-
-template <size_t N>
-absl::string_view NameOf(const char (&name)[N]) {
-  return absl::string_view(name, strnlen(name, N));
 }
 
 // A record's fields are written before in_use flips to 1; see layout.h.
@@ -107,12 +85,12 @@ absl::StatusOr<void*> AllocateFrom(State* state, size_t size, size_t align, int 
     RobustLock lock(&heap->lock,
                     [&] { memory_internal::HeapRebuildLocked(heap, state->base); });
     why.push_back(absl::StrFormat(
-        "socket %d has %s free of %s, largest free block %s", s, Mib(heap->free_bytes),
-        Mib(heap->size), Mib(memory_internal::HeapLargestFreeLocked(heap, state->base))));
+        "socket %d has %s free of %s, largest free block %s", s, FormatMib(heap->free_bytes),
+        FormatMib(heap->size), FormatMib(memory_internal::HeapLargestFreeLocked(heap, state->base))));
   }
   return absl::ResourceExhaustedError(absl::StrFormat(
       "cannot allocate %s (%d bytes, alignment %d): %s (the group has %d MB: -m/--socket-mem)",
-      Mib(size), size, align, absl::StrJoin(why, "; "), config->header.limit_mb));
+      FormatMib(size), size, align, absl::StrJoin(why, "; "), config->header.limit_mb));
 }
 
 MemzoneRecord* FindMemzoneLocked(MemoryConfig* config, absl::string_view name) {
@@ -175,7 +153,7 @@ absl::StatusOr<Memzone> ReserveMemzone(absl::string_view name, size_t size, int 
                                        size_t align) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
-  if (absl::Status s = CheckName("memzone", name); !s.ok()) return s;
+  if (absl::Status s = CheckNameLength("memzone", name, kMaxNameLength); !s.ok()) return s;
   MemoryConfig* config = state->config;
   RobustLock lock(&config->names_lock);
   if (FindMemzoneLocked(config, name) != nullptr) {
@@ -248,7 +226,7 @@ absl::Status RegisterObject(absl::string_view kind, absl::string_view name,
                             uint32_t layout_version, void* addr) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
-  if (absl::Status s = CheckName("object", name); !s.ok()) return s;
+  if (absl::Status s = CheckNameLength("object", name, kMaxNameLength); !s.ok()) return s;
   if (kind.empty() || kind.size() >= memory_internal::kKindSize) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "object kind \"%s\" must be 1 to %d characters", kind, memory_internal::kKindSize - 1));

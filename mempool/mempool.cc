@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "eal/internal/components.h"
-#include "eal/log.h"
+#include "base/log.h"
 #include "memory/memory.h"
 
 namespace keel::mempool_internal {

@@ -31,7 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "eal/lcore.h"
-#include "eal/version.h"
+#include "base/version.h"
 #include "mempool/internal/cache.h"
 #include "mempool/internal/layout.h"
 

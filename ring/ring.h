@@ -28,7 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "eal/version.h"
+#include "base/version.h"
 #include "ring/internal/headtail.h"
 #include "ring/internal/layout.h"
 

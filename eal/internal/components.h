@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "eal/options.h"
-#include "eal/version.h"
+#include "base/version.h"
 
 namespace keel::eal_internal {
 

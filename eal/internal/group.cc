@@ -1,3 +1,5 @@
+#include "base/names.h"
+#include "base/status.h"
 #include "eal/internal/group.h"
 
 #include <fcntl.h>
@@ -21,8 +23,8 @@
 #include "eal/internal/components.h"
 #include "eal/internal/process.h"
 #include "eal/internal/runtime_dir.h"
-#include "eal/log.h"
-#include "eal/robust_mutex.h"
+#include "base/log.h"
+#include "base/robust_mutex.h"
 
 namespace keel::eal_internal {
 namespace {
@@ -62,11 +64,6 @@ std::string ProgramName() {
   std::string name;
   std::getline(in, name);
   return name;
-}
-
-void CopyName(char (&dst)[kNameSize], absl::string_view src) {
-  std::memset(dst, 0, sizeof(dst));
-  std::memcpy(dst, src.data(), std::min(src.size(), sizeof(dst) - 1));
 }
 
 absl::string_view TypeName(uint32_t type) {

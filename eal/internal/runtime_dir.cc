@@ -1,3 +1,4 @@
+#include "base/status.h"
 #include "eal/internal/runtime_dir.h"
 
 #include <dirent.h>
@@ -12,26 +13,6 @@
 #include "absl/strings/str_format.h"
 
 namespace keel::eal_internal {
-
-absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
-  const std::string message = absl::StrFormat("%s %s: %s", what, path, std::strerror(err));
-  switch (err) {
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    case ENOENT:
-      return absl::NotFoundError(message);
-    case EEXIST:
-      return absl::AlreadyExistsError(message);
-    case ENOMEM:
-    case ENOSPC:
-      return absl::ResourceExhaustedError(message);
-    case EINVAL:
-      return absl::InvalidArgumentError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
 
 std::string RuntimeBaseDir() {
   if (const char* dir = std::getenv("KEEL_RUNTIME_DIR"); dir != nullptr && *dir != '\0') {

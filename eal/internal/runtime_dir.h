@@ -24,9 +24,6 @@ absl::Status MakePrivateDir(const std::string& dir);
 // Removes every file in `dir` except `keep`. Never recurses.
 absl::Status RemoveFilesExcept(const std::string& dir, absl::string_view keep);
 
-// An absl::Status for a failed system call on `path`, mapping errno to the code.
-absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path);
-
 }  // namespace keel::eal_internal
 
 #endif  // KEEL_EAL_INTERNAL_RUNTIME_DIR_H_

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "base/units.h"
 #include "eal/eal.h"
 #include "memory/memory.h"
 
@@ -34,7 +35,6 @@ std::string JsonString(absl::string_view s) {
   return out + "\"";
 }
 
-std::string Mib(size_t bytes) { return absl::StrFormat("%.1f MiB", bytes / 1048576.0); }
 
 std::string Address(const void* p) { return absl::StrFormat("%p", p); }
 
@@ -65,14 +65,14 @@ void PrintText(const GroupInfo& g) {
   std::printf("\nsegments:\n  %-16s %-11s %-9s %-7s %s\n", "ADDRESS", "SIZE", "PAGE", "SOCKET",
               "FILE");
   for (const keel::memory::Segment& s : keel::memory::Segments()) {
-    absl::PrintF("  %-16s %-11s %-9s %-7d %s\n", Address(s.addr), Mib(s.size),
+    absl::PrintF("  %-16s %-11s %-9s %-7d %s\n", Address(s.addr), keel::FormatMib(s.size),
                  absl::StrCat(s.page_size / 1024, " kB"), s.socket, s.file);
   }
   std::printf("\nmemory:\n  %-7s %-11s %-11s %-13s %s\n", "SOCKET", "TOTAL", "FREE",
               "LARGEST FREE", "ALLOCATIONS");
   for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
-    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, Mib(u.total), Mib(u.free),
-                 Mib(u.largest_free), u.allocations);
+    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, keel::FormatMib(u.total), keel::FormatMib(u.free),
+                 keel::FormatMib(u.largest_free), u.allocations);
   }
   std::printf("\nmemzones:\n  %-32s %-16s %-10s %s\n", "NAME", "ADDRESS", "SIZE", "SOCKET");
   for (const keel::memory::Memzone& z : keel::memory::Memzones()) {

@@ -6,8 +6,8 @@
 //
 //   InitRobustMutex(&table->lock);                 // once, by the creator
 //   RobustLock lock(&table->lock, [&] { RepairTable(table); });
-#ifndef KEEL_EAL_ROBUST_MUTEX_H_
-#define KEEL_EAL_ROBUST_MUTEX_H_
+#ifndef KEEL_BASE_ROBUST_MUTEX_H_
+#define KEEL_BASE_ROBUST_MUTEX_H_
 
 #include <pthread.h>
 
@@ -39,4 +39,4 @@ class RobustLock {
 
 }  // namespace keel
 
-#endif  // KEEL_EAL_ROBUST_MUTEX_H_
+#endif  // KEEL_BASE_ROBUST_MUTEX_H_

@@ -6,8 +6,8 @@
 // and that is what processes of one group must agree on.
 //
 //   std::cout << keel::ToString(keel::eal::kVersion);   // "0.1.0"
-#ifndef KEEL_EAL_VERSION_H_
-#define KEEL_EAL_VERSION_H_
+#ifndef KEEL_BASE_VERSION_H_
+#define KEEL_BASE_VERSION_H_
 
 #include <string>
 
@@ -27,4 +27,4 @@ inline std::string ToString(Version v) {
 
 }  // namespace keel
 
-#endif  // KEEL_EAL_VERSION_H_
+#endif  // KEEL_BASE_VERSION_H_

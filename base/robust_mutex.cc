@@ -1,8 +1,8 @@
-#include "eal/robust_mutex.h"
+#include "base/robust_mutex.h"
 
 #include <cerrno>
 
-#include "eal/log.h"
+#include "base/log.h"
 
 namespace keel {
 

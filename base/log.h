@@ -10,8 +10,8 @@
 //
 // Logging is for the control path: it formats a string and takes a process-local lock.
 // All functions are thread-safe.
-#ifndef KEEL_EAL_LOG_H_
-#define KEEL_EAL_LOG_H_
+#ifndef KEEL_BASE_LOG_H_
+#define KEEL_BASE_LOG_H_
 
 #include <string>
 
@@ -56,12 +56,12 @@ void Write(absl::string_view component, Level level, absl::string_view message);
 }  // namespace keel::log
 
 // KEEL_LOG(Warning, "eal", "format %d", value): formats only when enabled.
-#define KEEL_LOG(level, component, ...)                                       \
-  do {                                                                        \
-    if (::keel::log::Enabled((component), ::keel::log::Level::k##level)) {    \
-      ::keel::log::Write((component), ::keel::log::Level::k##level,           \
-                         ::absl::StrFormat(__VA_ARGS__));                     \
-    }                                                                         \
+#define KEEL_LOG(level, component, ...)                                    \
+  do {                                                                     \
+    if (::keel::log::Enabled((component), ::keel::log::Level::k##level)) { \
+      ::keel::log::Write((component), ::keel::log::Level::k##level,        \
+                         ::absl::StrFormat(__VA_ARGS__));                  \
+    }                                                                      \
   } while (0)
 
-#endif  // KEEL_EAL_LOG_H_
+#endif  // KEEL_BASE_LOG_H_

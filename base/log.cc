@@ -1,4 +1,4 @@
-#include "eal/log.h"
+#include "base/log.h"
 
 #include <unistd.h>
 
@@ -33,9 +33,7 @@ constexpr absl::string_view kLevelNames[] = {"emerg",   "alert",  "crit", "err",
 
 }  // namespace
 
-absl::string_view LevelName(Level level) {
-  return kLevelNames[static_cast<int>(level) - 1];
-}
+absl::string_view LevelName(Level level) { return kLevelNames[static_cast<int>(level) - 1]; }
 
 absl::StatusOr<Level> ParseLevel(absl::string_view text) {
   const std::string lower = absl::AsciiStrToLower(text);
@@ -94,11 +92,11 @@ void Write(absl::string_view component, Level level, absl::string_view message) 
   }
   std::string line;
   if (timestamps) {
-    absl::StrAppend(&line, absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ", absl::Now(),
-                                            absl::UTCTimeZone()));
+    absl::StrAppend(&line,
+                    absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ ", absl::Now(), absl::UTCTimeZone()));
   }
-  absl::StrAppend(&line, component, ": ", absl::AsciiStrToUpper(LevelName(level)), ": ",
-                  message, "\n");
+  absl::StrAppend(&line, component, ": ", absl::AsciiStrToUpper(LevelName(level)), ": ", message,
+                  "\n");
   // One write(2) per line so lines of concurrent processes do not interleave.
   size_t done = 0;
   while (done < line.size()) {

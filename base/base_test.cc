@@ -1,0 +1,148 @@
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "absl/status/status.h"
+#include "base/check.h"
+#include "base/kill_point.h"
+#include "base/names.h"
+#include "base/status.h"
+#include "base/units.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace keel {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ErrnoStatusTest, MapsErrnoAsDpdkDoes) {
+  EXPECT_TRUE(absl::IsPermissionDenied(ErrnoStatus(EACCES, "cannot open", "/x")));
+  EXPECT_TRUE(absl::IsPermissionDenied(ErrnoStatus(EPERM, "cannot open", "/x")));
+  EXPECT_TRUE(absl::IsNotFound(ErrnoStatus(ENOENT, "cannot open", "/x")));
+  EXPECT_TRUE(absl::IsAlreadyExists(ErrnoStatus(EEXIST, "cannot open", "/x")));
+  EXPECT_TRUE(absl::IsResourceExhausted(ErrnoStatus(ENOMEM, "cannot map", "/x")));
+  EXPECT_TRUE(absl::IsResourceExhausted(ErrnoStatus(ENOSPC, "cannot map", "/x")));
+  EXPECT_TRUE(absl::IsInvalidArgument(ErrnoStatus(EINVAL, "cannot map", "/x")));
+  EXPECT_TRUE(absl::IsUnavailable(ErrnoStatus(EAGAIN, "cannot lock", "/x")));
+  EXPECT_TRUE(absl::IsInternal(ErrnoStatus(EIO, "cannot read", "/x")));
+  EXPECT_EQ(ErrnoStatus(ENOENT, "cannot open", "/run/x").message(),
+            "cannot open /run/x: No such file or directory");
+}
+
+TEST(NamesTest, CopyNameTruncatesAndPads) {
+  char name[8];
+  std::memset(name, 'x', sizeof(name));
+  CopyName(name, "abc");
+  EXPECT_EQ(NameOf(name), "abc");
+  EXPECT_EQ(name[7], '\0');
+  CopyName(name, "0123456789");
+  EXPECT_EQ(NameOf(name), "0123456");
+}
+
+TEST(NamesTest, NameOfStopsAtTheArrayEnd) {
+  char name[4] = {'a', 'b', 'c', 'd'};  // not terminated, as a corrupted file may be
+  EXPECT_EQ(NameOf(name), "abcd");
+}
+
+TEST(NamesTest, CheckNameLength) {
+  EXPECT_TRUE(CheckNameLength("ring", "r", 3).ok());
+  EXPECT_TRUE(CheckNameLength("ring", "abc", 3).ok());
+  const absl::Status empty = CheckNameLength("ring", "", 3);
+  EXPECT_TRUE(absl::IsInvalidArgument(empty));
+  EXPECT_EQ(empty.message(), "ring name \"\" must be 1 to 3 characters (it has 0)");
+  EXPECT_THAT(CheckNameLength("ring", "abcd", 3).message(), HasSubstr("(it has 4)"));
+}
+
+TEST(NamesTest, PrintableEscapesUntrustedBytes) {
+  EXPECT_EQ(Printable("plain-name_1.0"), "plain-name_1.0");
+  EXPECT_EQ(Printable(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(Printable("\xff\x1b[2J\"\\"), "\\xff\\x1b[2J\\x22\\x5c");
+}
+
+TEST(UnitsTest, RoundUpAndMib) {
+  EXPECT_EQ(RoundUp(0, 4096), 0u);
+  EXPECT_EQ(RoundUp(1, 4096), 4096u);
+  EXPECT_EQ(RoundUp(4096, 4096), 4096u);
+  EXPECT_EQ(RoundUp(10, 3), 12u);
+  EXPECT_TRUE(IsPowerOfTwo(64));
+  EXPECT_FALSE(IsPowerOfTwo(0));
+  EXPECT_FALSE(IsPowerOfTwo(96));
+  EXPECT_EQ(FormatMib(3 << 20), "3.0 MiB");
+  EXPECT_EQ(FormatMib(3 << 19), "1.5 MiB");
+}
+
+#ifndef NDEBUG
+TEST(DcheckDeathTest, FailsWithTheMessageInDebugBuilds) {
+  const unsigned reserved = 2;
+  EXPECT_DEATH(KEEL_DCHECK(reserved > 3, "finish of %u after a start of %u", 4u, reserved),
+               "KEEL_DCHECK\\(reserved > 3\\) failed: finish of 4 after a start of 2");
+}
+
+// Runs `body` in a child and returns how it ended.
+template <typename F>
+int InChild(F body) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    body();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+TEST(KillPointTest, KillsAtTheNthHitOfTheArmedPointOnly) {
+  int reached = 0;
+  int status = InChild([&] {
+    SetKillPointForTest("test.point", 3);
+    for (int i = 0; i < 5; ++i) {
+      KillPointForTest("test.other");
+      KillPointForTest("test.point");
+    }
+  });
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+
+  status = InChild([&] {
+    SetKillPointForTest("test.point", 3);
+    KillPointForTest("test.point");
+    KillPointForTest("test.point");
+    SetKillPointForTest("");  // disarmed: the third hit passes
+    KillPointForTest("test.point");
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  (void)reached;
+}
+
+TEST(KillPointTest, ArmedFromTheEnvironment) {
+  // Re-run this binary with KEEL_KILL_POINT set; the child hits the point at start-up
+  // through the test filter below.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("KEEL_KILL_POINT", "test.env@2", 1);
+    setenv("KEEL_KILL_POINT_SELFTEST", "1", 1);
+    execl("/proc/self/exe", "base_test", "--gtest_filter=KillPointTest.EnvChild", nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+TEST(KillPointTest, EnvChild) {
+  if (getenv("KEEL_KILL_POINT_SELFTEST") == nullptr)
+    GTEST_SKIP() << "run by ArmedFromTheEnvironment";
+  KillPointForTest("test.env");
+  KillPointForTest("test.env");  // the second hit kills
+  ADD_FAILURE() << "KEEL_KILL_POINT=test.env@2 did not kill at the second hit";
+}
+#endif
+
+}  // namespace
+}  // namespace keel
