@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "base/check.h"
+#include "base/checksum.h"
 #include "base/kill_point.h"
 #include "base/names.h"
 #include "base/status.h"
@@ -73,6 +74,19 @@ TEST(UnitsTest, RoundUpAndMib) {
   EXPECT_FALSE(IsPowerOfTwo(96));
   EXPECT_EQ(FormatMib(3 << 20), "3.0 MiB");
   EXPECT_EQ(FormatMib(3 << 19), "1.5 MiB");
+}
+
+TEST(ChecksumTest, Fnv1a64KnownValuesAndSensitivity) {
+  EXPECT_EQ(Fnv1a64("", 0), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(Fnv1a64("a", 1), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(Fnv1a64("foobar", 6), 0x85944171f73967e8ULL);
+  char block[64] = {};
+  const uint64_t clean = Fnv1a64(block, sizeof(block));
+  for (size_t i = 0; i < sizeof(block); ++i) {
+    block[i] ^= 1;
+    EXPECT_NE(Fnv1a64(block, sizeof(block)), clean) << "a flipped bit at byte " << i;
+    block[i] ^= 1;
+  }
 }
 
 #ifndef NDEBUG

@@ -1,31 +1,68 @@
 #include "base/robust_mutex.h"
 
 #include <cerrno>
+#include <cstring>
 
+#include "absl/strings/str_format.h"
 #include "base/log.h"
 
 namespace keel {
+namespace {
 
-void InitRobustMutex(pthread_mutex_t* mu) {
+absl::Status PthreadError(int rc, absl::string_view call, absl::string_view name) {
+  return absl::InternalError(
+      absl::StrFormat("%s of the shared %s failed: %s", call, name, std::strerror(rc)));
+}
+
+}  // namespace
+
+absl::Status InitRobustMutex(pthread_mutex_t* mu, absl::string_view name) {
   pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(mu, &attr);
-  pthread_mutexattr_destroy(&attr);
-}
-
-RobustLock::RobustLock(pthread_mutex_t* mu) : RobustLock(mu, [] {}) {}
-
-RobustLock::RobustLock(pthread_mutex_t* mu, absl::FunctionRef<void()> repair) : mu_(mu) {
-  if (pthread_mutex_lock(mu_) == EOWNERDEAD) {
-    recovered_ = true;
-    KEEL_LOG(Warning, "eal", "recovering a shared lock from a process that died holding it");
-    repair();
-    pthread_mutex_consistent(mu_);
+  if (int rc = pthread_mutexattr_init(&attr); rc != 0) {
+    return PthreadError(rc, "pthread_mutexattr_init", name);
   }
+  absl::Status status;
+  if (int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED); rc != 0) {
+    status = PthreadError(rc, "pthread_mutexattr_setpshared", name);
+  } else if (int rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST); rc != 0) {
+    status = PthreadError(rc, "pthread_mutexattr_setrobust", name);
+  } else if (int rc = pthread_mutex_init(mu, &attr); rc != 0) {
+    status = PthreadError(rc, "pthread_mutex_init", name);
+  }
+  pthread_mutexattr_destroy(&attr);
+  return status;
 }
 
-RobustLock::~RobustLock() { pthread_mutex_unlock(mu_); }
+RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name)
+    : RobustLock(mu, name, [] {}) {}
+
+RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name,
+                       absl::FunctionRef<void()> repair)
+    : mu_(mu), name_(name) {
+  const int rc = pthread_mutex_lock(mu_);
+  if (rc == 0) return;
+  if (rc == EOWNERDEAD) {
+    recovered_ = true;
+    KEEL_LOG(Warning, "eal", "recovering the shared %s from a process that died holding it",
+             name_);
+    repair();
+    const int c = pthread_mutex_consistent(mu_);
+    if (c == 0) return;
+    status_ = PthreadError(c, "pthread_mutex_consistent", name_);
+    pthread_mutex_unlock(mu_);
+  } else if (rc == ENOTRECOVERABLE) {
+    status_ = absl::FailedPreconditionError(absl::StrFormat(
+        "the shared %s is unrecoverable: a process took it from a dead holder and released "
+        "it without repairing it; restart the group",
+        name_));
+  } else {
+    status_ = PthreadError(rc, "pthread_mutex_lock", name_);
+  }
+  KEEL_LOG(Error, "eal", "%s", status_.message());
+}
+
+RobustLock::~RobustLock() {
+  if (status_.ok()) pthread_mutex_unlock(mu_);
+}
 
 }  // namespace keel

@@ -2,38 +2,53 @@
 //
 // A process killed while holding a robust mutex does not wedge the others: the next
 // locker gets the mutex back (EOWNERDEAD), repairs what the dead holder may have left
-// half done, and marks it consistent.
+// half done, and marks it consistent. Every pthread return code is checked; a lock that
+// cannot be taken comes back as a Status, never as a lock silently not held.
 //
-//   InitRobustMutex(&table->lock);                 // once, by the creator
-//   RobustLock lock(&table->lock, [&] { RepairTable(table); });
+//   if (absl::Status s = InitRobustMutex(&table->lock, "table lock"); !s.ok()) return s;
+//   RobustLock lock(&table->lock, "table lock", [&] { RepairTable(table); });
+//   if (!lock.ok()) return lock.status();
 #ifndef KEEL_BASE_ROBUST_MUTEX_H_
 #define KEEL_BASE_ROBUST_MUTEX_H_
 
 #include <pthread.h>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace keel {
 
 // Initializes `mu` (in shared memory) as process-shared and robust. Not thread-safe.
-void InitRobustMutex(pthread_mutex_t* mu);
+// Internal, naming the lock and the call, when a pthread call fails.
+absl::Status InitRobustMutex(pthread_mutex_t* mu, absl::string_view name);
 
-// Holds `mu` for its scope. When the previous owner died holding it, `repair` runs
-// under the lock before the mutex is marked consistent: it must leave the protected
-// structure valid whatever point of an update the dead owner reached.
+// Holds `mu` for its scope, when ok(). `name` (a literal: it is kept) names the lock in
+// logs and errors. When the previous owner died holding it, `repair` runs under the
+// lock before the mutex is marked consistent: it must leave the protected structure
+// valid whatever point of an update the dead owner reached.
+//
+// Not ok() when the lock cannot be taken: FailedPrecondition for a mutex left
+// unrecoverable (ENOTRECOVERABLE: an earlier recovery did not complete; the group must
+// be restarted), Internal for any other error (a corrupted mutex: EINVAL). The
+// destructor then unlocks nothing.
 class RobustLock {
  public:
-  explicit RobustLock(pthread_mutex_t* mu);
-  RobustLock(pthread_mutex_t* mu, absl::FunctionRef<void()> repair);
+  RobustLock(pthread_mutex_t* mu, absl::string_view name);
+  RobustLock(pthread_mutex_t* mu, absl::string_view name, absl::FunctionRef<void()> repair);
   ~RobustLock();
   RobustLock(const RobustLock&) = delete;
   RobustLock& operator=(const RobustLock&) = delete;
 
+  bool ok() const { return status_.ok(); }
+  const absl::Status& status() const { return status_; }
   // True when this lock recovered the mutex from a dead owner.
   bool recovered() const { return recovered_; }
 
  private:
   pthread_mutex_t* mu_;
+  absl::string_view name_;
+  absl::Status status_;
   bool recovered_ = false;
 };
 

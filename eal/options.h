@@ -53,6 +53,7 @@ struct Options {
   std::vector<uint64_t> socket_limit_mb;           // --socket-limit, per NUMA node
   std::string huge_dir;                            // --huge-dir; empty = not given
   bool no_huge = false;                            // --no-huge
+  bool prefault = false;                           // --prefault: touch every page at init
   uint64_t base_virtaddr = 0;                      // --base-virtaddr; 0 = not given
   unsigned memory_channels = 0;                    // -n; 0 = not given
   // --log-level, in command-line order; an empty component means the global level.

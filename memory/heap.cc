@@ -81,14 +81,15 @@ uint64_t FitIn(const char* base, uint64_t offset, uint64_t need, uint64_t align)
 
 }  // namespace
 
-void HeapInit(HeapHeader* heap, char* base, uint64_t start, uint64_t size, int socket) {
+absl::Status HeapInit(HeapHeader* heap, char* base, uint64_t start, uint64_t size, int socket) {
   std::memset(static_cast<void*>(heap), 0, sizeof(*heap));
-  InitRobustMutex(&heap->lock);
+  if (absl::Status s = InitRobustMutex(&heap->lock, kHeapLockName); !s.ok()) return s;
   heap->socket = socket;
   heap->start = start;
   heap->size = size;
   WriteHeader(base, start, size, 0, kBlockFree);
   PushFree(heap, base, start);
+  return absl::OkStatus();
 }
 
 void* HeapAllocLocked(HeapHeader* heap, char* base, uint64_t size, uint64_t align) {

@@ -18,7 +18,7 @@ class HeapTest : public ::testing::Test {
 
   void SetUp() override {
     buffer_ = static_cast<char*>(std::aligned_alloc(4096, kStart + kSize));
-    HeapInit(&heap_, buffer_, kStart, kSize, 0);
+    ASSERT_TRUE(HeapInit(&heap_, buffer_, kStart, kSize, 0).ok());
   }
   void TearDown() override { std::free(buffer_); }
 

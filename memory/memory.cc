@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include <dirent.h>
+#include <sys/random.h>
+#include <ctime>
+#include <cctype>
+#include <cstdlib>
 
 #include <algorithm>
 #include <memory>
@@ -25,6 +29,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/checksum.h"
+#include "base/log.h"
+#include "base/names.h"
 #include "base/status.h"
 #include "base/units.h"
 #include "eal/eal.h"
@@ -45,6 +52,8 @@ constexpr uint64_t kDefaultBase = 0x100000000000ULL;
 constexpr uint64_t kBaseStep = 1ULL << 40;
 constexpr int kBaseCandidates = 16;
 constexpr uint64_t kDefaultMemoryMb = 256;
+// x86-64 user space ends here (47-bit addresses).
+constexpr uint64_t kUserAddressEnd = uint64_t{1} << 47;
 constexpr char kConfigFile[] = "memory";
 
 State* g_state = nullptr;
@@ -84,30 +93,65 @@ uint64_t AvailableHugepages(uint64_t page_size) {
   return free_pages > reserved ? free_pages - reserved : 0;
 }
 
-std::string SegmentFileName(absl::string_view prefix, int index) {
-  return absl::StrCat("keel.", prefix, ".seg", index);
+// --no-huge segments live on a memory filesystem: shared files there are never written
+// back to a disk (/run, the runtime base, is the root disk on some hosts).
+std::string ShmDir() {
+  if (const char* dir = std::getenv("KEEL_SHM_DIR"); dir != nullptr && *dir != '\0') return dir;
+  return "/dev/shm";
 }
 
-// True for exactly the names SegmentFileName(prefix, N) makes, never another prefix's.
+std::string SegmentFileName(absl::string_view prefix, uint64_t group_id, int index) {
+  return absl::StrFormat("keel.%s.%016x.seg%d", prefix, group_id, index);
+}
+
+// True for exactly the names SegmentFileName(prefix, any group, N) makes, never another
+// prefix's (prefixes may contain dots: the name is read from its end).
 bool IsSegmentFileOf(absl::string_view name, absl::string_view prefix) {
-  const std::string head = absl::StrCat("keel.", prefix, ".seg");
-  if (!absl::StartsWith(name, head) || name.size() == head.size()) return false;
-  const absl::string_view digits = name.substr(head.size());
-  return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const size_t seg = name.rfind(".seg");
+  if (seg == absl::string_view::npos || seg + 4 == name.size()) return false;
+  const absl::string_view digits = name.substr(seg + 4);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const absl::string_view head = name.substr(0, seg);  // keel.PREFIX.GROUP
+  if (head.size() < 17 || head[head.size() - 17] != '.') return false;
+  const absl::string_view group = head.substr(head.size() - 16);
+  if (!std::all_of(group.begin(), group.end(), [](char c) { return std::isxdigit(c); })) {
+    return false;
+  }
+  return head.substr(0, head.size() - 17) == absl::StrCat("keel.", prefix);
 }
 
-// The primary lock is held and no process of a previous group of this prefix runs (the
-// EAL checked): hugepage files of this prefix are stale.
-void RemoveStaleSegments(const std::vector<HugeMount>& mounts, absl::string_view prefix) {
-  for (const HugeMount& mount : mounts) {
-    DIR* dir = ::opendir(mount.path.c_str());
+struct flock WholeFile(short type) {
+  struct flock fl = {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  return fl;
+}
+
+// Segment files of `prefix` in `dirs` that no process has mapped (a write lock can be
+// taken: every process that maps one holds a read lock) are left by a dead group:
+// removed. Those in use — another group of the same prefix under another runtime
+// directory, or a container sharing the mount — are left alone.
+void RemoveStaleSegments(const std::vector<std::string>& dirs, absl::string_view prefix) {
+  for (const std::string& dir_path : dirs) {
+    DIR* dir = ::opendir(dir_path.c_str());
     if (dir == nullptr) continue;
     while (struct dirent* entry = ::readdir(dir)) {
       if (!IsSegmentFileOf(entry->d_name, prefix)) continue;
-      const std::string path = absl::StrCat(mount.path, "/", entry->d_name);
-      if (::unlink(path.c_str()) == 0) {
-        KEEL_LOG(Notice, "memory", "removed stale hugepage file %s", path);
+      const std::string path = absl::StrCat(dir_path, "/", entry->d_name);
+      const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) continue;
+      struct flock fl = WholeFile(F_WRLCK);
+      if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+        if (::unlink(path.c_str()) == 0) {
+          KEEL_LOG(Notice, "memory", "removed stale segment file %s", path);
+        }
+      } else {
+        KEEL_LOG(Info, "memory", "%s is in use by a live group of prefix \"%s\"; left alone",
+                 path, prefix);
       }
+      ::close(fd);
     }
     ::closedir(dir);
   }
@@ -148,24 +192,36 @@ bool ReserveRange(uint64_t addr, uint64_t len) {
   return true;
 }
 
-// Maps `path` (length `len`) over our reservation at `addr`.
-absl::Status MapFileAt(const std::string& path, int open_flags, uint64_t addr, uint64_t len,
-                       bool create) {
-  const int fd = ::open(path.c_str(), open_flags | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus(errno, create ? "cannot create" : "cannot open", path);
-  if (create && ::ftruncate(fd, static_cast<off_t>(len)) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ErrnoStatus(err, "cannot size", path);
-  }
-  // For hugetlbfs, a shared mapping reserves its hugepages here: a shortage fails now
-  // with ENOMEM instead of SIGBUS on first touch. Nothing is touched or zeroed.
+// Maps `fd` (`path`, for errors) of length `len` over our reservation at `addr`. For
+// hugetlbfs, a shared mapping reserves its hugepages here: a shortage fails now with
+// ENOMEM instead of SIGBUS on first touch. Nothing is touched.
+absl::Status MapAt(int fd, const std::string& path, uint64_t addr, uint64_t len) {
   void* got = ::mmap(reinterpret_cast<void*>(addr), len, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_FIXED, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (got == MAP_FAILED) return ErrnoStatus(err, "cannot map", path);
+  if (got == MAP_FAILED) return ErrnoStatus(errno, "cannot map", path);
   return absl::OkStatus();
+}
+
+// --prefault: fault in the page tables of [addr, addr + len) now, so no access faults
+// later. Never writes data (secondaries prefault memory that others use).
+void Prefault(uint64_t addr, uint64_t len, uint64_t page_size) {
+  if (::madvise(reinterpret_cast<void*>(addr), len, MADV_POPULATE_WRITE) == 0) return;
+  // Kernels before 5.14: a read of every page.
+  for (uint64_t p = addr; p < addr + len; p += page_size) {
+    (void)*reinterpret_cast<volatile const char*>(p);
+  }
+}
+
+// The size of `path`'s file system and its free bytes, for messages.
+std::string DescribeFilesystem(const std::string& path) {
+  struct statfs fs;
+  if (::statfs(path.c_str(), &fs) != 0) return path;
+  const char* type = fs.f_type == TMPFS_MAGIC       ? "tmpfs"
+                     : fs.f_type == HUGETLBFS_MAGIC ? "hugetlbfs"
+                                                    : "not a memory file system";
+  return absl::StrFormat("%s (%s, %s free of %s)", path, type,
+                         FormatMib(static_cast<uint64_t>(fs.f_bavail) * fs.f_bsize),
+                         FormatMib(static_cast<uint64_t>(fs.f_blocks) * fs.f_bsize));
 }
 
 struct Plan {
@@ -187,9 +243,13 @@ absl::StatusOr<std::vector<Plan>> PlanSockets(const eal::Options& options) {
   } else {
     // -m (or the default) on the NUMA node of the main lcore.
     int socket = 0;
-    const eal::CpuSet& cpus = options.lcores.at(options.main_lcore);
+    const auto main = options.lcores.find(options.main_lcore);
+    if (main == options.lcores.end()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--main-lcore %u is not one of the process's lcores", options.main_lcore));
+    }
     for (unsigned cpu = 0; cpu < eal::kMaxCpus; ++cpu) {
-      if (cpus.test(cpu)) {
+      if (main->second.test(cpu)) {
         if (numa_available() >= 0) socket = std::max(0, numa_node_of_cpu(static_cast<int>(cpu)));
         break;
       }
@@ -256,6 +316,8 @@ absl::StatusOr<HugeMount> ChooseMount(const eal::Options& options,
 
 void Unmap(State* state) {
   if (state->base != nullptr) ::munmap(state->base, state->total_size);
+  for (int fd : state->segment_fds) ::close(fd);
+  state->segment_fds.clear();
 }
 
 void UnlinkFiles(const MemoryConfig* config, const std::string& runtime_dir) {
@@ -265,39 +327,46 @@ void UnlinkFiles(const MemoryConfig* config, const std::string& runtime_dir) {
   ::unlink(absl::StrCat(runtime_dir, "/", kConfigFile).c_str());
 }
 
-absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
-  const eal::Options& options = context.options;
-  absl::StatusOr<std::vector<Plan>> plan = PlanSockets(options);
-  if (!plan.ok()) return plan.status();
+uint64_t HeaderChecksum(MemoryHeader header) {
+  header.checksum = 0;
+  return Fnv1a64(&header, sizeof(header));
+}
 
-  const std::vector<HugeMount> mounts = HugetlbfsMounts();
-  RemoveStaleSegments(mounts, options.file_prefix);
-  HugeMount mount{context.runtime_dir, static_cast<uint64_t>(::sysconf(_SC_PAGESIZE))};
-  if (!options.no_huge) {
-    absl::StatusOr<HugeMount> chosen = ChooseMount(options, mounts, *plan);
-    if (!chosen.ok()) return chosen.status();
-    mount = *chosen;
+uint64_t RandomGroupId() {
+  uint64_t id = 0;
+  while (id == 0) {
+    if (::getrandom(&id, sizeof(id), 0) != sizeof(id)) {
+      id = static_cast<uint64_t>(::getpid()) << 32 ^ static_cast<uint64_t>(::time(nullptr));
+    }
   }
+  return id;
+}
 
-  // Lay out the range: config first, then one segment per socket, each page aligned.
+// The primary's layout of the range: config first, then one segment per socket, each
+// aligned to the page size. Segment files are named, not created.
+absl::StatusOr<MemoryHeader> PlanLayout(const eal::Options& options, const std::vector<Plan>& plan,
+                                        const std::string& dir, uint64_t page_size) {
   MemoryHeader header = {};
   header.magic = kMemoryMagic;
   header.layout_version = kLayoutVersion;
+  header.group_id = RandomGroupId();
   header.config_size = RoundUp(sizeof(MemoryConfig), 4096);
-  uint64_t offset = RoundUp(header.config_size, mount.page_size);
-  for (const Plan& p : *plan) {
+  uint64_t offset = RoundUp(header.config_size, page_size);
+  for (const Plan& p : plan) {
+    if (header.segment_count == kMaxSegments) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("memory on more than %d NUMA nodes", kMaxSegments));
+    }
     SegmentRecord& seg = header.segments[header.segment_count];
-    const std::string path =
-        options.no_huge ? absl::StrCat(context.runtime_dir, "/seg", header.segment_count)
-                        : absl::StrCat(mount.path, "/",
-                                       SegmentFileName(options.file_prefix, header.segment_count));
+    const std::string path = absl::StrCat(
+        dir, "/", SegmentFileName(options.file_prefix, header.group_id, header.segment_count));
     if (path.size() >= sizeof(seg.path)) {
       return absl::InvalidArgumentError(absl::StrFormat("segment path %s is too long", path));
     }
-    absl::SNPrintF(seg.path, sizeof(seg.path), "%s", path);
+    CopyName(seg.path, path);
     seg.offset = offset;
-    seg.size = RoundUp(p.bytes, mount.page_size);
-    seg.page_size = mount.page_size;
+    seg.size = RoundUp(p.bytes, page_size);
+    seg.page_size = page_size;
     seg.socket = p.socket;
     seg.hugepages = options.no_huge ? 0 : 1;
     header.limit_mb += p.bytes >> 20;
@@ -305,36 +374,112 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
     ++header.segment_count;
   }
   header.total_size = offset;
+  return header;
+}
 
-  // Reserve the range.
-  if (options.base_virtaddr != 0) {
-    if (options.base_virtaddr % mount.page_size != 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--base-virtaddr 0x%x is not aligned to the %d kB page size", options.base_virtaddr,
-          mount.page_size / 1024));
-    }
-    if (!ReserveRange(options.base_virtaddr, header.total_size)) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "--base-virtaddr: [0x%x, 0x%x) is taken by %s", options.base_virtaddr,
-          options.base_virtaddr + header.total_size,
-          DescribeMappings(options.base_virtaddr, header.total_size)));
-    }
-    header.base = options.base_virtaddr;
-  } else {
-    for (int i = 0; i < kBaseCandidates && header.base == 0; ++i) {
+// Reserves the address range for `header` (sets header->base).
+absl::Status ReserveBase(const eal::Options& options, uint64_t page_size, MemoryHeader* header) {
+  if (options.base_virtaddr == 0) {
+    for (int i = 0; i < kBaseCandidates; ++i) {
       const uint64_t candidate = kDefaultBase + i * kBaseStep;
-      if (ReserveRange(candidate, header.total_size)) header.base = candidate;
+      if (ReserveRange(candidate, header->total_size)) {
+        header->base = candidate;
+        return absl::OkStatus();
+      }
     }
-    if (header.base == 0) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "no free address range of %s from 0x%x on; pass --base-virtaddr",
-          FormatMib(header.total_size), kDefaultBase));
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "no free address range of %s from 0x%x on; pass --base-virtaddr",
+        FormatMib(header->total_size), kDefaultBase));
+  }
+  const uint64_t base = options.base_virtaddr;
+  if (base % page_size != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--base-virtaddr 0x%x is not aligned to the %d kB page size", base, page_size / 1024));
+  }
+  if (base >= kUserAddressEnd || header->total_size > kUserAddressEnd - base) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--base-virtaddr 0x%x: the group's %s would end at 0x%x, past the end of the 47-bit "
+        "user address space (0x%x)",
+        base, FormatMib(header->total_size), base + header->total_size, kUserAddressEnd));
+  }
+  if (!ReserveRange(base, header->total_size)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "--base-virtaddr: [0x%x, 0x%x) is taken by %s", base, base + header->total_size,
+        DescribeMappings(base, header->total_size)));
+  }
+  header->base = base;
+  return absl::OkStatus();
+}
+
+// Creates segment `seg`'s file, locks it (read lock, held for the process's life),
+// reserves its memory and maps it. Returns the open fd.
+absl::StatusOr<int> CreateSegment(const SegmentRecord& seg, uint64_t base) {
+  const std::string path = seg.path;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "cannot create", path);
+  auto fail = [&](absl::Status status) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return status;
+  };
+  struct flock fl = WholeFile(F_RDLCK);
+  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return fail(ErrnoStatus(errno, "cannot lock", path));
+  if (::ftruncate(fd, static_cast<off_t>(seg.size)) != 0) {
+    return fail(ErrnoStatus(errno, "cannot size", path));
+  }
+  if (!seg.hugepages) {
+    // A real reservation: running out shows here, not as SIGBUS at first touch.
+    if (const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(seg.size)); err != 0) {
+      return fail(err == ENOSPC || err == ENOMEM
+                      ? absl::ResourceExhaustedError(absl::StrFormat(
+                            "cannot reserve %s of shared memory for --no-huge in %s; free "
+                            "space there, ask for less (-m) or set KEEL_SHM_DIR",
+                            FormatMib(seg.size), DescribeFilesystem(ShmDir())))
+                      : ErrnoStatus(err, "cannot reserve memory for", path));
     }
   }
+  absl::Status mapped = MapAt(fd, path, base + seg.offset, seg.size);
+  if (absl::IsResourceExhausted(mapped) && seg.hugepages) {
+    mapped = absl::ResourceExhaustedError(absl::StrFormat(
+        "%s: the kernel cannot reserve %d hugepages of %d kB (%d available); reserve "
+        "more (tools/setup --hugepages N) or use --no-huge",
+        path, seg.size / seg.page_size, seg.page_size / 1024, AvailableHugepages(seg.page_size)));
+  }
+  if (!mapped.ok()) return fail(mapped);
+  return fd;
+}
+
+absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
+  const eal::Options& options = context.options;
+  absl::StatusOr<std::vector<Plan>> plan = PlanSockets(options);
+  if (!plan.ok()) return plan.status();
+
+  const std::vector<HugeMount> mounts = HugetlbfsMounts();
+  std::vector<std::string> segment_dirs = {ShmDir()};
+  for (const HugeMount& m : mounts) segment_dirs.push_back(m.path);
+  RemoveStaleSegments(segment_dirs, options.file_prefix);
+  HugeMount mount{ShmDir(), static_cast<uint64_t>(::sysconf(_SC_PAGESIZE))};
+  if (options.no_huge) {
+    struct stat st;
+    if (::stat(mount.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--no-huge keeps shared memory in %s, which is not a directory here; mount a tmpfs "
+          "there or set KEEL_SHM_DIR",
+          mount.path));
+    }
+  } else {
+    absl::StatusOr<HugeMount> chosen = ChooseMount(options, mounts, *plan);
+    if (!chosen.ok()) return chosen.status();
+    mount = *chosen;
+  }
+
+  absl::StatusOr<MemoryHeader> header = PlanLayout(options, *plan, mount.path, mount.page_size);
+  if (!header.ok()) return header.status();
+  if (absl::Status s = ReserveBase(options, mount.page_size, &*header); !s.ok()) return s;
 
   auto state = std::make_unique<State>();
-  state->base = reinterpret_cast<char*>(header.base);
-  state->total_size = header.total_size;
+  state->base = reinterpret_cast<char*>(header->base);
+  state->total_size = header->total_size;
   state->primary = true;
   const std::string config_path = absl::StrCat(context.runtime_dir, "/", kConfigFile);
   std::vector<std::string> created;
@@ -343,88 +488,186 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
     for (const std::string& path : created) ::unlink(path.c_str());
     return status;
   };
-  if (absl::Status s = MapFileAt(config_path, O_RDWR | O_CREAT | O_EXCL, header.base,
-                                 header.config_size, /*create=*/true);
+  const int config_fd =
+      ::open(config_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (config_fd < 0) return fail(ErrnoStatus(errno, "cannot create", config_path));
+  created.push_back(config_path);
+  state->segment_fds.push_back(config_fd);
+  if (::ftruncate(config_fd, static_cast<off_t>(header->config_size)) != 0) {
+    return fail(ErrnoStatus(errno, "cannot size", config_path));
+  }
+  if (absl::Status s = MapAt(config_fd, config_path, header->base, header->config_size);
       !s.ok()) {
     return fail(s);
   }
-  created.push_back(config_path);
-  for (uint32_t i = 0; i < header.segment_count; ++i) {
-    const SegmentRecord& seg = header.segments[i];
-    absl::Status s = MapFileAt(seg.path, O_RDWR | O_CREAT | O_EXCL, header.base + seg.offset,
-                               seg.size, /*create=*/true);
-    if (s.ok() || absl::IsAlreadyExists(s)) created.push_back(seg.path);
-    if (absl::IsResourceExhausted(s) && seg.hugepages) {
-      s = absl::ResourceExhaustedError(absl::StrFormat(
-          "%s: the kernel cannot reserve %d hugepages of %d kB (%d available); reserve "
-          "more (tools/setup --hugepages N) or use --no-huge",
-          seg.path, seg.size / seg.page_size, seg.page_size / 1024,
-          AvailableHugepages(seg.page_size)));
-    }
-    if (!s.ok()) return fail(s);
+  for (uint32_t i = 0; i < header->segment_count; ++i) {
+    const SegmentRecord& seg = header->segments[i];
+    absl::StatusOr<int> fd = CreateSegment(seg, header->base);
+    if (!fd.ok()) return fail(fd.status());
+    created.push_back(seg.path);
+    state->segment_fds.push_back(*fd);
     if (numa_available() >= 0 && numa_num_configured_nodes() > 1) {
-      numa_tonode_memory(reinterpret_cast<void*>(header.base + seg.offset), seg.size, seg.socket);
+      numa_tonode_memory(reinterpret_cast<void*>(header->base + seg.offset), seg.size, seg.socket);
     }
+    if (options.prefault) Prefault(header->base + seg.offset, seg.size, seg.page_size);
   }
 
-  MemoryConfig* config = reinterpret_cast<MemoryConfig*>(header.base);
-  config->header = header;
-  InitRobustMutex(&config->names_lock);
-  for (uint32_t i = 0; i < header.segment_count; ++i) {
-    const SegmentRecord& seg = header.segments[i];
-    HeapInit(&config->heaps[seg.socket], state->base, seg.offset, seg.size, seg.socket);
+  header->checksum = HeaderChecksum(*header);
+  MemoryConfig* config = reinterpret_cast<MemoryConfig*>(header->base);
+  config->header = *header;
+  if (absl::Status s = InitRobustMutex(&config->names_lock, kNamesLockName); !s.ok()) {
+    return fail(s);
+  }
+  for (uint32_t i = 0; i < header->segment_count; ++i) {
+    const SegmentRecord& seg = header->segments[i];
+    if (absl::Status s =
+            HeapInit(&config->heaps[seg.socket], state->base, seg.offset, seg.size, seg.socket);
+        !s.ok()) {
+      return fail(s);
+    }
   }
   state->config = config;
-  KEEL_LOG(Info, "memory", "%s of %s at 0x%x in %d segment(s) of %d kB pages",
-           FormatMib(header.limit_mb << 20), options.no_huge ? "shared memory" : "hugepage memory",
-           header.base, header.segment_count, mount.page_size / 1024);
+  KEEL_LOG(Info, "memory", "%s of %s at 0x%x in %d segment(s) of %d kB pages in %s%s",
+           FormatMib(header->limit_mb << 20),
+           options.no_huge ? "shared memory" : "hugepage memory", header->base,
+           header->segment_count, mount.page_size / 1024, mount.path,
+           options.prefault ? ", prefaulted" : "");
   return state.release();
 }
 
+// What a secondary checks of the header it read from `path` before mapping anything:
+// the file is as the primary wrote it, and every offset, size and path is one this
+// group's primary could have written. The header is untrusted input.
+absl::Status ValidateHeader(const MemoryHeader& h, const std::string& path,
+                            absl::string_view prefix) {
+  auto bad = [&](const std::string& what) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is damaged (%s); stop the group's processes and start it again", path, what));
+  };
+  if (h.checksum != HeaderChecksum(h)) {
+    return bad("its header checksum does not match: it was changed after the primary wrote it");
+  }
+  if (h.segment_count == 0 || h.segment_count > kMaxSegments) {
+    return bad(absl::StrFormat("%u segments", h.segment_count));
+  }
+  if (h.base == 0 || h.base % 4096 != 0 || h.base >= kUserAddressEnd ||
+      h.total_size > kUserAddressEnd - h.base) {
+    return bad(absl::StrFormat("range 0x%x + 0x%x", h.base, h.total_size));
+  }
+  if (h.config_size != RoundUp(sizeof(MemoryConfig), 4096)) {
+    return bad(absl::StrFormat("config size %u", h.config_size));
+  }
+  uint64_t end = h.config_size;
+  for (uint32_t i = 0; i < h.segment_count; ++i) {
+    const SegmentRecord& seg = h.segments[i];
+    if (!IsPowerOfTwo(seg.page_size) || seg.page_size < 4096 || seg.size == 0 ||
+        seg.offset % seg.page_size != 0 || seg.size % seg.page_size != 0 || seg.offset < end ||
+        seg.offset > h.total_size || seg.size > h.total_size - seg.offset || seg.socket < 0 ||
+        seg.socket >= kMaxSockets) {
+      return bad(absl::StrFormat("segment %u: offset 0x%x size 0x%x page size %u socket %d", i,
+                                 seg.offset, seg.size, seg.page_size, seg.socket));
+    }
+    end = seg.offset + seg.size;
+    const absl::string_view seg_path = NameOf(seg.path);
+    const size_t slash = seg_path.rfind('/');
+    if (seg_path.size() == sizeof(seg.path) || slash == absl::string_view::npos ||
+        seg_path.substr(slash + 1) != SegmentFileName(prefix, h.group_id, i)) {
+      return bad(absl::StrFormat("segment %u is \"%s\", not this group's segment file", i,
+                                 Printable(seg_path)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Opens segment `seg`, checks it is the file the primary made (size; hugetlbfs when it
+// says so), takes its read lock and maps it.
+absl::StatusOr<int> AttachSegment(const SegmentRecord& seg, uint64_t base, bool prefault) {
+  const std::string path = seg.path;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
+  auto fail = [fd](absl::Status status) {
+    ::close(fd);
+    return status;
+  };
+  struct stat st;
+  struct statfs fs;
+  if (::fstat(fd, &st) != 0 || ::fstatfs(fd, &fs) != 0) {
+    return fail(ErrnoStatus(errno, "cannot stat", path));
+  }
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < seg.size ||
+      (seg.hugepages != 0) != (fs.f_type == HUGETLBFS_MAGIC)) {
+    return fail(absl::FailedPreconditionError(absl::StrFormat(
+        "%s is not the segment the primary made (%d bytes, %s)", path, st.st_size,
+        fs.f_type == HUGETLBFS_MAGIC ? "hugetlbfs" : "not hugetlbfs")));
+  }
+  struct flock fl = WholeFile(F_RDLCK);
+  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return fail(ErrnoStatus(errno, "cannot lock", path));
+  if (absl::Status s = MapAt(fd, path, base + seg.offset, seg.size); !s.ok()) return fail(s);
+  if (prefault) Prefault(base + seg.offset, seg.size, seg.page_size);
+  return fd;
+}
+
 absl::StatusOr<State*> AttachSecondary(const eal_internal::InitContext& context) {
+  const std::string& prefix = context.options.file_prefix;
   const std::string config_path = absl::StrCat(context.runtime_dir, "/", kConfigFile);
-  const int fd = ::open(config_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const int config_fd = ::open(config_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (config_fd < 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "the primary of group \"%s\" has no shared memory (%s: %s); is it built without "
         "//memory?",
-        context.options.file_prefix, config_path, std::strerror(errno)));
+        prefix, config_path, std::strerror(errno)));
   }
+  auto state = std::make_unique<State>();
+  state->segment_fds.push_back(config_fd);
   MemoryHeader header;
-  const ssize_t n = ::pread(fd, &header, sizeof(header), 0);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof(header)) || header.magic != kMemoryMagic) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s is not a keel memory config", config_path));
+  struct stat st;
+  const ssize_t n = ::pread(config_fd, &header, sizeof(header), 0);
+  if (n != static_cast<ssize_t>(sizeof(header)) || header.magic != kMemoryMagic ||
+      ::fstat(config_fd, &st) != 0) {
+    Unmap(state.get());
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is not a keel memory config (%d bytes read, magic %s)", config_path, n,
+        n >= 8 ? absl::StrFormat("0x%016x", header.magic) : "missing"));
   }
   if (header.layout_version != kLayoutVersion) {
+    Unmap(state.get());
     return absl::FailedPreconditionError(absl::StrFormat(
         "component \"memory\": group \"%s\" uses shared-layout version %u, this process has "
         "layout version %u",
-        context.options.file_prefix, header.layout_version, kLayoutVersion));
+        prefix, header.layout_version, kLayoutVersion));
+  }
+  absl::Status valid = ValidateHeader(header, config_path, prefix);
+  if (valid.ok() && static_cast<uint64_t>(st.st_size) != header.config_size) {
+    valid = absl::FailedPreconditionError(absl::StrFormat(
+        "%s is damaged (%d bytes, the header says %d)", config_path, st.st_size,
+        header.config_size));
+  }
+  if (!valid.ok()) {
+    Unmap(state.get());
+    return valid;
   }
   if (!ReserveRange(header.base, header.total_size)) {
+    Unmap(state.get());
     return eal_internal::ReexecWithoutAslr(absl::StrFormat(
         "cannot map group \"%s\"'s memory at [0x%x, 0x%x): this process already has %s there "
         "(start the primary with another --base-virtaddr)",
-        context.options.file_prefix, header.base, header.base + header.total_size,
+        prefix, header.base, header.base + header.total_size,
         DescribeMappings(header.base, header.total_size)));
   }
-  auto state = std::make_unique<State>();
   state->base = reinterpret_cast<char*>(header.base);
   state->total_size = header.total_size;
-  if (absl::Status s = MapFileAt(config_path, O_RDWR, header.base, header.config_size, false);
-      !s.ok()) {
+  if (absl::Status s = MapAt(config_fd, config_path, header.base, header.config_size); !s.ok()) {
     Unmap(state.get());
     return s;
   }
-  for (uint32_t i = 0; i < header.segment_count && i < kMaxSegments; ++i) {
-    const SegmentRecord& seg = header.segments[i];
-    if (absl::Status s = MapFileAt(seg.path, O_RDWR, header.base + seg.offset, seg.size, false);
-        !s.ok()) {
+  for (uint32_t i = 0; i < header.segment_count; ++i) {
+    absl::StatusOr<int> fd =
+        AttachSegment(header.segments[i], header.base, context.options.prefault);
+    if (!fd.ok()) {
       Unmap(state.get());
-      return s;
+      return fd.status();
     }
+    state->segment_fds.push_back(*fd);
   }
   state->config = reinterpret_cast<MemoryConfig*>(header.base);
   return state.release();

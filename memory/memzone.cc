@@ -21,6 +21,8 @@ namespace keel::memory {
 namespace {
 
 using memory_internal::CurrentState;
+using memory_internal::kHeapLockName;
+using memory_internal::kNamesLockName;
 using memory_internal::HeapHeader;
 using memory_internal::kMaxMemzones;
 using memory_internal::kMaxObjects;
@@ -42,8 +44,9 @@ void Publish(uint32_t* in_use) {
 }
 
 void* AllocateLocked(State* state, HeapHeader* heap, size_t size, size_t align) {
-  RobustLock lock(&heap->lock,
+  RobustLock lock(&heap->lock, kHeapLockName,
                   [&] { memory_internal::HeapRebuildLocked(heap, state->base); });
+  if (!lock.ok()) return nullptr;  // logged by RobustLock
   return memory_internal::HeapAllocLocked(heap, state->base, size, align);
 }
 
@@ -82,8 +85,9 @@ absl::StatusOr<void*> AllocateFrom(State* state, size_t size, size_t align, int 
   std::vector<std::string> why;
   for (int s : order) {
     HeapHeader* heap = &config->heaps[s];
-    RobustLock lock(&heap->lock,
+    RobustLock lock(&heap->lock, kHeapLockName,
                     [&] { memory_internal::HeapRebuildLocked(heap, state->base); });
+    if (!lock.ok()) return lock.status();
     why.push_back(absl::StrFormat(
         "socket %d has %s free of %s, largest free block %s", s, FormatMib(heap->free_bytes),
         FormatMib(heap->size), FormatMib(memory_internal::HeapLargestFreeLocked(heap, state->base))));
@@ -139,8 +143,9 @@ absl::Status Free(void* ptr) {
   if (state == nullptr) return NotInitialized();
   for (HeapHeader& heap : state->config->heaps) {
     if (heap.size == 0 || !memory_internal::HeapContains(&heap, state->base, ptr)) continue;
-    RobustLock lock(&heap.lock,
+    RobustLock lock(&heap.lock, kHeapLockName,
                     [&] { memory_internal::HeapRebuildLocked(&heap, state->base); });
+    if (!lock.ok()) return lock.status();
     if (memory_internal::HeapFreeLocked(&heap, state->base, ptr)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrFormat(
         "pointer %p is not a live allocation of the shared heap (freed twice?)", ptr));
@@ -155,7 +160,8 @@ absl::StatusOr<Memzone> ReserveMemzone(absl::string_view name, size_t size, int 
   if (state == nullptr) return NotInitialized();
   if (absl::Status s = CheckNameLength("memzone", name, kMaxNameLength); !s.ok()) return s;
   MemoryConfig* config = state->config;
-  RobustLock lock(&config->names_lock);
+  RobustLock lock(&config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
   if (FindMemzoneLocked(config, name) != nullptr) {
     return absl::AlreadyExistsError(absl::StrFormat("memzone \"%s\" already exists", name));
   }
@@ -192,7 +198,8 @@ absl::StatusOr<Memzone> ReserveMemzone(absl::string_view name, size_t size, int 
 absl::StatusOr<Memzone> LookupMemzone(absl::string_view name) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
-  RobustLock lock(&state->config->names_lock);
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
   const MemzoneRecord* z = FindMemzoneLocked(state->config, name);
   if (z == nullptr) return absl::NotFoundError(absl::StrFormat("no memzone \"%s\"", name));
   return ToMemzone(state, *z);
@@ -201,7 +208,8 @@ absl::StatusOr<Memzone> LookupMemzone(absl::string_view name) {
 absl::Status FreeMemzone(absl::string_view name) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
-  RobustLock lock(&state->config->names_lock);
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
   MemzoneRecord* z = FindMemzoneLocked(state->config, name);
   if (z == nullptr) return absl::NotFoundError(absl::StrFormat("no memzone \"%s\"", name));
   z->in_use = 0;
@@ -213,7 +221,8 @@ std::vector<Memzone> Memzones() {
   std::vector<Memzone> zones;
   State* state = CurrentState();
   if (state == nullptr) return zones;
-  RobustLock lock(&state->config->names_lock);
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return zones;  // logged by RobustLock
   for (const MemzoneRecord& z : state->config->memzones) {
     if (z.in_use) zones.push_back(ToMemzone(state, z));
   }
@@ -236,7 +245,8 @@ absl::Status RegisterObject(absl::string_view kind, absl::string_view name,
         "%s \"%s\": %p is not in the group's shared memory", kind, name, addr));
   }
   MemoryConfig* config = state->config;
-  RobustLock lock(&config->names_lock);
+  RobustLock lock(&config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
   if (const ObjectRecord* o = FindObjectLocked(config, name)) {
     return absl::AlreadyExistsError(
         absl::StrFormat("object \"%s\" already exists (a %s)", name, NameOf(o->kind)));
@@ -259,7 +269,8 @@ absl::StatusOr<void*> LookupObject(absl::string_view kind, absl::string_view nam
                                    uint32_t layout_version) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
-  RobustLock lock(&state->config->names_lock);
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
   const ObjectRecord* o = FindObjectLocked(state->config, name);
   if (o == nullptr) return absl::NotFoundError(absl::StrFormat("no %s \"%s\"", kind, name));
   if (absl::Status s = CheckObject(*o, kind, layout_version); !s.ok()) return s;
@@ -269,7 +280,8 @@ absl::StatusOr<void*> LookupObject(absl::string_view kind, absl::string_view nam
 absl::Status UnregisterObject(absl::string_view kind, absl::string_view name) {
   State* state = CurrentState();
   if (state == nullptr) return NotInitialized();
-  RobustLock lock(&state->config->names_lock);
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
   ObjectRecord* o = FindObjectLocked(state->config, name);
   if (o == nullptr) return absl::NotFoundError(absl::StrFormat("no %s \"%s\"", kind, name));
   if (NameOf(o->kind) != kind) {
@@ -284,7 +296,8 @@ std::vector<Object> Objects() {
   std::vector<Object> objects;
   State* state = CurrentState();
   if (state == nullptr) return objects;
-  RobustLock lock(&state->config->names_lock);
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return objects;  // logged by RobustLock
   for (const ObjectRecord& o : state->config->objects) {
     if (!o.in_use) continue;
     objects.push_back(Object{std::string(NameOf(o.name)), std::string(NameOf(o.kind)),
@@ -314,8 +327,9 @@ std::vector<SocketUsage> Usage() {
   if (state == nullptr) return usage;
   for (HeapHeader& heap : state->config->heaps) {
     if (heap.size == 0) continue;
-    RobustLock lock(&heap.lock,
+    RobustLock lock(&heap.lock, kHeapLockName,
                     [&] { memory_internal::HeapRebuildLocked(&heap, state->base); });
+    if (!lock.ok()) continue;  // logged by RobustLock
     usage.push_back(SocketUsage{heap.socket, heap.size, heap.free_bytes,
                                 memory_internal::HeapLargestFreeLocked(&heap, state->base),
                                 heap.busy_blocks});
@@ -340,7 +354,9 @@ absl::Status HoldHeapLockForTest(int socket, absl::Duration hold,
     return absl::InvalidArgumentError(absl::StrFormat("socket %d has no memory", socket));
   }
   HeapHeader* heap = &state->config->heaps[socket];
-  RobustLock lock(&heap->lock, [&] { memory_internal::HeapRebuildLocked(heap, state->base); });
+  RobustLock lock(&heap->lock, kHeapLockName,
+                  [&] { memory_internal::HeapRebuildLocked(heap, state->base); });
+  if (!lock.ok()) return lock.status();
   on_held();
   absl::SleepFor(hold);
   return absl::OkStatus();

@@ -47,9 +47,10 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
   EXPECT_EQ(text->Wait(), 0) << text->Output();
   EXPECT_THAT(text->Output(), HasSubstr(absl::StrFormat("primary pid %d", primary->pid())));
   EXPECT_THAT(text->Output(), HasSubstr("(this procinfo)"));
-  EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      1"));
-  EXPECT_THAT(text->Output(), HasSubstr("memory       0.1.0      1"));
-  EXPECT_THAT(text->Output(), HasSubstr("/dev/hugepages/keel." + prefix + ".seg0"));
+  EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      2"));
+  EXPECT_THAT(text->Output(), HasSubstr("memory       0.1.0      2"));
+  EXPECT_THAT(text->Output(),
+              ::testing::ContainsRegex("/dev/hugepages/keel\\." + prefix + "\\.[0-9a-f]{16}\\.seg0"));
   EXPECT_THAT(text->Output(), ::testing::ContainsRegex("helloworld +0x1000002[0-9a-f]+ +512 "));
 
   std::unique_ptr<Subprocess> json =
@@ -61,7 +62,7 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
                                         primary->pid())));
   EXPECT_THAT(json->Output(),
               HasSubstr("\"components\": [{\"name\": \"eal\", \"version\": \"0.1.0\", "
-                        "\"layout\": 1}, {\"name\": \"memory\""));
+                        "\"layout\": 2}, {\"name\": \"memory\""));
   EXPECT_THAT(json->Output(), HasSubstr("\"memzones\": [{\"name\": \"helloworld\""));
   EXPECT_THAT(json->Output(), HasSubstr("\"page_size\": 2097152, \"socket\": 0"));
 

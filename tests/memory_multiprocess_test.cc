@@ -151,27 +151,42 @@ TEST_F(MemoryTest, HeapLockIsRecoveredAfterItsHolderIsKilled) {
   holder->Kill(SIGKILL);
   holder->Wait();
   EXPECT_THAT(Ask(primary.get(), "alloc 4096"), StartsWith("ALLOC 0x"));
-  EXPECT_THAT(primary->Output(), HasSubstr("recovering a shared lock"));
+  EXPECT_THAT(primary->Output(), HasSubstr("recovering the shared memory heap lock from a process that died"));
   ASSERT_EQ(Ask(primary.get(), "reserve after 64"), "RESERVED after");
   Quit(primary.get());
 }
 
-TEST_F(MemoryTest, HugepageFilesAreCleanedUpAndOtherPrefixesLeftAlone) {
-  const std::string other = "/dev/hugepages/keel." + prefix_ + "x.seg0";
+// The files in `dir` of this test's prefix (keel.PREFIX.GROUP.segN), any group.
+std::vector<std::string> SegmentFiles(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> found;
+  const std::string head = "keel." + prefix + ".";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename();
+    if (absl::StartsWith(name, head) && name.find('.', head.size()) == head.size() + 16) {
+      found.push_back(entry.path());
+    }
+  }
+  return found;
+}
+
+TEST_P(MemoryModeTest, StaleSegmentFilesAreRemovedAndOtherPrefixesLeftAlone) {
+  const std::string dir = GetParam() ? "/dev/shm" : "/dev/hugepages";
+  const std::string other = absl::StrCat(dir, "/keel.", prefix_, "x.0123456789abcdef.seg0");
   { std::ofstream(other) << ""; }
   ASSERT_TRUE(std::filesystem::exists(other));
-  const std::string ours = "/dev/hugepages/keel." + prefix_ + ".seg0";
 
-  std::unique_ptr<Subprocess> dead = Join({"-l", "0", "-m", "8"});
-  ASSERT_TRUE(std::filesystem::exists(ours));
+  std::unique_ptr<Subprocess> dead = Join(Mode({"-l", "0", "-m", "8"}));
+  const std::vector<std::string> ours = SegmentFiles(dir, prefix_);
+  ASSERT_EQ(ours.size(), 1u);
   dead->Kill(SIGKILL);
   dead->Wait();
-  ASSERT_TRUE(std::filesystem::exists(ours)) << "a killed primary cannot clean up";
+  ASSERT_TRUE(std::filesystem::exists(ours[0])) << "a killed primary cannot clean up";
 
-  std::unique_ptr<Subprocess> next = Join({"-l", "0", "-m", "8"});
-  EXPECT_THAT(next->Output(), HasSubstr("removed stale hugepage file " + ours));
+  std::unique_ptr<Subprocess> next = Join(Mode({"-l", "0", "-m", "8"}));
+  EXPECT_THAT(next->Output(), HasSubstr("removed stale segment file " + ours[0]));
+  EXPECT_FALSE(std::filesystem::exists(ours[0]));
   Quit(next.get());
-  EXPECT_FALSE(std::filesystem::exists(ours)) << "a clean shutdown leaves no file";
+  EXPECT_TRUE(SegmentFiles(dir, prefix_).empty()) << "a clean shutdown leaves no file";
   EXPECT_FALSE(std::filesystem::exists(dir_));
   EXPECT_TRUE(std::filesystem::exists(other)) << "another prefix's file was touched";
   std::filesystem::remove(other);

@@ -1,5 +1,3 @@
-#include "base/names.h"
-#include "base/status.h"
 #include "eal/internal/group.h"
 
 #include <fcntl.h>
@@ -12,19 +10,23 @@
 #include <cstring>
 #include <fstream>
 #include <new>
-#include <thread>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "base/checksum.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "base/robust_mutex.h"
+#include "base/status.h"
 #include "eal/internal/components.h"
 #include "eal/internal/process.h"
 #include "eal/internal/runtime_dir.h"
-#include "base/log.h"
-#include "base/robust_mutex.h"
 
 namespace keel::eal_internal {
 namespace {
@@ -33,6 +35,7 @@ using eal::ProcessType;
 
 constexpr char kLockFile[] = "lock";
 constexpr char kConfigFile[] = "config";
+constexpr char kConfigLockName[] = "eal config lock";
 constexpr size_t kConfigSize = (sizeof(SharedConfig) + 4095) & ~size_t{4095};
 
 // The fixed prefix of SharedConfig, read with pread() before mapping.
@@ -41,12 +44,10 @@ struct Header {
   uint32_t layout_version;
   uint32_t init_state;
   int32_t primary_pid;
-  uint32_t pad0;
-  uint64_t primary_start_time;
+  uint32_t primary_slot;
 };
 static_assert(offsetof(SharedConfig, init_state) == offsetof(Header, init_state));
-static_assert(offsetof(SharedConfig, primary_start_time) ==
-              offsetof(Header, primary_start_time));
+static_assert(offsetof(SharedConfig, primary_slot) == offsetof(Header, primary_slot));
 
 std::string Path(const std::string& dir, absl::string_view file) {
   return absl::StrCat(dir, "/", file);
@@ -70,6 +71,12 @@ absl::string_view TypeName(uint32_t type) {
   return type == kSharedPrimary ? "primary" : "secondary";
 }
 
+// "pid 12 (name)", escaped: slot contents are read from a shared file.
+std::string Who(const ProcessSlot& slot) {
+  return absl::StrFormat("%s process %d (%s)", TypeName(slot.type), slot.pid,
+                         Printable(NameOf(slot.name)));
+}
+
 std::string LcoreList(const ProcessSlot& slot) {
   std::vector<unsigned> ids;
   for (unsigned l = 0; l < eal::kMaxLcores; ++l) {
@@ -78,14 +85,37 @@ std::string LcoreList(const ProcessSlot& slot) {
   return ids.empty() ? "none" : absl::StrJoin(ids, ",");
 }
 
-std::optional<Header> ReadHeader(const std::string& dir) {
-  const int fd = ::open(Path(dir, kConfigFile).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+// FNV-1a of the header fields the primary writes once (layout.h), init_state and the
+// checksum itself taken as zero.
+uint64_t HeaderChecksum(const SharedConfig& c) {
+  unsigned char bytes[offsetof(SharedConfig, lock)];
+  std::memcpy(bytes, &c, sizeof(bytes));
+  std::memset(bytes + offsetof(SharedConfig, init_state), 0, sizeof(uint32_t));
+  std::memset(bytes + offsetof(SharedConfig, checksum), 0, sizeof(uint64_t));
+  return Fnv1a64(bytes, sizeof(bytes));
+}
+
+// An open RUNDIR/config (holding no lock) and its header, or nullopt when there is
+// none or it is shorter than a header.
+struct ConfigFile {
+  int fd = -1;
   Header header;
-  const ssize_t n = ::pread(fd, &header, sizeof(header), 0);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof(header))) return std::nullopt;
-  return header;
+  ~ConfigFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  // True when the process in the primary's slot still holds its liveness lock.
+  bool PrimaryAlive() const {
+    return header.primary_slot < kMaxProcesses &&
+           ByteLockHeld(fd, SlotLockByte(header.primary_slot));
+  }
+};
+
+std::unique_ptr<ConfigFile> OpenConfigFile(const std::string& dir, int flags) {
+  auto file = std::make_unique<ConfigFile>();
+  file->fd = ::open(Path(dir, kConfigFile).c_str(), flags | O_CLOEXEC);
+  if (file->fd < 0) return nullptr;
+  if (::pread(file->fd, &file->header, sizeof(Header), 0) != sizeof(Header)) return nullptr;
+  return file;
 }
 
 // True when some process holds the primary's OFD lock on `fd`'s file. Only asks:
@@ -99,16 +129,15 @@ bool PrimaryLockHeld(int fd) {
   return fl.l_type != F_UNLCK;
 }
 
-// Frees the slots of dead processes and lcores whose owner is gone. Also repairs what
-// a process killed mid-update left behind: an owner entry naming a free slot, or a slot
-// that does not list the lcore.
-void ReapLocked(SharedConfig* c) {
+// Frees the slots of dead processes (their liveness byte is unlocked) and lcores whose
+// owner is gone. Also repairs what a process killed mid-update left behind: an owner
+// entry naming a free or out-of-range slot, or a slot that does not list the lcore.
+void ReapLocked(SharedConfig* c, int probe_fd) {
   for (int s = 0; s < kMaxProcesses; ++s) {
     ProcessSlot& slot = c->processes[s];
-    if (slot.in_use && !IsAlive(slot.pid, slot.start_time)) {
-      KEEL_LOG(Notice, "eal",
-               "group \"%s\": %s process %d (%s) is gone; reclaiming its lcores %s", c->prefix,
-               TypeName(slot.type), slot.pid, slot.name, LcoreList(slot));
+    if (slot.in_use && !ByteLockHeld(probe_fd, SlotLockByte(s))) {
+      KEEL_LOG(Notice, "eal", "group \"%s\": %s is gone; reclaiming its lcores %s",
+               Printable(NameOf(c->prefix)), Who(slot), LcoreList(slot));
       std::memset(&slot, 0, sizeof(slot));
     }
   }
@@ -124,63 +153,14 @@ void ReapLocked(SharedConfig* c) {
   }
 }
 
-// Adds this process to the table and gives it its lcores. Returns the slot index.
-absl::StatusOr<int> RegisterLocked(SharedConfig* c, uint32_t type,
-                                   const eal::Options& options, uint64_t start_time) {
-  ReapLocked(c);
-  if (options.claim_lcores) {
-    for (const auto& [lcore, cpus] : options.lcores) {
-      const uint32_t owner = c->lcore_owner[lcore];
-      if (owner != 0) {
-        const ProcessSlot& holder = c->processes[owner - 1];
-        return absl::FailedPreconditionError(absl::StrFormat(
-            "lcore %u is already used by %s process %d (%s) of group \"%s\"; give this "
-            "process other lcores (-l, --lcores)",
-            lcore, TypeName(holder.type), holder.pid, holder.name, c->prefix));
-      }
-    }
-  }
-  int free_slot = -1;
-  for (int s = 0; s < kMaxProcesses && free_slot < 0; ++s) {
-    if (!c->processes[s].in_use) free_slot = s;
-  }
-  if (free_slot < 0) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "group \"%s\" already has %d processes, the most it can hold", c->prefix,
-        kMaxProcesses));
-  }
-  ProcessSlot& slot = c->processes[free_slot];
-  std::memset(&slot, 0, sizeof(slot));
-  slot.type = type;
-  slot.pid = ::getpid();
-  slot.start_time = start_time;
-  slot.attach_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
-  CopyName(slot.name, ProgramName());
-  if (options.claim_lcores) {
-    for (const auto& [lcore, cpus] : options.lcores) {
-      slot.lcores[lcore / 64] |= uint64_t{1} << (lcore % 64);
-      ++slot.lcore_count;
-    }
-  }
-  // in_use before the owner entries: a reaper that finds an owner entry checks the slot.
-  slot.in_use = 1;
-  if (options.claim_lcores) {
-    for (const auto& [lcore, cpus] : options.lcores) {
-      c->lcore_owner[lcore] = static_cast<uint32_t>(free_slot) + 1;
-      for (unsigned cpu = 0; cpu < eal::kMaxCpus; ++cpu) {
-        if (cpus.test(cpu)) c->lcore_cpus[lcore][cpu / 64] |= uint64_t{1} << (cpu % 64);
-      }
-    }
-  }
-  return free_slot;
-}
-
 // Records this process's components in the group, or refuses a layout mismatch.
 absl::Status MergeComponentsLocked(SharedConfig* c) {
+  const std::string prefix = Printable(NameOf(c->prefix));
   for (const ComponentInfo& local : RegisteredComponents()) {
+    const uint32_t count = std::min<uint32_t>(c->component_count, kMaxComponents);
     ComponentRecord* found = nullptr;
-    for (uint32_t i = 0; i < c->component_count; ++i) {
-      if (local.name == absl::string_view(c->components[i].name)) found = &c->components[i];
+    for (uint32_t i = 0; i < count; ++i) {
+      if (local.name == NameOf(c->components[i].name)) found = &c->components[i];
     }
     if (found != nullptr) {
       if (found->layout_version != local.layout_version) {
@@ -188,52 +168,66 @@ absl::Status MergeComponentsLocked(SharedConfig* c) {
             "component \"%s\": group \"%s\" uses shared-layout version %u (%s %d.%d.%d), "
             "this process has layout version %u (%s %s); build every process of a group "
             "with compatible keel versions",
-            local.name, c->prefix, found->layout_version, local.name, found->version[0],
+            local.name, prefix, found->layout_version, local.name, found->version[0],
             found->version[1], found->version[2], local.layout_version, local.name,
             ToString(local.version)));
       }
       continue;
     }
-    if (c->component_count == kMaxComponents) {
+    if (count == kMaxComponents) {
       return absl::ResourceExhaustedError(absl::StrFormat(
-          "group \"%s\": component table full (%d)", c->prefix, kMaxComponents));
+          "group \"%s\": component table full (%d)", prefix, kMaxComponents));
     }
-    ComponentRecord& record = c->components[c->component_count++];
+    ComponentRecord& record = c->components[count];
     CopyName(record.name, local.name);
     record.layout_version = local.layout_version;
     record.version[0] = local.version.major;
     record.version[1] = local.version.minor;
     record.version[2] = local.version.patch;
+    // Last: a kill before this line leaves the record unused.
+    c->component_count = count + 1;
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<SharedConfig*> MapConfig(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
-  if ((flags & O_CREAT) != 0) {
-    if (::ftruncate(fd, kConfigSize) != 0) {
-      const int err = errno;
-      ::close(fd);
-      return ErrnoStatus(err, "cannot size", path);
-    }
+// Maps the config open as `fd` (`path` names it in errors); `create` sizes it first.
+absl::StatusOr<SharedConfig*> MapConfig(int fd, const std::string& path, bool create) {
+  if (create) {
+    if (::ftruncate(fd, kConfigSize) != 0) return ErrnoStatus(errno, "cannot size", path);
   } else {
     struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kConfigSize)) {
-      ::close(fd);
-      return absl::FailedPreconditionError(
-          absl::StrFormat("%s is smaller than a keel shared config", path));
+    if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "cannot stat", path);
+    if (st.st_size != static_cast<off_t>(kConfigSize)) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s has %d bytes, a keel shared config has %d: the file is damaged", path,
+          st.st_size, kConfigSize));
     }
   }
-  const int prot = (flags & O_ACCMODE) == O_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE;
-  void* addr = ::mmap(nullptr, kConfigSize, prot, MAP_SHARED, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (addr == MAP_FAILED) return ErrnoStatus(err, "cannot map", path);
+  void* addr = ::mmap(nullptr, kConfigSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) return ErrnoStatus(errno, "cannot map", path);
   return static_cast<SharedConfig*>(addr);
 }
 
 void UnmapConfig(SharedConfig* c) { ::munmap(c, kConfigSize); }
+
+// What a secondary checks of a mapped config before trusting it: the header is as the
+// primary wrote it and names this group.
+absl::Status ValidateConfig(const SharedConfig& c, const std::string& path,
+                            absl::string_view prefix) {
+  if (c.checksum != HeaderChecksum(c)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: the header checksum does not match (the file was changed after the primary "
+        "wrote it); stop the group's processes and start it again",
+        path));
+  }
+  if (c.primary_slot >= kMaxProcesses || c.component_count > kMaxComponents ||
+      NameOf(c.prefix) != prefix) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: the config is inconsistent (primary slot %u, %u components, prefix \"%s\")", path,
+        c.primary_slot, c.component_count, Printable(NameOf(c.prefix))));
+  }
+  return absl::OkStatus();
+}
 
 // Takes the primary lock on RUNDIR/lock. FailedPrecondition when another primary holds it.
 absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view prefix) {
@@ -252,11 +246,12 @@ absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view pr
       const int err = errno;
       ::close(fd);
       if (err != EAGAIN && err != EACCES) return ErrnoStatus(err, "cannot lock", path);
-      const std::optional<Header> header = ReadHeader(dir);
+      const std::unique_ptr<ConfigFile> config = OpenConfigFile(dir, O_RDONLY);
       return absl::FailedPreconditionError(absl::StrFormat(
           "file prefix \"%s\": a primary process%s is already running; attach to it with "
           "--proc-type=secondary (or auto), or use another --file-prefix",
-          prefix, header ? absl::StrFormat(" (pid %d)", header->primary_pid) : ""));
+          prefix,
+          config != nullptr ? absl::StrFormat(" (pid %d)", config->header.primary_pid) : ""));
     }
     // A primary shutting down unlinks the lock file while holding it; if we locked that
     // unlinked inode, try again on the new file.
@@ -273,31 +268,29 @@ absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view pr
 }
 
 // With the primary lock held: removes what a dead primary left, unless processes of
-// that group still run.
+// that group still run — any process holding a slot lock of the old config, whatever
+// PID namespace it is in.
 absl::Status CleanStaleState(const std::string& dir, absl::string_view prefix) {
-  const std::string config_path = Path(dir, kConfigFile);
-  const std::optional<Header> header = ReadHeader(dir);
-  if (header.has_value()) {
-    if (header->magic == kConfigMagic && header->layout_version == kLayoutVersion) {
-      absl::StatusOr<SharedConfig*> old = MapConfig(config_path, O_RDONLY);
-      if (old.ok()) {
-        std::vector<std::string> alive;
-        for (const ProcessSlot& slot : (*old)->processes) {
-          if (slot.in_use && IsAlive(slot.pid, slot.start_time)) {
-            alive.push_back(absl::StrFormat("%d (%s)", slot.pid, slot.name));
-          }
-        }
-        UnmapConfig(*old);
-        if (!alive.empty()) {
-          return absl::FailedPreconditionError(absl::StrFormat(
-              "file prefix \"%s\": the previous primary (pid %d) is gone but processes %s "
-              "of its group still run; stop them before starting a new primary",
-              prefix, header->primary_pid, absl::StrJoin(alive, ", ")));
-        }
+  if (std::unique_ptr<ConfigFile> old = OpenConfigFile(dir, O_RDONLY); old != nullptr) {
+    std::vector<std::string> alive;
+    for (int s = 0; s < kMaxProcesses; ++s) {
+      if (!ByteLockHeld(old->fd, SlotLockByte(s))) continue;
+      ProcessSlot slot;
+      const off_t at = offsetof(SharedConfig, processes) + s * sizeof(ProcessSlot);
+      if (::pread(old->fd, &slot, sizeof(slot), at) == sizeof(slot) && slot.in_use) {
+        alive.push_back(absl::StrFormat("%d (%s)", slot.pid, Printable(NameOf(slot.name))));
+      } else {
+        alive.push_back(absl::StrFormat("in slot %d", s));
       }
     }
+    if (!alive.empty()) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "file prefix \"%s\": the previous primary (pid %d) is gone but processes %s of its "
+          "group still run; stop them before starting a new primary",
+          prefix, old->header.primary_pid, absl::StrJoin(alive, ", ")));
+    }
     KEEL_LOG(Notice, "eal", "file prefix \"%s\": removing the stale state of primary pid %d",
-             prefix, header->primary_pid);
+             prefix, old->header.primary_pid);
   }
   return RemoveFilesExcept(dir, kLockFile);
 }
@@ -325,15 +318,10 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   std::unique_ptr<Group> group(new Group);
   group->prefix_ = options.file_prefix;
   group->dir_ = RuntimeDir(options.file_prefix);
-  const std::string& dir = group->dir_;
-  const std::string& prefix = group->prefix_;
-
-  absl::StatusOr<uint64_t> start_time = ProcessStartTime(::getpid());
-  if (!start_time.ok()) return start_time.status();
 
   ProcessType type = options.proc_type;
   if (type == ProcessType::kAuto || type == ProcessType::kPrimary) {
-    absl::StatusOr<int> lock = TakePrimaryLock(dir, prefix);
+    absl::StatusOr<int> lock = TakePrimaryLock(group->dir_, group->prefix_);
     if (lock.ok()) {
       type = ProcessType::kPrimary;
       group->lock_fd_ = *lock;
@@ -344,36 +332,47 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     }
   }
   group->type_ = type;
+  const absl::Status joined = type == ProcessType::kPrimary
+                                  ? group->CreateAsPrimary(options)
+                                  : group->AttachAsSecondary(options);
+  if (!joined.ok()) return joined;
+  return group;
+}
 
-  if (type == ProcessType::kPrimary) {
-    if (absl::Status s = CleanStaleState(dir, prefix); !s.ok()) return s;
-    const std::string tmp = Path(dir, "config.tmp");
-    absl::StatusOr<SharedConfig*> mapped = MapConfig(tmp, O_RDWR | O_CREAT | O_EXCL);
-    if (!mapped.ok()) return mapped.status();
-    SharedConfig* c = new (*mapped) SharedConfig();
-    group->config_ = c;
-    c->magic = kConfigMagic;
-    c->layout_version = LocalLayoutVersion("eal");
-    c->primary_pid = ::getpid();
-    c->primary_start_time = *start_time;
-    absl::SNPrintF(c->fingerprint, sizeof(c->fingerprint), "%s", BuildFingerprint());
-    absl::SNPrintF(c->prefix, sizeof(c->prefix), "%s", prefix);
-    InitRobustMutex(&c->lock);
-    {
-      RobustLock lock(&c->lock, [c] { ReapLocked(c); });
-      if (absl::Status s = MergeComponentsLocked(c); !s.ok()) return s;
-      absl::StatusOr<int> slot = RegisterLocked(c, kSharedPrimary, options, *start_time);
-      if (!slot.ok()) return slot.status();
-      group->slot_ = *slot;
-    }
-    // Publish the complete file under its real name; secondaries never see a partial one.
-    if (::rename(tmp.c_str(), Path(dir, kConfigFile).c_str()) != 0) {
-      return ErrnoStatus(errno, "cannot publish", Path(dir, kConfigFile));
-    }
-    return group;
+absl::Status Group::CreateAsPrimary(const eal::Options& options) {
+  if (absl::Status s = CleanStaleState(dir_, prefix_); !s.ok()) return s;
+  const std::string tmp = Path(dir_, "config.tmp");
+  config_fd_ = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (config_fd_ < 0) return ErrnoStatus(errno, "cannot create", tmp);
+  absl::StatusOr<SharedConfig*> mapped = MapConfig(config_fd_, tmp, /*create=*/true);
+  if (!mapped.ok()) return mapped.status();
+  probe_fd_ = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (probe_fd_ < 0) return ErrnoStatus(errno, "cannot open", tmp);
+  SharedConfig* c = new (*mapped) SharedConfig();
+  config_ = c;
+  c->magic = kConfigMagic;
+  c->layout_version = LocalLayoutVersion("eal");
+  c->primary_pid = ::getpid();
+  c->primary_slot = 0;  // the first slot of a fresh table; Register checks it
+  c->primary_pid_namespace = PidNamespaceId();
+  absl::SNPrintF(c->fingerprint, sizeof(c->fingerprint), "%s", BuildFingerprint());
+  absl::SNPrintF(c->prefix, sizeof(c->prefix), "%s", prefix_);
+  c->checksum = HeaderChecksum(*c);
+  if (absl::Status s = InitRobustMutex(&c->lock, kConfigLockName); !s.ok()) return s;
+  if (absl::Status s = Register(kSharedPrimary, options); !s.ok()) return s;
+  if (slot_ != static_cast<int>(c->primary_slot)) {
+    return absl::InternalError(absl::StrFormat("the primary registered in slot %d", slot_));
   }
+  // Publish the complete file under its real name; secondaries never see a partial one.
+  if (::rename(tmp.c_str(), Path(dir_, kConfigFile).c_str()) != 0) {
+    return ErrnoStatus(errno, "cannot publish", Path(dir_, kConfigFile));
+  }
+  return absl::OkStatus();
+}
 
-  // Secondary: wait (bounded) for a live primary to finish init, then attach.
+absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
+  const std::string& dir = dir_;
+  const std::string& prefix = prefix_;
   const absl::Time deadline = absl::Now() + options.attach_timeout;
   absl::Duration delay = absl::Milliseconds(1);
   std::string waiting_for;
@@ -392,19 +391,21 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     if (lock_fd < 0 && errno != ENOENT) return ErrnoStatus(errno, "cannot open", lock_path);
     const bool primary_running = lock_fd >= 0 && PrimaryLockHeld(lock_fd);
     if (lock_fd >= 0) ::close(lock_fd);
-    const std::optional<Header> header = ReadHeader(dir);
+    std::unique_ptr<ConfigFile> file = OpenConfigFile(dir, O_RDWR);
+    const Header* header = file != nullptr ? &file->header : nullptr;
     if (!primary_running) {
-      if (header.has_value() && header->init_state == kInitializing) {
+      if (header != nullptr && header->init_state == kInitializing) {
         return absl::UnavailableError(absl::StrFormat(
             "file prefix \"%s\": the primary process (pid %d) died during init", prefix,
             header->primary_pid));
       }
       return absl::UnavailableError(absl::StrFormat(
           "file prefix \"%s\": no primary process is running%s", prefix,
-          header ? absl::StrFormat(" (the last one, pid %d, has exited)", header->primary_pid)
-                 : ""));
+          header != nullptr
+              ? absl::StrFormat(" (the last one, pid %d, has exited)", header->primary_pid)
+              : ""));
     }
-    if (!header.has_value()) {
+    if (header == nullptr) {
       waiting_for = "the primary to create the shared config";
     } else if (header->magic != kConfigMagic) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -415,7 +416,7 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
           "layout version %u (eal %s); build every process of a group with compatible keel "
           "versions",
           prefix, header->layout_version, LocalLayoutVersion("eal"), ToString(eal::kVersion)));
-    } else if (!IsAlive(header->primary_pid, header->primary_start_time)) {
+    } else if (!file->PrimaryAlive()) {
       waiting_for = absl::StrFormat(
           "the new primary to replace the shared config of exited primary pid %d",
           header->primary_pid);
@@ -426,17 +427,22 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     } else if (header->init_state != kReady) {
       waiting_for = absl::StrFormat("primary pid %d to finish init", header->primary_pid);
     } else {
-      absl::StatusOr<SharedConfig*> mapped = MapConfig(Path(dir, kConfigFile), O_RDWR);
+      // Map the very file whose header we read (a second open of it, which will hold
+      // our liveness lock): a replacement since cannot slip in.
+      const std::string path = Path(dir, kConfigFile);
+      config_fd_ = ::open(absl::StrFormat("/proc/self/fd/%d", file->fd).c_str(),
+                          O_RDWR | O_CLOEXEC);
+      if (config_fd_ < 0) return ErrnoStatus(errno, "cannot open", path);
+      absl::StatusOr<SharedConfig*> mapped = MapConfig(config_fd_, path, /*create=*/false);
       if (!mapped.ok()) return mapped.status();
-      SharedConfig* c = *mapped;
+      config_ = *mapped;
       // A1: pairs with I0 (layout.h): seeing kReady makes the primary's init visible.
-      if (c->init_state.load(std::memory_order_acquire) == kReady &&
-          c->primary_pid == header->primary_pid) {
-        group->config_ = c;
-        break;
+      if (config_->init_state.load(std::memory_order_acquire) != kReady) {
+        return absl::InternalError("the shared config left the ready state");
       }
-      UnmapConfig(c);  // replaced between the pread and the mmap: look again
-      waiting_for = "the shared config to settle";
+      if (absl::Status s = ValidateConfig(*config_, path, prefix); !s.ok()) return s;
+      probe_fd_ = std::exchange(file->fd, -1);
+      return absl::OkStatus();
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrFormat(
@@ -446,37 +452,100 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     absl::SleepFor(delay);
     delay = std::min(delay * 2, absl::Milliseconds(20));
   }
+}
 
-  SharedConfig* c = group->config_;
+absl::Status Group::AttachAsSecondary(const eal::Options& options) {
+  if (absl::Status s = WaitForReadyConfig(options); !s.ok()) return s;
+  SharedConfig* c = config_;
   const std::string fingerprint = BuildFingerprint();
-  if (fingerprint != absl::string_view(c->fingerprint, strnlen(c->fingerprint, kFingerprintSize))) {
+  if (fingerprint != NameOf(c->fingerprint)) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "file prefix \"%s\": build fingerprint differs: the group's is \"%s\", this "
         "process's is \"%s\"",
-        prefix, c->fingerprint, fingerprint));
+        prefix_, Printable(NameOf(c->fingerprint)), fingerprint));
   }
-  {
-    RobustLock lock(&c->lock, [c] { ReapLocked(c); });
-    if (absl::Status s = MergeComponentsLocked(c); !s.ok()) return s;
-    absl::StatusOr<int> slot = RegisterLocked(c, kSharedSecondary, options, *start_time);
-    if (!slot.ok()) return slot.status();
-    group->slot_ = *slot;
+  if (absl::Status s = Register(kSharedSecondary, options); !s.ok()) return s;
+  const off_t primary_byte = SlotLockByte(c->primary_slot);
+  if (c->primary_pid_namespace != 0 && c->primary_pid_namespace == PidNamespaceId()) {
+    absl::StatusOr<int> pidfd = OpenPidfd(c->primary_pid);
+    if (pidfd.ok()) primary_pidfd_ = *pidfd;
+  } else {
+    KEEL_LOG(Info, "eal",
+             "group \"%s\": the primary runs in another PID namespace; its exit is seen by "
+             "its lock, without a pidfd",
+             prefix_);
   }
-  absl::StatusOr<int> pidfd = OpenPidfd(c->primary_pid, c->primary_start_time);
-  if (!pidfd.ok()) {
-    group->Leave().IgnoreError();
+  // After the pidfd: the primary still holding its lock means its pid was not reused.
+  if (!ByteLockHeld(probe_fd_, primary_byte)) {
+    Leave().IgnoreError();
     return absl::UnavailableError(absl::StrFormat(
         "file prefix \"%s\": the primary process (pid %d) exited while this process attached",
-        prefix, c->primary_pid));
+        prefix_, c->primary_pid));
   }
-  group->primary_pidfd_ = *pidfd;
-  return group;
+  return absl::OkStatus();
+}
+
+absl::Status Group::Register(uint32_t type, const eal::Options& options) {
+  SharedConfig* c = config_;
+  const std::string prefix = Printable(NameOf(c->prefix));
+  RobustLock lock(&c->lock, kConfigLockName, [&] { ReapLocked(c, probe_fd_); });
+  if (!lock.ok()) return lock.status();
+  if (absl::Status s = MergeComponentsLocked(c); !s.ok()) return s;
+  ReapLocked(c, probe_fd_);
+  if (options.claim_lcores) {
+    for (const auto& [lcore, cpus] : options.lcores) {
+      const uint32_t owner = c->lcore_owner[lcore];
+      if (owner != 0) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "lcore %u is already used by %s of group \"%s\"; give this process other lcores "
+            "(-l, --lcores)",
+            lcore, Who(c->processes[owner - 1]), prefix));
+      }
+    }
+  }
+  // A free slot whose liveness byte we can lock (a free slot's byte is normally free;
+  // one still held belongs to a process that forked and left, and is skipped).
+  int free_slot = -1;
+  for (int s = 0; s < kMaxProcesses && free_slot < 0; ++s) {
+    if (!c->processes[s].in_use && LockByte(config_fd_, SlotLockByte(s)).ok()) free_slot = s;
+  }
+  if (free_slot < 0) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "group \"%s\" already has %d processes, the most it can hold", prefix, kMaxProcesses));
+  }
+  // The byte is locked: from here a kill leaves a slot the next reaper frees.
+  ProcessSlot& slot = c->processes[free_slot];
+  std::memset(&slot, 0, sizeof(slot));
+  slot.type = type;
+  slot.pid = ::getpid();
+  slot.pid_namespace = PidNamespaceId();
+  slot.attach_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  CopyName(slot.name, ProgramName());
+  if (options.claim_lcores) {
+    for (const auto& [lcore, cpus] : options.lcores) {
+      slot.lcores[lcore / 64] |= uint64_t{1} << (lcore % 64);
+      ++slot.lcore_count;
+    }
+  }
+  // in_use before the owner entries: a reaper that finds an owner entry checks the slot.
+  slot.in_use = 1;
+  if (options.claim_lcores) {
+    for (const auto& [lcore, cpus] : options.lcores) {
+      c->lcore_owner[lcore] = static_cast<uint32_t>(free_slot) + 1;
+      for (unsigned cpu = 0; cpu < eal::kMaxCpus; ++cpu) {
+        if (cpus.test(cpu)) c->lcore_cpus[lcore][cpu / 64] |= uint64_t{1} << (cpu % 64);
+      }
+    }
+  }
+  slot_ = free_slot;
+  return absl::OkStatus();
 }
 
 Group::~Group() {
   if (config_ != nullptr) UnmapConfig(config_);
-  if (primary_pidfd_ >= 0) ::close(primary_pidfd_);
-  if (lock_fd_ >= 0) ::close(lock_fd_);
+  for (int fd : {primary_pidfd_, probe_fd_, config_fd_, lock_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 void Group::MarkReady() {
@@ -486,31 +555,38 @@ void Group::MarkReady() {
 
 bool Group::PrimaryAlive() const {
   if (type_ == ProcessType::kPrimary) return true;
-  struct pollfd pfd = {primary_pidfd_, POLLIN, 0};
-  return ::poll(&pfd, 1, 0) == 0;
+  return ByteLockHeld(probe_fd_, SlotLockByte(config_->primary_slot));
 }
 
 absl::Status Group::Leave() {
   if (config_ == nullptr) return absl::FailedPreconditionError("not attached to a group");
   std::vector<std::string> still_attached;
+  absl::Status status;
   {
-    RobustLock lock(&config_->lock, [this] { ReapLocked(config_); });
-    ReapLocked(config_);
-    if (slot_ >= 0) {
-      ProcessSlot& slot = config_->processes[slot_];
-      for (unsigned l = 0; l < eal::kMaxLcores; ++l) {
-        if (config_->lcore_owner[l] == static_cast<uint32_t>(slot_) + 1) {
-          config_->lcore_owner[l] = 0;
-          std::memset(config_->lcore_cpus[l], 0, sizeof(config_->lcore_cpus[l]));
+    RobustLock lock(&config_->lock, kConfigLockName,
+                    [this] { ReapLocked(config_, probe_fd_); });
+    if (lock.ok()) {
+      ReapLocked(config_, probe_fd_);
+      if (slot_ >= 0) {
+        // Lcores first, then the slot (layout.h: leave order); the byte is unlocked when
+        // config_fd_ closes below.
+        for (unsigned l = 0; l < eal::kMaxLcores; ++l) {
+          if (config_->lcore_owner[l] == static_cast<uint32_t>(slot_) + 1) {
+            config_->lcore_owner[l] = 0;
+            std::memset(config_->lcore_cpus[l], 0, sizeof(config_->lcore_cpus[l]));
+          }
         }
+        std::memset(&config_->processes[slot_], 0, sizeof(ProcessSlot));
       }
-      std::memset(&slot, 0, sizeof(slot));
-    }
-    for (const ProcessSlot& slot : config_->processes) {
-      if (slot.in_use) still_attached.push_back(absl::StrCat(slot.pid));
+      for (const ProcessSlot& slot : config_->processes) {
+        if (slot.in_use) still_attached.push_back(absl::StrCat(slot.pid));
+      }
+    } else {
+      // Our slot stays behind; closing config_fd_ below unlocks its byte, so the next
+      // process that gets the lock reaps it.
+      status = lock.status();
     }
   }
-  absl::Status status;
   if (type_ == ProcessType::kPrimary) {
     config_->init_state.store(kShutDown, std::memory_order_release);
     if (!still_attached.empty()) {
@@ -520,16 +596,16 @@ absl::Status Group::Leave() {
     }
     // Remove everything but the lock first, then the lock, then the directory: a new
     // primary racing with us either fails on our lock or starts from an empty directory.
-    status = RemoveFilesExcept(dir_, kLockFile);
+    if (absl::Status s = RemoveFilesExcept(dir_, kLockFile); status.ok()) status = s;
     ::unlink(Path(dir_, kLockFile).c_str());
     ::rmdir(dir_.c_str());
   }
   UnmapConfig(config_);
   config_ = nullptr;
-  if (primary_pidfd_ >= 0) ::close(primary_pidfd_);
-  primary_pidfd_ = -1;
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-  lock_fd_ = -1;
+  for (int* fd : {&primary_pidfd_, &probe_fd_, &config_fd_, &lock_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
   return status;
 }
 
@@ -538,8 +614,10 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
   eal::GroupInfo info;
   info.prefix = prefix_;
   info.runtime_dir = dir_;
-  RobustLock lock(&config_->lock, [this] { ReapLocked(config_); });
-  ReapLocked(config_);
+  RobustLock lock(&config_->lock, kConfigLockName,
+                  [this] { ReapLocked(config_, probe_fd_); });
+  if (!lock.ok()) return lock.status();
+  ReapLocked(config_, probe_fd_);
   info.primary_pid = config_->primary_pid;
   for (int s = 0; s < kMaxProcesses; ++s) {
     const ProcessSlot& slot = config_->processes[s];
@@ -547,7 +625,7 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
     eal::ProcessInfo p;
     p.pid = slot.pid;
     p.type = slot.type == kSharedPrimary ? ProcessType::kPrimary : ProcessType::kSecondary;
-    p.name = std::string(slot.name, strnlen(slot.name, kNameSize));
+    p.name = std::string(NameOf(slot.name));
     for (unsigned l = 0; l < eal::kMaxLcores; ++l) {
       if (slot.lcores[l / 64] & (uint64_t{1} << (l % 64))) p.lcores.push_back(l);
     }
@@ -555,9 +633,10 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
     p.is_self = s == slot_;
     info.processes.push_back(std::move(p));
   }
-  for (uint32_t i = 0; i < config_->component_count; ++i) {
+  const uint32_t count = std::min<uint32_t>(config_->component_count, kMaxComponents);
+  for (uint32_t i = 0; i < count; ++i) {
     const ComponentRecord& r = config_->components[i];
-    info.components.push_back({std::string(r.name, strnlen(r.name, kNameSize)),
+    info.components.push_back({std::string(NameOf(r.name)),
                                Version{r.version[0], r.version[1], r.version[2]},
                                r.layout_version});
   }

@@ -33,19 +33,33 @@ class Group {
 
   eal::ProcessType type() const { return type_; }
   const std::string& dir() const { return dir_; }
+  // Secondary: a pidfd for the primary; -1 in the primary and when the primary runs in
+  // another PID namespace (its pid means nothing here; PrimaryAlive still answers).
   int primary_pidfd() const { return primary_pidfd_; }
+  // By the primary's slot lock (process.h). Never blocks.
   bool PrimaryAlive() const;
   absl::StatusOr<eal::GroupInfo> Describe();
 
  private:
   Group() = default;
 
+  // The two ways in. Each leaves config_, config_fd_, probe_fd_ and slot_ set.
+  absl::Status CreateAsPrimary(const eal::Options& options);
+  absl::Status AttachAsSecondary(const eal::Options& options);
+  // Secondary: waits (bounded by --attach-timeout) for a live primary to finish init,
+  // then maps its config.
+  absl::Status WaitForReadyConfig(const eal::Options& options);
+  // Registers this process in the mapped config (under its lock).
+  absl::Status Register(uint32_t type, const eal::Options& options);
+
   eal::ProcessType type_ = eal::ProcessType::kPrimary;
   std::string prefix_;
   std::string dir_;
-  int lock_fd_ = -1;       // primary: holds the OFD write lock on RUNDIR/lock
-  int primary_pidfd_ = -1;  // secondary
-  int slot_ = -1;          // our index in SharedConfig::processes
+  int lock_fd_ = -1;        // primary: holds the OFD write lock on RUNDIR/lock
+  int config_fd_ = -1;      // RUNDIR/config; holds our slot's liveness lock
+  int probe_fd_ = -1;       // RUNDIR/config again, holding no lock: probes others' slots
+  int primary_pidfd_ = -1;  // secondary, same PID namespace as the primary
+  int slot_ = -1;           // our index in SharedConfig::processes
   SharedConfig* config_ = nullptr;
 };
 

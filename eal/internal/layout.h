@@ -10,11 +10,21 @@
 //   does not wedge the others (EOWNERDEAD -> pthread_mutex_consistent, then the table
 //   is repaired by reaping).
 // - The struct carries kLayoutVersion; a process built with another is refused.
+// - Everything read from the file is untrusted: indices are bounded, names are read
+//   with NameOf and escaped in messages, and the header is checksummed.
 //
 // Life cycle: the primary builds the file as RUNDIR/config.tmp, fills the header,
 // registers itself, and rename()s it into place, so a secondary never sees a partial
 // file. It sets `init_state` to kReady once every component finished init; secondaries
 // wait for that. RUNDIR/lock carries the primary's OFD write lock for its lifetime.
+//
+// Liveness (process.h): the process in processes[S] holds an OFD write lock on byte
+// SlotLockByte(S) of this file for its lifetime. A slot whose byte is not locked is
+// dead, whatever its pid says. The order that makes a kill harmless:
+//   register: lock the byte, fill the slot, set in_use, then own lcores;
+//   leave:    release the lcores, clear the slot, then unlock the byte.
+// A kill between any two steps leaves a slot that is free, or in use with its byte
+// unlocked (reaped by the next process that takes the config lock).
 #ifndef KEEL_EAL_INTERNAL_LAYOUT_H_
 #define KEEL_EAL_INTERNAL_LAYOUT_H_
 
@@ -30,7 +40,7 @@
 namespace keel::eal_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint64_t kConfigMagic = 0x316766636c65656bULL;  // "keelcfg1"
 
 inline constexpr int kMaxProcesses = 64;
@@ -59,9 +69,9 @@ struct ComponentRecord {
 struct ProcessSlot {
   uint32_t in_use;
   uint32_t type;  // SharedProcessType
-  int32_t pid;
+  int32_t pid;    // as its own PID namespace sees it
   uint32_t lcore_count;
-  uint64_t start_time;  // /proc starttime: with pid, names the process
+  uint64_t pid_namespace;  // PidNamespaceId() of the process
   uint64_t attach_unix_ms;
   uint64_t lcores[kLcoreWords];  // bit N = owns lcore N
   char name[kNameSize];          // program name (/proc/PID/comm)
@@ -77,8 +87,11 @@ struct SharedConfig {
   // object the primary created during init.
   std::atomic<uint32_t> init_state;
   int32_t primary_pid;
-  uint32_t pad0;
-  uint64_t primary_start_time;
+  uint32_t primary_slot;    // the primary's index in processes[]
+  uint64_t primary_pid_namespace;
+  // FNV-1a of the fields above and below it up to `lock` (init_state excluded), written
+  // once before the file is published: a file changed since is refused.
+  uint64_t checksum;
   char fingerprint[kFingerprintSize];
   char prefix[72];
 
@@ -100,6 +113,11 @@ static_assert(std::is_trivially_copyable_v<ProcessSlot>);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 static_assert(offsetof(SharedConfig, layout_version) == 8);
+
+// The byte of RUNDIR/config whose lock says processes[slot] is alive: past the end of
+// the mapped file, so no process's mapping is affected.
+inline constexpr off_t kSlotLockBase = off_t{1} << 30;
+inline constexpr off_t SlotLockByte(uint32_t slot) { return kSlotLockBase + slot; }
 
 }  // namespace keel::eal_internal
 

@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "absl/status/status.h"
+
 namespace keel::memory_internal {
 
 inline constexpr uint64_t kBlockHeaderSize = 64;
@@ -46,6 +48,9 @@ struct BlockHeader {
 static_assert(sizeof(BlockHeader) == kBlockHeaderSize);
 static_assert(std::is_trivially_copyable_v<BlockHeader>);
 
+// How the heap lock is named in logs and errors.
+inline constexpr char kHeapLockName[] = "memory heap lock";
+
 struct alignas(64) HeapHeader {
   pthread_mutex_t lock;  // robust; guards everything below and the heap's blocks
   int32_t socket;
@@ -59,8 +64,9 @@ struct alignas(64) HeapHeader {
 static_assert(std::is_standard_layout_v<HeapHeader>);
 
 // Sets up one free block over the range. `start` and `size` are multiples of 64 and
-// size >= kMinBlockSize. Initializes the lock. Not thread-safe.
-void HeapInit(HeapHeader* heap, char* base, uint64_t start, uint64_t size, int socket);
+// size >= kMinBlockSize. Initializes the lock (an error only when that fails). Not
+// thread-safe.
+absl::Status HeapInit(HeapHeader* heap, char* base, uint64_t start, uint64_t size, int socket);
 
 // The caller holds heap->lock for all of these.
 // A block of at least `size` bytes aligned to `align` (a power of two), or nullptr.

@@ -3,12 +3,20 @@
 //
 //   base                      the group's address range (one reservation per process)
 //   |- MemoryConfig           RUNDIR/memory (ordinary file)
-//   |- segment 0              hugetlbfs file HUGEDIR/keel.PREFIX.seg0 (or RUNDIR/seg0
-//   |- segment 1 ...          with --no-huge), each aligned to its page size
+//   |- segment 0              hugetlbfs file HUGEDIR/keel.PREFIX.GROUP.seg0 (with
+//   |- segment 1 ...          --no-huge: SHMDIR/keel.PREFIX.GROUP.seg0, SHMDIR being
+//                             /dev/shm or $KEEL_SHM_DIR), each aligned to its page size
+//
+// GROUP is the group id (16 hex digits, random per primary): two groups of one prefix
+// under different runtime directories never share a file name. Every process that maps
+// a segment holds an OFD read lock on its file for as long as it lives; a segment file
+// is stale — and removed by the next primary of its prefix — only when a write lock on
+// it can be taken, so the kernel, not a pid, says it is unused.
 //
 // Shared-memory rules: see eal/internal/layout.h. In short: standard layout, offsets
 // not pointers (an offset is from `base`; 0 means none), robust locks, and
-// kLayoutVersion checked by every process that attaches.
+// kLayoutVersion checked by every process that attaches. The header is written once and
+// checksummed; a secondary validates every field of it before mapping anything.
 #ifndef KEEL_MEMORY_INTERNAL_LAYOUT_H_
 #define KEEL_MEMORY_INTERNAL_LAYOUT_H_
 
@@ -22,7 +30,7 @@
 namespace keel::memory_internal {
 
 // Bump on any change to the structs in this file or in heap.h.
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint64_t kMemoryMagic = 0x316d656d6c65656bULL;  // "keelmem1"
 
 inline constexpr int kMaxSegments = 8;
@@ -32,6 +40,9 @@ inline constexpr int kMaxObjects = 1024;
 inline constexpr int kNameSize = 64;  // names up to 63 characters
 inline constexpr int kKindSize = 16;
 inline constexpr int kPathSize = 192;
+
+// How the names lock is named in logs and errors (the heap lock: heap.h).
+inline constexpr char kNamesLockName[] = "memory names lock";
 
 struct SegmentRecord {
   char path[kPathSize];
@@ -48,6 +59,8 @@ struct MemoryHeader {
   uint64_t magic;
   uint32_t layout_version;
   uint32_t segment_count;
+  uint64_t group_id;    // in every segment file's name
+  uint64_t checksum;    // FNV-1a of this header with checksum = 0
   uint64_t base;        // address of the MemoryConfig in every process
   uint64_t total_size;  // length of the group's address range
   uint64_t config_size; // bytes of RUNDIR/memory

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "memory/internal/layout.h"
 
@@ -15,6 +16,9 @@ struct State {
   uint64_t total_size = 0;
   bool primary = false;
   std::string runtime_dir;
+  // RUNDIR/memory and every segment file, open for the process's life: each holds the
+  // OFD read lock that says the segment is in use (layout.h).
+  std::vector<int> segment_fds;
 };
 
 // Null until eal::Init set up memory, and after eal::Cleanup.
