@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "base/checksum.h"
 #include "base/kill_point.h"
 #include "base/names.h"
+#include "base/robust_mutex.h"
 #include "base/status.h"
 #include "base/units.h"
 #include "gmock/gmock.h"
@@ -87,6 +89,60 @@ TEST(ChecksumTest, Fnv1a64KnownValuesAndSensitivity) {
     EXPECT_NE(Fnv1a64(block, sizeof(block)), clean) << "a flipped bit at byte " << i;
     block[i] ^= 1;
   }
+}
+
+// A mutex in memory shared with forked children, as in a shared file.
+class RobustMutexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    mu_ = static_cast<pthread_mutex_t*>(p);
+    ASSERT_TRUE(InitRobustMutex(mu_, "test lock").ok());
+  }
+  void TearDown() override { munmap(mu_, 4096); }
+
+  // A child takes the lock and exits holding it.
+  void DieHoldingIt() {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      pthread_mutex_lock(mu_);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+
+  pthread_mutex_t* mu_ = nullptr;
+};
+
+TEST_F(RobustMutexTest, RecoversFromADeadHolderAndRepairsOnce) {
+  DieHoldingIt();
+  int repairs = 0;
+  ::testing::internal::CaptureStderr();
+  {
+    RobustLock lock(mu_, "test lock", [&] { ++repairs; });
+    EXPECT_TRUE(lock.ok());
+    EXPECT_TRUE(lock.recovered());
+  }
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("recovering the shared test lock from a process that died holding it"));
+  EXPECT_EQ(repairs, 1);
+  RobustLock again(mu_, "test lock", [&] { ++repairs; });
+  EXPECT_TRUE(again.ok());
+  EXPECT_FALSE(again.recovered());
+  EXPECT_EQ(repairs, 1);
+}
+
+TEST_F(RobustMutexTest, AnUnrecoverableLockIsAnErrorNotALockHeld) {
+  DieHoldingIt();
+  // Taken from the dead holder and released without being made consistent.
+  ASSERT_EQ(pthread_mutex_lock(mu_), EOWNERDEAD);
+  ASSERT_EQ(pthread_mutex_unlock(mu_), 0);
+  RobustLock lock(mu_, "test lock");
+  EXPECT_FALSE(lock.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(lock.status()));
+  EXPECT_THAT(lock.status().message(), HasSubstr("the shared test lock is unrecoverable"));
 }
 
 #ifndef NDEBUG

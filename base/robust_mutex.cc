@@ -33,8 +33,7 @@ absl::Status InitRobustMutex(pthread_mutex_t* mu, absl::string_view name) {
   return status;
 }
 
-RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name)
-    : RobustLock(mu, name, [] {}) {}
+RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name) : RobustLock(mu, name, [] {}) {}
 
 RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name,
                        absl::FunctionRef<void()> repair)
@@ -43,8 +42,7 @@ RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name,
   if (rc == 0) return;
   if (rc == EOWNERDEAD) {
     recovered_ = true;
-    KEEL_LOG(Warning, "eal", "recovering the shared %s from a process that died holding it",
-             name_);
+    KEEL_LOG(Warning, "eal", "recovering the shared %s from a process that died holding it", name_);
     repair();
     const int c = pthread_mutex_consistent(mu_);
     if (c == 0) return;

@@ -182,4 +182,9 @@ void SetLayoutVersionForTest(absl::string_view component, uint32_t layout_versio
 
 void SetInitDelayForTest(absl::Duration delay) { g_init_delay_for_test = delay; }
 
+absl::Status HoldConfigLockForTest(absl::Duration hold, const std::function<void()>& on_held) {
+  if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");
+  return g_state->group->HoldLockForTest(hold, on_held);
+}
+
 }  // namespace keel::eal

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,9 @@ std::string ComponentVersionsText();
 void SetLayoutVersionForTest(absl::string_view component, uint32_t layout_version);
 // Makes a primary wait `delay` after joining, before it publishes init-complete.
 void SetInitDelayForTest(absl::Duration delay);
+// Takes the group's shared config lock, calls `on_held`, and holds the lock for `hold`
+// (a test kills the process meanwhile). Requires Initialized().
+absl::Status HoldConfigLockForTest(absl::Duration hold, const std::function<void()>& on_held);
 
 }  // namespace keel::eal
 

@@ -258,7 +258,7 @@ absl::Status ValidateFilePrefix(absl::string_view value) {
 
 enum class Flag {
   kCoreList, kCoreMask, kLcores, kMainLcore, kProcType, kFilePrefix, kMemory,
-  kSocketMem, kSocketLimit, kHugeDir, kNoHuge, kBaseVirtaddr, kChannels, kLogLevel,
+  kSocketMem, kSocketLimit, kHugeDir, kNoHuge, kPrefault, kBaseVirtaddr, kChannels, kLogLevel,
   kLogTimestamp, kAttachTimeout, kHelp, kVersion,
 };
 
@@ -280,6 +280,7 @@ constexpr FlagSpec kFlags[] = {
     {"--socket-limit", Flag::kSocketLimit, true},
     {"--huge-dir", Flag::kHugeDir, true},
     {"--no-huge", Flag::kNoHuge, false},
+    {"--prefault", Flag::kPrefault, false},
     {"--base-virtaddr", Flag::kBaseVirtaddr, true},
     {"-n", Flag::kChannels, true},
     {"--log-level", Flag::kLogLevel, true},
@@ -473,6 +474,9 @@ absl::StatusOr<Options> ParseOptions(absl::Span<const std::string> args,
         opts.huge_dir = v;
         break;
       }
+      case Flag::kPrefault:
+        opts.prefault = true;
+        break;
       case Flag::kNoHuge:
         opts.no_huge = true;
         break;
@@ -593,6 +597,7 @@ std::string Usage(absl::string_view program) {
       "  --socket-limit MB,MB..  memory limit per NUMA node (not with --no-huge)\n"
       "  --huge-dir DIR          hugetlbfs mount to use\n"
       "  --no-huge               ordinary shared memory instead of hugepages\n"
+      "  --prefault              touch every page of shared memory at init\n"
       "  --base-virtaddr HEX     base address of the group's shared memory\n"
       "  -n N                    memory channels (accepted for compatibility)\n"
       "  --log-level [COMP:]LVL  log level, globally or per component (emerg..debug, 1..8)\n"

@@ -1,24 +1,25 @@
 // Control path: setting up the group's memory in the primary, mapping it in
 // secondaries, and taking it down. Runs inside eal::Init / eal::Cleanup.
+#include "memory/memory.h"
+
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <numa.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <sys/random.h>
-#include <ctime>
-#include <cctype>
-#include <cstdlib>
-
 #include <algorithm>
-#include <memory>
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,14 +33,13 @@
 #include "base/checksum.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/robust_mutex.h"
 #include "base/status.h"
 #include "base/units.h"
 #include "eal/eal.h"
 #include "eal/internal/components.h"
-#include "base/robust_mutex.h"
 #include "memory/internal/layout.h"
 #include "memory/internal/state.h"
-#include "memory/memory.h"
 
 namespace keel::memory_internal {
 namespace {
@@ -148,8 +148,8 @@ void RemoveStaleSegments(const std::vector<std::string>& dirs, absl::string_view
           KEEL_LOG(Notice, "memory", "removed stale segment file %s", path);
         }
       } else {
-        KEEL_LOG(Info, "memory", "%s is in use by a live group of prefix \"%s\"; left alone",
-                 path, prefix);
+        KEEL_LOG(Info, "memory", "%s is in use by a live group of prefix \"%s\"; left alone", path,
+                 prefix);
       }
       ::close(fd);
     }
@@ -173,8 +173,8 @@ std::string DescribeMappings(uint64_t addr, uint64_t len) {
       continue;
     }
     if (lo < addr + len && hi > addr) {
-      found.push_back(absl::StrFormat("0x%x-0x%x %s", lo, hi,
-                                      fields.size() >= 6 ? fields[5] : "[anonymous]"));
+      found.push_back(
+          absl::StrFormat("0x%x-0x%x %s", lo, hi, fields.size() >= 6 ? fields[5] : "[anonymous]"));
     }
   }
   return found.empty() ? "an unknown mapping" : absl::StrJoin(found, ", ");
@@ -286,8 +286,8 @@ absl::StatusOr<HugeMount> ChooseMount(const eal::Options& options,
           absl::StrFormat("--huge-dir \"%s\": %s", options.huge_dir, std::strerror(errno)));
     }
     if (fs.f_type != HUGETLBFS_MAGIC) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--huge-dir \"%s\": not a hugetlbfs mount", options.huge_dir));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--huge-dir \"%s\": not a hugetlbfs mount", options.huge_dir));
     }
     return HugeMount{options.huge_dir, static_cast<uint64_t>(fs.f_bsize)};
   }
@@ -387,9 +387,9 @@ absl::Status ReserveBase(const eal::Options& options, uint64_t page_size, Memory
         return absl::OkStatus();
       }
     }
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "no free address range of %s from 0x%x on; pass --base-virtaddr",
-        FormatMib(header->total_size), kDefaultBase));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("no free address range of %s from 0x%x on; pass --base-virtaddr",
+                        FormatMib(header->total_size), kDefaultBase));
   }
   const uint64_t base = options.base_virtaddr;
   if (base % page_size != 0) {
@@ -403,9 +403,9 @@ absl::Status ReserveBase(const eal::Options& options, uint64_t page_size, Memory
         base, FormatMib(header->total_size), base + header->total_size, kUserAddressEnd));
   }
   if (!ReserveRange(base, header->total_size)) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "--base-virtaddr: [0x%x, 0x%x) is taken by %s", base, base + header->total_size,
-        DescribeMappings(base, header->total_size)));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("--base-virtaddr: [0x%x, 0x%x) is taken by %s", base,
+                        base + header->total_size, DescribeMappings(base, header->total_size)));
   }
   header->base = base;
   return absl::OkStatus();
@@ -488,16 +488,14 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
     for (const std::string& path : created) ::unlink(path.c_str());
     return status;
   };
-  const int config_fd =
-      ::open(config_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const int config_fd = ::open(config_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (config_fd < 0) return fail(ErrnoStatus(errno, "cannot create", config_path));
   created.push_back(config_path);
   state->segment_fds.push_back(config_fd);
   if (::ftruncate(config_fd, static_cast<off_t>(header->config_size)) != 0) {
     return fail(ErrnoStatus(errno, "cannot size", config_path));
   }
-  if (absl::Status s = MapAt(config_fd, config_path, header->base, header->config_size);
-      !s.ok()) {
+  if (absl::Status s = MapAt(config_fd, config_path, header->base, header->config_size); !s.ok()) {
     return fail(s);
   }
   for (uint32_t i = 0; i < header->segment_count; ++i) {
@@ -528,9 +526,8 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
   }
   state->config = config;
   KEEL_LOG(Info, "memory", "%s of %s at 0x%x in %d segment(s) of %d kB pages in %s%s",
-           FormatMib(header->limit_mb << 20),
-           options.no_huge ? "shared memory" : "hugepage memory", header->base,
-           header->segment_count, mount.page_size / 1024, mount.path,
+           FormatMib(header->limit_mb << 20), options.no_huge ? "shared memory" : "hugepage memory",
+           header->base, header->segment_count, mount.page_size / 1024, mount.path,
            options.prefault ? ", prefaulted" : "");
   return state.release();
 }
@@ -596,9 +593,9 @@ absl::StatusOr<int> AttachSegment(const SegmentRecord& seg, uint64_t base, bool 
   }
   if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) < seg.size ||
       (seg.hugepages != 0) != (fs.f_type == HUGETLBFS_MAGIC)) {
-    return fail(absl::FailedPreconditionError(absl::StrFormat(
-        "%s is not the segment the primary made (%d bytes, %s)", path, st.st_size,
-        fs.f_type == HUGETLBFS_MAGIC ? "hugetlbfs" : "not hugetlbfs")));
+    return fail(absl::FailedPreconditionError(
+        absl::StrFormat("%s is not the segment the primary made (%d bytes, %s)", path, st.st_size,
+                        fs.f_type == HUGETLBFS_MAGIC ? "hugetlbfs" : "not hugetlbfs")));
   }
   struct flock fl = WholeFile(F_RDLCK);
   if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return fail(ErrnoStatus(errno, "cannot lock", path));
@@ -625,9 +622,9 @@ absl::StatusOr<State*> AttachSecondary(const eal_internal::InitContext& context)
   if (n != static_cast<ssize_t>(sizeof(header)) || header.magic != kMemoryMagic ||
       ::fstat(config_fd, &st) != 0) {
     Unmap(state.get());
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s is not a keel memory config (%d bytes read, magic %s)", config_path, n,
-        n >= 8 ? absl::StrFormat("0x%016x", header.magic) : "missing"));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s is not a keel memory config (%d bytes read, magic %s)", config_path, n,
+                        n >= 8 ? absl::StrFormat("0x%016x", header.magic) : "missing"));
   }
   if (header.layout_version != kLayoutVersion) {
     Unmap(state.get());
@@ -638,9 +635,9 @@ absl::StatusOr<State*> AttachSecondary(const eal_internal::InitContext& context)
   }
   absl::Status valid = ValidateHeader(header, config_path, prefix);
   if (valid.ok() && static_cast<uint64_t>(st.st_size) != header.config_size) {
-    valid = absl::FailedPreconditionError(absl::StrFormat(
-        "%s is damaged (%d bytes, the header says %d)", config_path, st.st_size,
-        header.config_size));
+    valid = absl::FailedPreconditionError(
+        absl::StrFormat("%s is damaged (%d bytes, the header says %d)", config_path, st.st_size,
+                        header.config_size));
   }
   if (!valid.ok()) {
     Unmap(state.get());
@@ -674,9 +671,8 @@ absl::StatusOr<State*> AttachSecondary(const eal_internal::InitContext& context)
 }
 
 absl::Status InitMemory(const eal_internal::InitContext& context) {
-  absl::StatusOr<State*> state = context.type == ProcessType::kPrimary
-                                     ? CreatePrimary(context)
-                                     : AttachSecondary(context);
+  absl::StatusOr<State*> state =
+      context.type == ProcessType::kPrimary ? CreatePrimary(context) : AttachSecondary(context);
   if (!state.ok()) return state.status();
   g_state = *state;
   g_state->runtime_dir = context.runtime_dir;
@@ -692,8 +688,7 @@ void CleanupMemory(ProcessType type) {
 }
 
 const eal_internal::ComponentRegistrar kRegistrar({"memory", memory::kVersion, kLayoutVersion,
-                                                   /*init_order=*/10, InitMemory,
-                                                   CleanupMemory});
+                                                   /*init_order=*/10, InitMemory, CleanupMemory});
 
 }  // namespace
 

@@ -122,6 +122,8 @@ bool Initialized();
 // lock is held), and holds it for `hold` (a test kills the process meanwhile).
 absl::Status HoldHeapLockForTest(int socket, absl::Duration hold,
                                  const std::function<void()>& on_held);
+// The same for the lock of the memzone and object names.
+absl::Status HoldNamesLockForTest(absl::Duration hold, const std::function<void()>& on_held);
 
 }  // namespace keel::memory
 

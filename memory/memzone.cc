@@ -362,4 +362,14 @@ absl::Status HoldHeapLockForTest(int socket, absl::Duration hold,
   return absl::OkStatus();
 }
 
+absl::Status HoldNamesLockForTest(absl::Duration hold, const std::function<void()>& on_held) {
+  State* state = CurrentState();
+  if (state == nullptr) return NotInitialized();
+  RobustLock lock(&state->config->names_lock, kNamesLockName);
+  if (!lock.ok()) return lock.status();
+  on_held();
+  absl::SleepFor(hold);
+  return absl::OkStatus();
+}
+
 }  // namespace keel::memory

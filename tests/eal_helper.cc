@@ -5,7 +5,10 @@
 //
 // Commands:
 //   once           print READY and the group, leave
-//   hold           print READY, then serve stdin lines: "describe", "quit" (or EOF)
+//   hold           print READY, then serve stdin lines: "describe", "alive" (PRIMARY-ALIVE
+//                  0|1), "hold-config-lock MS" (HOLDING, then HELD after MS), "fork-exit" (fork a child that keeps the process's files and
+//                  waits to be killed, print FORKED child=PID, then _exit(0) without
+//                  Cleanup), "quit" (or EOF)
 //   watch-primary  print READY, wait (up to 30 s) for the primary to exit, print
 //                  PRIMARY-EXITED alive=0|1
 //   lcores         run a function on every lcore; each prints whether it runs pinned
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -114,6 +118,23 @@ int main(int argc, char** argv) {
     std::string line;
     while (std::getline(std::cin, line) && line != "quit") {
       if (line == "describe") PrintGroup();
+      if (absl::StartsWith(line, "hold-config-lock ")) {
+        int ms = 0;
+        absl::SimpleAtoi(line.substr(17), &ms);
+        absl::Status s = keel::eal::HoldConfigLockForTest(absl::Milliseconds(ms),
+                                                          [] { std::printf("HOLDING\n"); });
+        std::printf("%s\n", s.ok() ? "HELD" : s.ToString().c_str());
+      }
+      if (line == "alive") std::printf("PRIMARY-ALIVE %d\n", keel::eal::PrimaryAlive() ? 1 : 0);
+      if (line == "fork-exit") {
+        const pid_t child = fork();
+        if (child == 0) {
+          for (;;) pause();
+        }
+        std::printf("FORKED child=%d\n", child);
+        std::fflush(stdout);
+        _exit(0);
+      }
     }
   } else if (command == "watch-primary") {
     struct pollfd pfd = {keel::eal::PrimaryExitFd(), POLLIN, 0};

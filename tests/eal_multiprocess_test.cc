@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cstdlib>
+#include <fstream>
+#include <random>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -278,9 +282,13 @@ TEST_F(EalMultiProcessTest, PrimaryDyingDuringInitIsReported) {
   while (!Exists("config") && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
   ASSERT_TRUE(Exists("config"));
 
-  std::unique_ptr<Subprocess> secondary =
-      Start({"--proc-type=secondary", "-l", "1", "--attach-timeout", "60"}, {"once"});
-  absl::SleepFor(absl::Milliseconds(200));
+  std::unique_ptr<Subprocess> secondary = Start(
+      {"--proc-type=secondary", "-l", "1", "--attach-timeout", "60", "--log-level", "eal:debug"},
+      {"once"});
+  // The secondary says when it starts waiting for this primary: kill it then.
+  ASSERT_TRUE(secondary->WaitForOutput(
+      absl::StrFormat("waiting for primary pid %d to finish init", primary->pid()), kStartTimeout))
+      << secondary->Output();
   primary->Kill(SIGKILL);
   EXPECT_EQ(secondary->Wait(absl::Seconds(30)), 2) << secondary->Output();
   EXPECT_THAT(secondary->Output(),
@@ -315,6 +323,151 @@ TEST_F(EalMultiProcessTest, BadOptionFailsNamingIt) {
   std::string out;
   EXPECT_EQ(Run({"-l", "1#2"}, {"once"}, &out), 2) << out;
   EXPECT_THAT(out, HasSubstr("INVALID_ARGUMENT: -l \"1#2\""));
+}
+
+// Processes of one group in different PID namespaces (containers sharing the runtime
+// directory) see each other alive: liveness is a lock, not a /proc lookup of a pid.
+TEST_F(EalMultiProcessTest, SecondaryInItsOwnPidNamespaceAttachesAndStaysAlive) {
+  if (::geteuid() != 0) GTEST_SKIP() << "unshare --pid needs root";
+  if (!std::filesystem::exists("/usr/bin/unshare")) GTEST_SKIP() << "no /usr/bin/unshare";
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  std::unique_ptr<Subprocess> contained = Subprocess::Start(
+      {"/usr/bin/unshare", "--pid", "--fork", helper_, "--file-prefix", prefix_,
+       "--proc-type=secondary", "--lcores", "9@1", "--", "hold"});
+  ASSERT_TRUE(contained->WaitForOutput("READY", kStartTimeout)) << contained->Output();
+  contained->Send("alive\n");
+  ASSERT_TRUE(contained->WaitForOutput("PRIMARY-ALIVE 1", kStartTimeout)) << contained->Output();
+
+  // Another process, in the primary's namespace, sees the contained one (its pid is 1
+  // there, which names another process here) and does not reap it.
+  std::string out;
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "10@1"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("type=secondary lcores=9\n"));
+  // Its lcore stays taken.
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "9@1"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("lcore 9 is already used by secondary process"));
+
+  // The primary's death reaches it by the lock too.
+  primary->Kill(SIGKILL);
+  primary->Wait();
+  contained->Send("alive\n");
+  ASSERT_TRUE(contained->WaitForOutput("PRIMARY-ALIVE 0", kStartTimeout)) << contained->Output();
+  contained->Send("quit\n");
+  EXPECT_EQ(contained->Wait(), 0) << contained->Output();
+}
+
+// A primary that forks after Init and exits leaves its child holding the group's files:
+// the group is alive as long as that child is, whatever the primary's pid says.
+TEST_F(EalMultiProcessTest, APrimarysForkedChildKeepsTheGroupAlive) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  primary->Send("fork-exit\n");
+  ASSERT_EQ(primary->Wait(), 0) << primary->Output();
+  const std::string forked = primary->Output().substr(primary->Output().find("FORKED child="));
+  const pid_t child = std::stoi(forked.substr(13));
+  ASSERT_GT(child, 0);
+
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "2"}, {"once"}, &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("type=secondary"));
+  // And a second primary is refused while the child lives.
+  EXPECT_EQ(Run({"-l", "1"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("a primary process (pid"));
+
+  ::kill(child, SIGKILL);
+  // The child is not ours to reap (its parent exited): it is gone once the lock is free.
+  const absl::Time deadline = absl::Now() + kStartTimeout;
+  int rc = -1;
+  while (absl::Now() < deadline &&
+         (rc = Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "0.2"}, {"once"},
+                   &out)) == 0) {
+  }
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_THAT(out, HasSubstr("no primary process is running"));
+}
+
+// A process killed while holding the group's config lock wedges nobody: the next
+// locker recovers it, reaps the dead process and goes on.
+TEST_F(EalMultiProcessTest, ConfigLockIsRecoveredAfterItsHolderIsKilled) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  std::unique_ptr<Subprocess> holder = Start({"--proc-type=secondary", "--lcores", "5@1"}, {"hold"});
+  ASSERT_TRUE(holder->WaitForOutput("READY", kStartTimeout)) << holder->Output();
+  holder->Send("hold-config-lock 600000\n");
+  ASSERT_TRUE(holder->WaitForOutput("HOLDING", kStartTimeout)) << holder->Output();
+  holder->Kill(SIGKILL);
+  holder->Wait();
+  std::string out;
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "5@1"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("recovering the shared eal config lock from a process that died"));
+  EXPECT_THAT(out, Not(HasSubstr("lcores=5\nPROC")));
+  Quit(primary.get());
+}
+
+bool IsPrintable(const std::string& text) {
+  for (const char c : text) {
+    if (c != '\n' && (c < 0x20 || c > 0x7e)) return false;
+  }
+  return true;
+}
+
+// Damaged runtime files: a process attaching refuses with a clear, printable error and
+// never crashes (exit 2 is the helper's Init failure; a crash is 128+signal).
+class CorruptConfigTest : public EalMultiProcessTest {
+ protected:
+  // Saves RUNDIR/config, lets `damage` change it, tries to attach, restores the file.
+  std::string AttachToDamaged(const std::function<void(std::string*)>& damage) {
+    const std::string path = absl::StrCat(dir_, "/config");
+    std::string original;
+    {
+      std::ifstream in(path, std::ios::binary);
+      original.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    std::string damaged = original;
+    damage(&damaged);
+    WriteInPlace(path, damaged);
+    std::string out;
+    const int rc = Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "0.3"},
+                       {"once"}, &out);
+    WriteInPlace(path, original);
+    EXPECT_TRUE(rc == 0 || rc == 2) << "exit " << rc << ": " << out;
+    EXPECT_TRUE(IsPrintable(out)) << out;
+    return out;
+  }
+
+  // Rewrites the file's bytes in place (the primary keeps the same inode mapped).
+  static void WriteInPlace(const std::string& path, const std::string& bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bytes.size())), 0);
+    ::close(fd);
+  }
+};
+
+TEST_F(CorruptConfigTest, TruncatedZeroedOrOverwrittenConfigIsRefusedClearly) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  EXPECT_THAT(AttachToDamaged([](std::string* f) { f->resize(100); }),
+              HasSubstr("the file is damaged"));
+  EXPECT_THAT(AttachToDamaged([](std::string* f) { f->assign(f->size(), '\0'); }),
+              HasSubstr("is not a keel shared config"));
+  // The fingerprint overwritten with control characters and bytes above 0x7f.
+  EXPECT_THAT(AttachToDamaged([](std::string* f) {
+                for (size_t i = 48; i < 80; ++i) (*f)[i] = static_cast<char>(0x1b + i * 7);
+              }),
+              HasSubstr("the header checksum does not match"));
+  // Random bytes anywhere in the header (magic, version, pids, fingerprint, prefix).
+  std::mt19937 random(20261201);
+  for (int round = 0; round < 30; ++round) {
+    const std::string out = AttachToDamaged([&](std::string* f) {
+      for (int n = 0; n < 4; ++n) (*f)[random() % 240] = static_cast<char>(random());
+    });
+    EXPECT_THAT(out, HasSubstr("INIT-FAILED")) << "round " << round;
+  }
+  // The group is unharmed once the file is back.
+  std::string out;
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once"}, &out), 0) << out;
+  Quit(primary.get());
 }
 
 }  // namespace

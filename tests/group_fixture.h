@@ -1,6 +1,7 @@
 // A test fixture for multi-process tests: a process group of the test's own (unique
-// --file-prefix) and a helper binary to start in it. The group's runtime directory is
-// removed after the test (processes killed on purpose leave theirs behind).
+// --file-prefix) and a helper binary to start in it. The group's runtime directory and
+// its segment files are removed after the test (processes killed on purpose leave
+// theirs behind), so one failing test does not starve the rest of hugepages.
 #ifndef KEEL_TESTS_GROUP_FIXTURE_H_
 #define KEEL_TESTS_GROUP_FIXTURE_H_
 
@@ -8,12 +9,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -59,6 +62,51 @@ inline std::string Ask(Subprocess* p, const std::string& command) {
   return NextAnswer(p);
 }
 
+// The segment files of group prefix `prefix` (keel.PREFIX.GROUP.segN, any group) in
+// every hugetlbfs mount and in /dev/shm.
+inline std::vector<std::string> SegmentFiles(const std::string& prefix) {
+  std::vector<std::string> dirs = {"/dev/shm"};
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (fields.size() >= 3 && fields[2] == "hugetlbfs") dirs.push_back(fields[1]);
+  }
+  std::vector<std::string> found;
+  const std::string head = "keel." + prefix + ".";
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename();
+      if (absl::StartsWith(name, head) && name.find('.', head.size()) == head.size() + 16) {
+        found.push_back(entry.path());
+      }
+    }
+  }
+  return found;
+}
+
+// Why hugepage tests cannot run here (to GTEST_SKIP with), or nullopt when they can:
+// a hugetlbfs mount and at least `pages` free 2 MiB pages.
+inline std::optional<std::string> MissingHugepages(int pages = 16) {
+  bool mounted = false;
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) mounted |= absl::StrContains(line, " hugetlbfs ");
+  if (!mounted) {
+    return "no hugetlbfs is mounted; as root, tools/test reserves and mounts hugepages "
+           "(or run tools/setup --hugepages 512)";
+  }
+  int free_pages = 0;
+  std::ifstream("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") >> free_pages;
+  if (free_pages < pages) {
+    return absl::StrCat("only ", free_pages, " free 2 MiB hugepages (", pages,
+                        " needed); as root, tools/test reserves them (or run tools/setup "
+                        "--hugepages 512)");
+  }
+  return std::nullopt;
+}
+
 class GroupTest : public ::testing::Test {
  protected:
   explicit GroupTest(absl::string_view helper) : helper_(RunfilePath(helper)) {}
@@ -66,6 +114,7 @@ class GroupTest : public ::testing::Test {
   void TearDown() override {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+    for (const std::string& file : SegmentFiles(prefix_)) std::filesystem::remove(file, ec);
   }
 
   // HELPER --file-prefix PREFIX EAL_ARGS... -- APP_ARGS...
@@ -85,8 +134,9 @@ class GroupTest : public ::testing::Test {
   // Starts a helper that prints READY when it joined (or INIT-FAILED) and waits for
   // that line, which is consumed and kept in ready_line_.
   std::unique_ptr<Subprocess> Join(const std::vector<std::string>& eal_args,
-                                   const std::vector<std::string>& app_args = {}) {
-    std::unique_ptr<Subprocess> p = Start(eal_args, app_args);
+                                   const std::vector<std::string>& app_args = {},
+                                   const SpawnOptions& options = {}) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, app_args, options);
     ready_line_.clear();
     while (std::optional<std::string> line = p->NextLine(kTimeout)) {
       if (absl::StartsWith(*line, "READY") || absl::StartsWith(*line, "INIT-FAILED")) {
@@ -100,8 +150,9 @@ class GroupTest : public ::testing::Test {
 
   // The output of a helper whose init should fail (exit code 2).
   std::string JoinFails(const std::vector<std::string>& eal_args,
-                        const std::vector<std::string>& app_args = {}) {
-    std::unique_ptr<Subprocess> p = Start(eal_args, app_args);
+                        const std::vector<std::string>& app_args = {},
+                        const SpawnOptions& options = {}) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, app_args, options);
     EXPECT_EQ(p->Wait(), 2) << p->Output();
     return p->Output();
   }

@@ -11,6 +11,7 @@
 //   alloc SIZE                 ALLOC 0x...
 //   usage                      USAGE socket=S free=F total=T allocations=A
 //   hold-heap-lock MS          HOLDING, then HELD after MS
+//   hold-names-lock MS         the same with the names lock
 //   race TAG ROUNDS            RACE TAG ok=N exists=M (reserve/verify/free shared names)
 //   quit
 //
@@ -129,7 +130,14 @@ std::string Run(const std::vector<std::string>& cmd) {
                                                  absl::Milliseconds(ms),
                                                  [] { std::printf("HOLDING\n"); });
     return s.ok() ? "HELD" : Err(s);
+  }  if (op == "hold-names-lock") {
+    int ms = 0;
+    absl::SimpleAtoi(arg(1), &ms);
+    absl::Status s = memory::HoldNamesLockForTest(absl::Milliseconds(ms),
+                                                  [] { std::printf("HOLDING\n"); });
+    return s.ok() ? "HELD" : Err(s);
   }
+
   if (op == "race") {
     int rounds = 0;
     absl::SimpleAtoi(arg(2), &rounds);

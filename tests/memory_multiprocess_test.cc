@@ -1,11 +1,15 @@
 // Shared memory across real processes: the same addresses everywhere, memzones and the
 // heap from any process, limits, robust locks, ASLR, hugepage files.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -24,16 +28,25 @@ using ::keel::testing::Ask;
 using ::keel::testing::Subprocess;
 using ::keel::testing::kTimeout;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class MemoryTest : public testing::GroupTest {
  protected:
   MemoryTest() : GroupTest("tests/memory_helper") {}
+
+  void SetUp() override {
+    if (!NoHuge()) {
+      if (std::optional<std::string> why = testing::MissingHugepages()) GTEST_SKIP() << *why;
+    }
+  }
+  virtual bool NoHuge() const { return false; }
 };
 
 // Hugepages and --no-huge behave the same.
 class MemoryModeTest : public MemoryTest, public ::testing::WithParamInterface<bool> {
  protected:
+  bool NoHuge() const override { return GetParam(); }
   std::vector<std::string> Mode(std::vector<std::string> args) {
     if (GetParam()) args.push_back("--no-huge");
     return args;
@@ -76,7 +89,10 @@ TEST_F(MemoryTest, HundredSecondariesAttachOneAfterAnotherWithAslrOn) {
   std::ifstream aslr("/proc/sys/kernel/randomize_va_space");
   int randomize = -1;
   aslr >> randomize;
-  EXPECT_EQ(randomize, 2) << "this test is meant to run with full ASLR";
+  if (randomize != 2) {
+    GTEST_SKIP() << "this test needs full ASLR (kernel.randomize_va_space=2, here " << randomize
+                 << ")";
+  }
   std::unique_ptr<Subprocess> primary = Join({"-l", "0", "-m", "8"});
   ASSERT_EQ(Ask(primary.get(), "reserve greeting 64"), "RESERVED greeting");
   ASSERT_EQ(Ask(primary.get(), "write greeting hi"), "WROTE greeting");
@@ -143,6 +159,21 @@ TEST_F(MemoryTest, LimitsAreHard) {
   EXPECT_THAT(JoinFails({"-l", "0", "-m", "4000000"}), HasSubstr("not enough hugepages"));
 }
 
+TEST_F(MemoryTest, NamesLockIsRecoveredAfterItsHolderIsKilled) {
+  std::unique_ptr<Subprocess> primary = Join({"-l", "0", "-m", "8"});
+  ASSERT_EQ(Ask(primary.get(), "reserve before 64"), "RESERVED before");
+  std::unique_ptr<Subprocess> holder = Join({"--proc-type=secondary", "--lcores", "3@1"});
+  holder->Send("hold-names-lock 600000\n");
+  ASSERT_TRUE(holder->WaitForOutput("HOLDING", kTimeout)) << holder->Output();
+  holder->Kill(SIGKILL);
+  holder->Wait();
+  ASSERT_EQ(Ask(primary.get(), "reserve after 64"), "RESERVED after");
+  EXPECT_THAT(primary->Output(),
+              HasSubstr("recovering the shared memory names lock from a process that died"));
+  EXPECT_EQ(Ask(primary.get(), "read before"), "READ before ");
+  Quit(primary.get());
+}
+
 TEST_F(MemoryTest, HeapLockIsRecoveredAfterItsHolderIsKilled) {
   std::unique_ptr<Subprocess> primary = Join({"-l", "0", "-m", "8"});
   std::unique_ptr<Subprocess> holder = Join({"--proc-type=secondary", "--lcores", "3@1"});
@@ -156,19 +187,6 @@ TEST_F(MemoryTest, HeapLockIsRecoveredAfterItsHolderIsKilled) {
   Quit(primary.get());
 }
 
-// The files in `dir` of this test's prefix (keel.PREFIX.GROUP.segN), any group.
-std::vector<std::string> SegmentFiles(const std::string& dir, const std::string& prefix) {
-  std::vector<std::string> found;
-  const std::string head = "keel." + prefix + ".";
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename();
-    if (absl::StartsWith(name, head) && name.find('.', head.size()) == head.size() + 16) {
-      found.push_back(entry.path());
-    }
-  }
-  return found;
-}
-
 TEST_P(MemoryModeTest, StaleSegmentFilesAreRemovedAndOtherPrefixesLeftAlone) {
   const std::string dir = GetParam() ? "/dev/shm" : "/dev/hugepages";
   const std::string other = absl::StrCat(dir, "/keel.", prefix_, "x.0123456789abcdef.seg0");
@@ -176,7 +194,7 @@ TEST_P(MemoryModeTest, StaleSegmentFilesAreRemovedAndOtherPrefixesLeftAlone) {
   ASSERT_TRUE(std::filesystem::exists(other));
 
   std::unique_ptr<Subprocess> dead = Join(Mode({"-l", "0", "-m", "8"}));
-  const std::vector<std::string> ours = SegmentFiles(dir, prefix_);
+  const std::vector<std::string> ours = testing::SegmentFiles(prefix_);
   ASSERT_EQ(ours.size(), 1u);
   dead->Kill(SIGKILL);
   dead->Wait();
@@ -186,7 +204,7 @@ TEST_P(MemoryModeTest, StaleSegmentFilesAreRemovedAndOtherPrefixesLeftAlone) {
   EXPECT_THAT(next->Output(), HasSubstr("removed stale segment file " + ours[0]));
   EXPECT_FALSE(std::filesystem::exists(ours[0]));
   Quit(next.get());
-  EXPECT_TRUE(SegmentFiles(dir, prefix_).empty()) << "a clean shutdown leaves no file";
+  EXPECT_TRUE(testing::SegmentFiles(prefix_).empty()) << "a clean shutdown leaves no file";
   EXPECT_FALSE(std::filesystem::exists(dir_));
   EXPECT_TRUE(std::filesystem::exists(other)) << "another prefix's file was touched";
   std::filesystem::remove(other);
@@ -247,6 +265,177 @@ TEST_F(MemoryTest, OneGigabytePagesWhenTheMachineHasThem) {
   ::umount(dir);
   ::rmdir(dir);
   std::ofstream(nr) << before;
+}
+
+// Two groups of one prefix under two runtime directories (two KEEL_RUNTIME_DIR values,
+// or two containers sharing /dev/hugepages) are two groups: neither removes the other's
+// segment files, and each secondary reads its own group's memory.
+TEST_P(MemoryModeTest, TwinGroupsOfOnePrefixUnderTwoRuntimeDirectoriesStayApart) {
+  const std::string base = std::filesystem::temp_directory_path() / ("keel-twin-" + prefix_);
+  testing::SpawnOptions in_a;
+  in_a.env = {"KEEL_RUNTIME_DIR=" + base + "/a"};
+  testing::SpawnOptions in_b;
+  in_b.env = {"KEEL_RUNTIME_DIR=" + base + "/b"};
+
+  std::unique_ptr<Subprocess> a = Join(Mode({"-l", "0", "-m", "8"}), {}, in_a);
+  ASSERT_EQ(Ask(a.get(), "reserve twin 64"), "RESERVED twin");
+  ASSERT_EQ(Ask(a.get(), "write twin group-a"), "WROTE twin");
+  std::unique_ptr<Subprocess> b = Join(Mode({"-l", "0", "-m", "8"}), {}, in_b);
+  EXPECT_THAT(b->Output(), Not(HasSubstr("removed stale")));
+  ASSERT_EQ(Ask(b.get(), "reserve twin 64"), "RESERVED twin");
+  ASSERT_EQ(Ask(b.get(), "write twin group-b"), "WROTE twin");
+  EXPECT_EQ(testing::SegmentFiles(prefix_).size(), 2u);
+
+  std::unique_ptr<Subprocess> reader_a =
+      Join({"--proc-type=secondary", "--lcores", "2@1"}, {}, in_a);
+  EXPECT_EQ(Ask(reader_a.get(), "read twin"), "READ twin group-a");
+  std::unique_ptr<Subprocess> reader_b =
+      Join({"--proc-type=secondary", "--lcores", "2@1"}, {}, in_b);
+  EXPECT_EQ(Ask(reader_b.get(), "read twin"), "READ twin group-b");
+  for (Subprocess* p : {reader_a.get(), reader_b.get(), a.get(), b.get()}) Quit(p);
+  EXPECT_TRUE(testing::SegmentFiles(prefix_).empty());
+  std::filesystem::remove_all(base);
+}
+
+// --no-huge memory lives on /dev/shm and is reserved at init (not a sparse file).
+TEST_F(MemoryTest, NoHugeMemoryIsReservedOnAMemoryFilesystem) {
+  std::unique_ptr<Subprocess> primary = Join({"-l", "0", "-m", "16", "--no-huge"});
+  const std::vector<std::string> files = testing::SegmentFiles(prefix_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(files[0], "/dev/shm/")) << files[0];
+  struct stat st;
+  ASSERT_EQ(::stat(files[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 16 << 20);
+  EXPECT_GE(static_cast<int64_t>(st.st_blocks) * 512, 16 << 20) << "the file is sparse";
+  Quit(primary.get());
+}
+
+// Running out of room for --no-huge memory is an init error naming the size and the
+// file system, not a SIGBUS at first touch.
+TEST_F(MemoryTest, NoHugeReservationFailureIsAnInitError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  char dir[] = "/tmp/keel-small-shm-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  ASSERT_EQ(::mount("tmpfs", dir, "tmpfs", 0, "size=8m"), 0) << strerror(errno);
+  testing::SpawnOptions small;
+  small.env = {absl::StrCat("KEEL_SHM_DIR=", dir)};
+  const std::string out = JoinFails({"-l", "0", "-m", "32", "--no-huge"}, {}, small);
+  EXPECT_THAT(out, HasSubstr("RESOURCE_EXHAUSTED: cannot reserve 32.0 MiB of shared memory for "
+                             "--no-huge in "));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat(dir, " (tmpfs, ")));
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "a failed init leaves its file behind";
+  // It fits: the same file system serves a smaller group.
+  std::unique_ptr<Subprocess> fits = Join({"-l", "0", "-m", "4", "--no-huge"}, {}, small);
+  Quit(fits.get());
+  ASSERT_EQ(::umount(dir), 0);
+  ::rmdir(dir);
+}
+
+// The resident size of `pid`'s mapping of `file`, in kB (smaps: Rss, plus the
+// *_Hugetlb lines, where hugetlbfs pages are counted).
+int64_t ResidentKb(pid_t pid, const std::string& file) {
+  std::ifstream smaps(absl::StrCat("/proc/", pid, "/smaps"));
+  std::string line;
+  bool in_file = false;
+  int64_t kb = 0;
+  while (std::getline(smaps, line)) {
+    const size_t colon = line.find(':');
+    const bool field = colon != std::string::npos && colon < line.find(' ');
+    if (!field) {
+      in_file = absl::EndsWith(line, file);
+      continue;
+    }
+    if (in_file && (absl::StartsWith(line, "Rss:") || absl::StartsWith(line, "Shared_Hugetlb:") ||
+                    absl::StartsWith(line, "Private_Hugetlb:"))) {
+      kb += std::stoll(line.substr(colon + 1));
+    }
+  }
+  return kb;
+}
+
+// --prefault touches every page at init (in the primary and in a secondary); without it
+// nothing is touched.
+TEST_P(MemoryModeTest, PrefaultMapsEveryPageAtInit) {
+  std::unique_ptr<Subprocess> lazy = Join(Mode({"-l", "0", "-m", "16"}));
+  std::vector<std::string> files = testing::SegmentFiles(prefix_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_LT(ResidentKb(lazy->pid(), files[0]), 8 << 10);
+  Quit(lazy.get());
+
+  std::unique_ptr<Subprocess> primary = Join(Mode({"-l", "0", "-m", "16", "--prefault"}));
+  files = testing::SegmentFiles(prefix_);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(ResidentKb(primary->pid(), files[0]), 16 << 10);
+  std::unique_ptr<Subprocess> secondary =
+      Join({"--proc-type=secondary", "--lcores", "2@1", "--prefault"});
+  EXPECT_EQ(ResidentKb(secondary->pid(), files[0]), 16 << 10);
+  Quit(secondary.get());
+  Quit(primary.get());
+}
+
+TEST_F(MemoryTest, BaseAddressRangePastTheUserAddressSpaceIsRefused) {
+  const std::string out =
+      JoinFails({"-l", "0", "-m", "64", "--no-huge", "--base-virtaddr", "0x7ffffc000000"});
+  EXPECT_THAT(out, HasSubstr("--base-virtaddr 0x7ffffc000000: the group's 64.3 MiB would end at "
+                             "0x800000"));
+  EXPECT_THAT(out, HasSubstr("past the end of the 47-bit user address space (0x800000000000)"));
+}
+
+bool IsPrintable(const std::string& text) {
+  for (const char c : text) {
+    if (c != '\n' && (c < 0x20 || c > 0x7e)) return false;
+  }
+  return true;
+}
+
+// A secondary attaching to a group whose RUNDIR/memory is truncated, zeroed or
+// overwritten refuses with a clear, printable error, opens no path from the damaged
+// file, and never crashes.
+TEST_P(MemoryModeTest, DamagedMemoryFileIsRefusedClearly) {
+  std::unique_ptr<Subprocess> primary = Join(Mode({"-l", "0", "-m", "8"}));
+  const std::string path = absl::StrCat(dir_, "/memory");
+  std::string original;
+  {
+    std::ifstream in(path, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bytes.size())), 0);
+    ::close(fd);
+  };
+  auto attach = [&](const std::string& damaged) {
+    write(damaged);
+    std::unique_ptr<Subprocess> s = Start({"--proc-type=secondary", "--lcores", "2@1"}, {});
+    const int rc = s->Wait();
+    write(original);
+    EXPECT_EQ(rc, 2) << s->Output();
+    EXPECT_TRUE(IsPrintable(s->Output())) << s->Output();
+    return s->Output();
+  };
+  EXPECT_THAT(attach(original.substr(0, 64)), HasSubstr("is not a keel memory config"));
+  EXPECT_THAT(attach(std::string(original.size(), '\0')), HasSubstr("is not a keel memory config"));
+  std::string longer = original + std::string(4096, 'x');
+  EXPECT_THAT(attach(longer), HasSubstr("is damaged"));
+  // A segment path pointed elsewhere: refused by the checksum, never opened.
+  std::string moved = original;
+  const size_t at = moved.find("/keel.");
+  ASSERT_NE(at, std::string::npos);
+  moved.replace(at - 1, 5, "/../\x1b");
+  EXPECT_THAT(attach(moved), HasSubstr("header checksum does not match"));
+  // Random bytes in the header (its first 1856 bytes: sizeof(MemoryHeader)).
+  std::mt19937 random(1201);
+  for (int round = 0; round < 20; ++round) {
+    std::string damaged = original;
+    for (int n = 0; n < 3; ++n) damaged[random() % 1856] = static_cast<char>(random());
+    EXPECT_THAT(attach(damaged), HasSubstr("INIT-FAILED")) << "round " << round;
+  }
+  // The group is unharmed once the file is back.
+  std::unique_ptr<Subprocess> s = Join({"--proc-type=secondary", "--lcores", "2@1"});
+  Quit(s.get());
+  Quit(primary.get());
 }
 
 }  // namespace

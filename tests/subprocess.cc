@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -165,7 +166,15 @@ std::string UniquePrefix() {
   std::string name = info != nullptr ? absl::StrCat(info->test_suite_name(), ".", info->name())
                                      : "test";
   name = absl::StrReplaceAll(name, {{"/", "_"}});
-  if (name.size() > 48) name = name.substr(0, 48);
+  // A prefix has at most 64 characters: a long name keeps its head and its end (the
+  // parameter of a parameterized test) around a hash of the whole, so two tests never
+  // share one.
+  if (name.size() > 48) {
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (const char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    name = absl::StrFormat("%s-%08x-%s", name.substr(0, 24), static_cast<uint32_t>(hash),
+                           name.substr(name.size() - 14));
+  }
   return absl::StrCat("t.", name, ".", ::getpid());
 }
 

@@ -175,8 +175,8 @@ absl::Status MergeComponentsLocked(SharedConfig* c) {
       continue;
     }
     if (count == kMaxComponents) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "group \"%s\": component table full (%d)", prefix, kMaxComponents));
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("group \"%s\": component table full (%d)", prefix, kMaxComponents));
     }
     ComponentRecord& record = c->components[count];
     CopyName(record.name, local.name);
@@ -198,9 +198,9 @@ absl::StatusOr<SharedConfig*> MapConfig(int fd, const std::string& path, bool cr
     struct stat st;
     if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "cannot stat", path);
     if (st.st_size != static_cast<off_t>(kConfigSize)) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s has %d bytes, a keel shared config has %d: the file is damaged", path,
-          st.st_size, kConfigSize));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s has %d bytes, a keel shared config has %d: the file is damaged", path,
+                          st.st_size, kConfigSize));
     }
   }
   void* addr = ::mmap(nullptr, kConfigSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -332,9 +332,8 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     }
   }
   group->type_ = type;
-  const absl::Status joined = type == ProcessType::kPrimary
-                                  ? group->CreateAsPrimary(options)
-                                  : group->AttachAsSecondary(options);
+  const absl::Status joined = type == ProcessType::kPrimary ? group->CreateAsPrimary(options)
+                                                            : group->AttachAsSecondary(options);
   if (!joined.ok()) return joined;
   return group;
 }
@@ -376,13 +375,14 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
   const absl::Time deadline = absl::Now() + options.attach_timeout;
   absl::Duration delay = absl::Milliseconds(1);
   std::string waiting_for;
+  std::string last_logged;
   while (true) {
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0) {
       if (errno == ENOENT) {
         return absl::UnavailableError(absl::StrFormat(
-            "file prefix \"%s\": no primary process is running (no runtime directory %s)",
-            prefix, dir));
+            "file prefix \"%s\": no primary process is running (no runtime directory %s)", prefix,
+            dir));
       }
       return ErrnoStatus(errno, "cannot open runtime directory", dir);
     }
@@ -395,9 +395,9 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
     const Header* header = file != nullptr ? &file->header : nullptr;
     if (!primary_running) {
       if (header != nullptr && header->init_state == kInitializing) {
-        return absl::UnavailableError(absl::StrFormat(
-            "file prefix \"%s\": the primary process (pid %d) died during init", prefix,
-            header->primary_pid));
+        return absl::UnavailableError(
+            absl::StrFormat("file prefix \"%s\": the primary process (pid %d) died during init",
+                            prefix, header->primary_pid));
       }
       return absl::UnavailableError(absl::StrFormat(
           "file prefix \"%s\": no primary process is running%s", prefix,
@@ -417,21 +417,21 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
           "versions",
           prefix, header->layout_version, LocalLayoutVersion("eal"), ToString(eal::kVersion)));
     } else if (!file->PrimaryAlive()) {
-      waiting_for = absl::StrFormat(
-          "the new primary to replace the shared config of exited primary pid %d",
-          header->primary_pid);
+      waiting_for =
+          absl::StrFormat("the new primary to replace the shared config of exited primary pid %d",
+                          header->primary_pid);
     } else if (header->init_state == kShutDown) {
-      return absl::UnavailableError(absl::StrFormat(
-          "file prefix \"%s\": the primary process (pid %d) is shutting down", prefix,
-          header->primary_pid));
+      return absl::UnavailableError(
+          absl::StrFormat("file prefix \"%s\": the primary process (pid %d) is shutting down",
+                          prefix, header->primary_pid));
     } else if (header->init_state != kReady) {
       waiting_for = absl::StrFormat("primary pid %d to finish init", header->primary_pid);
     } else {
       // Map the very file whose header we read (a second open of it, which will hold
       // our liveness lock): a replacement since cannot slip in.
       const std::string path = Path(dir, kConfigFile);
-      config_fd_ = ::open(absl::StrFormat("/proc/self/fd/%d", file->fd).c_str(),
-                          O_RDWR | O_CLOEXEC);
+      config_fd_ =
+          ::open(absl::StrFormat("/proc/self/fd/%d", file->fd).c_str(), O_RDWR | O_CLOEXEC);
       if (config_fd_ < 0) return ErrnoStatus(errno, "cannot open", path);
       absl::StatusOr<SharedConfig*> mapped = MapConfig(config_fd_, path, /*create=*/false);
       if (!mapped.ok()) return mapped.status();
@@ -444,10 +444,14 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
       probe_fd_ = std::exchange(file->fd, -1);
       return absl::OkStatus();
     }
+    if (waiting_for != last_logged) {
+      KEEL_LOG(Debug, "eal", "file prefix \"%s\": waiting for %s", prefix, waiting_for);
+      last_logged = waiting_for;
+    }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "file prefix \"%s\": gave up after %s waiting for %s (--attach-timeout)", prefix,
-          absl::FormatDuration(options.attach_timeout), waiting_for));
+      return absl::DeadlineExceededError(
+          absl::StrFormat("file prefix \"%s\": gave up after %s waiting for %s (--attach-timeout)",
+                          prefix, absl::FormatDuration(options.attach_timeout), waiting_for));
     }
     absl::SleepFor(delay);
     delay = std::min(delay * 2, absl::Milliseconds(20));
@@ -563,8 +567,7 @@ absl::Status Group::Leave() {
   std::vector<std::string> still_attached;
   absl::Status status;
   {
-    RobustLock lock(&config_->lock, kConfigLockName,
-                    [this] { ReapLocked(config_, probe_fd_); });
+    RobustLock lock(&config_->lock, kConfigLockName, [this] { ReapLocked(config_, probe_fd_); });
     if (lock.ok()) {
       ReapLocked(config_, probe_fd_);
       if (slot_ >= 0) {
@@ -614,8 +617,7 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
   eal::GroupInfo info;
   info.prefix = prefix_;
   info.runtime_dir = dir_;
-  RobustLock lock(&config_->lock, kConfigLockName,
-                  [this] { ReapLocked(config_, probe_fd_); });
+  RobustLock lock(&config_->lock, kConfigLockName, [this] { ReapLocked(config_, probe_fd_); });
   if (!lock.ok()) return lock.status();
   ReapLocked(config_, probe_fd_);
   info.primary_pid = config_->primary_pid;
@@ -652,6 +654,14 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
     info.lcores.push_back(o);
   }
   return info;
+}
+
+absl::Status Group::HoldLockForTest(absl::Duration hold, const std::function<void()>& on_held) {
+  RobustLock lock(&config_->lock, kConfigLockName, [this] { ReapLocked(config_, probe_fd_); });
+  if (!lock.ok()) return lock.status();
+  on_held();
+  absl::SleepFor(hold);
+  return absl::OkStatus();
 }
 
 }  // namespace keel::eal_internal

@@ -4,6 +4,7 @@
 #ifndef KEEL_EAL_INTERNAL_GROUP_H_
 #define KEEL_EAL_INTERNAL_GROUP_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,8 @@ class Group {
   // By the primary's slot lock (process.h). Never blocks.
   bool PrimaryAlive() const;
   absl::StatusOr<eal::GroupInfo> Describe();
+  // eal::HoldConfigLockForTest.
+  absl::Status HoldLockForTest(absl::Duration hold, const std::function<void()>& on_held);
 
  private:
   Group() = default;
