@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -48,7 +49,23 @@ CpuSet Cpus(std::initializer_list<int> ids) {
 struct RejectCase {
   std::vector<std::string> args;
   std::string message;  // must appear in the error
+  // For one option and its value ("-l", "8" or "--x=8"): the error also says -l "8".
+  // False where the option itself is what is wrong.
+  bool names_value = true;
 };
+
+// FLAG "VALUE" for a case of one option and its value; "" for others.
+std::string NamedValue(const std::vector<std::string>& args) {
+  if (args.size() == 2 && absl::StartsWith(args[0], "-") && !absl::StartsWith(args[1], "--")) {
+    return absl::StrCat(args[0], " \"", args[1], "\"");
+  }
+  if (args.size() == 1 && absl::StartsWith(args[0], "--") &&
+      args[0].find('=') != std::string::npos) {
+    const size_t eq = args[0].find('=');
+    return absl::StrCat(args[0].substr(0, eq), " \"", args[0].substr(eq + 1), "\"");
+  }
+  return "";
+}
 
 void PrintTo(const RejectCase& c, std::ostream* os) { *os << testing::PrintToString(c.args); }
 
@@ -59,6 +76,10 @@ TEST_P(RejectTest, FailsNamingTheFlagAndValue) {
   ASSERT_FALSE(opts.ok()) << "accepted: " << testing::PrintToString(GetParam().args);
   EXPECT_EQ(opts.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(opts.status().message()), HasSubstr(GetParam().message));
+  const std::string named = NamedValue(GetParam().args);
+  if (GetParam().names_value && !named.empty()) {
+    EXPECT_THAT(std::string(opts.status().message()), HasSubstr(named + ": "));
+  }
 }
 
 // Everything DPDK's test_eal_flags.c rejects for these flags, and more.
@@ -145,7 +166,8 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"-m", "0"}, "-m \"0\": not a positive size"},
         RejectCase{{"-m", "1e3"}, "-m \"1e3\""},
         RejectCase{{"-m", "-2"}, "-m \"-2\""},
-        RejectCase{{"-m", "2", "--socket-mem=2"}, "-m and --socket-mem cannot be used together"},
+        RejectCase{{"-m", "2", "--socket-mem=2"},
+                   "-m and --socket-mem cannot be used together (-m 2, --socket-mem 2)"},
         RejectCase{{"--socket-mem="}, "--socket-mem \"\": empty list"},
         RejectCase{{"--socket-mem=2,2,2"}, "3 entries but this machine has 2 NUMA nodes"},
         RejectCase{{"--socket-mem=a,b"}, "\"a\" is not a size in megabytes"},
@@ -157,16 +179,16 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"--socket-limit=x"}, "--socket-limit \"x\""},
         RejectCase{{"--socket-limit=1,1,1"}, "3 entries"},
         RejectCase{{"--no-huge", "--socket-mem=32"},
-                   "--no-huge and --socket-mem cannot be used together"},
+                   "--no-huge and --socket-mem cannot be used together (--socket-mem 32)"},
         RejectCase{{"--no-huge", "--socket-limit=32"},
-                   "--no-huge and --socket-limit cannot be used together"},
+                   "--no-huge and --socket-limit cannot be used together (--socket-limit 32)"},
         // --huge-dir, --no-huge, --base-virtaddr
         RejectCase{{"--huge-dir", "/nonexistent/keel"}, "--huge-dir \"/nonexistent/keel\""},
         RejectCase{{"--huge-dir", "/proc/self/status"}, "not a directory"},
         RejectCase{{"--huge-dir="}, "--huge-dir \"\": empty path"},
         RejectCase{{"--no-huge", "--huge-dir", "/tmp"},
-                   "--no-huge and --huge-dir cannot be used together"},
-        RejectCase{{"--no-huge=1"}, "option --no-huge takes no value"},
+                   "--no-huge and --huge-dir cannot be used together (--huge-dir \"/tmp\")"},
+        RejectCase{{"--no-huge=1"}, "option --no-huge takes no value", false},
         RejectCase{{"--base-virtaddr", "xyz"}, "--base-virtaddr \"xyz\": not a hexadecimal"},
         RejectCase{{"--base-virtaddr", "0x"}, "not a hexadecimal"},
         RejectCase{{"--base-virtaddr", "0"}, "must not be 0"},
@@ -185,12 +207,12 @@ INSTANTIATE_TEST_SUITE_P(
         // Unknown options and stray arguments.
         RejectCase{{"--foo"}, "unknown option \"--foo\""},
         RejectCase{{"-x"}, "unknown option \"-x\""},
-        RejectCase{{"-r", "2"}, "unknown option \"-r\""},
+        RejectCase{{"-r", "2"}, "unknown option \"-r\"", false},
         RejectCase{{"stray"}, "unexpected argument \"stray\""},
         RejectCase{{"-vx"}, "option -v takes no value"},
         // A single-dash spelling of a long option is not a short option with a value.
         RejectCase{{"-no-huge"}, "unknown option \"-no-huge\": did you mean \"--no-huge\"?"},
-        RejectCase{{"-lcores", "0"}, "did you mean \"--lcores\"?"},
+        RejectCase{{"-lcores", "0"}, "did you mean \"--lcores\"?", false},
         RejectCase{{"-file-prefix=x"}, "did you mean \"--file-prefix\"?"},
         RejectCase{{"-help"}, "did you mean \"--help\"?"},
         // Numbers too large for any type are out of range, naming flag, value and limit.
