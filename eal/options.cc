@@ -171,11 +171,11 @@ absl::Status ValidateProcess(const Options& options) {
 absl::Status ValidateSocketList(absl::string_view flag, const std::vector<uint64_t>& list,
                                 const MachineInfo& machine) {
   const std::string value = FormatMegabytes(list);
-  if (list.size() > static_cast<size_t>(std::max(machine.numa_nodes, 1))) {
+  const int nodes = std::max(machine.numa_nodes, 1);
+  if (list.size() > static_cast<size_t>(nodes)) {
     return BadValue(flag, value,
                     absl::StrFormat("%d entries but this machine has %d NUMA node%s",
-                                    list.size(), machine.numa_nodes,
-                                    machine.numa_nodes == 1 ? "" : "s"));
+                                    list.size(), nodes, nodes == 1 ? "" : "s"));
   }
   for (uint64_t mb : list) {
     if (mb > kMaxMemoryMb) {
@@ -783,7 +783,8 @@ absl::Status ParseLogFlag(const Arg& arg, Options* opts) {
   if (colon != absl::string_view::npos) {
     component = std::string(trimmed.substr(0, colon));
     level_text = trimmed.substr(colon + 1);
-    // An empty component would read as the global level; the validation checks the rest.
+    // Checked here too, to quote the value as typed: an empty component would read as
+    // the global level.
     if (!IsLogComponentName(component)) {
       return BadValue("--log-level", v, "component name must be [A-Za-z0-9_.]+");
     }
@@ -938,17 +939,17 @@ std::string Usage(absl::string_view program) {
       "  -l LIST                 lcores of this process, lcore N on CPU N (\"0-3,6\")\n"
       "  -c MASK                 hexadecimal lcore mask, lcore N on CPU N\n"
       "  --lcores MAP            lcore ids onto CPUs: \"2@0,3@1\", \"(4-5)@(0,1)\", \"0-1\"\n"
-      "                          (at most one of -l, -c, --lcores; default: this thread's\n"
-      "                          CPU affinity; lcore ids 0..%d)\n"
+      "                          (at most one of -l, -c, --lcores; lcore ids 0..%d;\n"
+      "                          default: this thread's CPU affinity)\n"
       "  --main-lcore N          the lcore that runs main(); default the lowest\n"
       "  --proc-type TYPE        primary (default), secondary, or auto\n"
-      "  --file-prefix NAME      names the process group (default \"keel\"; [A-Za-z0-9_.-],\n"
-      "                          1..%d characters, not \".\" or \"..\")\n"
-      "  --attach-timeout SEC    how long a secondary waits for the primary (default 5,\n"
-      "                          at most %g)\n"
+      "  --file-prefix NAME      names the process group (default \"keel\");\n"
+      "                          [A-Za-z0-9_.-], 1..%d characters, not \".\" or \"..\"\n"
+      "  --attach-timeout SEC    how long a secondary waits for the primary\n"
+      "                          (default 5, at most %g)\n"
       "  -m MB                   memory limit in megabytes\n"
-      "  --socket-mem MB,MB..    memory per NUMA node (not with -m or --no-huge; 0 = none\n"
-      "                          on that node, but some node must get memory)\n"
+      "  --socket-mem MB,MB..    memory per NUMA node, 0 = none on that node, but some\n"
+      "                          node must get memory (not with -m or --no-huge)\n"
       "  --socket-limit MB,MB..  memory limit per NUMA node, 0 = no limit on that node\n"
       "                          (not with --no-huge)\n"
       "  --huge-dir DIR          hugetlbfs mount to use\n"
@@ -956,7 +957,8 @@ std::string Usage(absl::string_view program) {
       "  --base-virtaddr HEX     base address of the group's shared memory (4 KiB\n"
       "                          aligned, below 2^47)\n"
       "  -n N                    memory channels, 1..%d (accepted for compatibility)\n"
-      "  --log-level [COMP:]LVL  log level, globally or per component (emerg..debug, 1..8)\n"
+      "  --log-level [COMP:]LVL  log level, globally or per component\n"
+      "                          (emerg..debug or 1..8)\n"
       "  --log-timestamp         prefix log lines with a UTC timestamp\n"
       "  -h, --help              print this help\n"
       "  -v                      print the version of every keel component\n",

@@ -326,6 +326,16 @@ TEST(ParseOptions, SocketLimitZeroMeansNoLimit) {
   EXPECT_EQ(opts->socket_mem_mb, (std::vector<uint64_t>{0, 64}));
 }
 
+TEST(Usage, SaysWhatZeroMeansAndFitsATerminal) {
+  const std::string usage = Usage("prog");
+  EXPECT_THAT(usage, HasSubstr("memory limit per NUMA node, 0 = no limit on that node"));
+  EXPECT_THAT(usage, HasSubstr("memory per NUMA node, 0 = none on that node, but some\n"
+                               "                          node must get memory"));
+  for (absl::string_view line : absl::StrSplit(usage, '\n')) {
+    EXPECT_LE(line.size(), 80u) << line;
+  }
+}
+
 // A short option keeps its glued value when no long option is spelt that way.
 TEST(ParseOptions, GluedShortValuesStillWork) {
   absl::StatusOr<Options> opts = Parse(Args("-l0-1 -n4 -m64 -c3"));
