@@ -30,10 +30,13 @@ using LcoreMap = std::map<unsigned, CpuSet>;
 // ---------------------------------------------------------------------------------------
 // Messages shared by parsing and validation.
 
-// FLAG "VALUE": WHY. The value is escaped: it may come from anywhere.
+// FLAG "VALUE": WHY. The value is escaped (it may come from anywhere) and cut after
+// kMaxQuoted characters.
 absl::Status BadValue(absl::string_view flag, absl::string_view value, absl::string_view why) {
+  constexpr size_t kMaxQuoted = 128;
   return absl::InvalidArgumentError(
-      absl::StrFormat("%s \"%s\": %s", flag, Printable(value), why));
+      absl::StrFormat("%s \"%s%s\": %s", flag, Printable(value.substr(0, kMaxQuoted)),
+                      value.size() > kMaxQuoted ? "..." : "", why));
 }
 
 // FLAG "VALUE": WHAT NUMBER is out of range (max MAX). `number` is text so that numbers
@@ -131,7 +134,7 @@ absl::Status ValidateLcores(const Options& options, const MachineInfo& machine,
 absl::Status ValidateFilePrefix(absl::string_view prefix) {
   constexpr absl::string_view kFlag = "--file-prefix";
   if (prefix.empty() || prefix.size() > kMaxFilePrefixLength) {
-    return BadValue(kFlag, prefix.substr(0, 80),
+    return BadValue(kFlag, prefix,
                     absl::StrFormat("must be 1 to %d characters (it has %d)",
                                     kMaxFilePrefixLength, prefix.size()));
   }
@@ -238,7 +241,8 @@ absl::Status ValidateMemoryPlacement(const Options& options) {
   if (!options.huge_dir.empty()) {
     struct stat st;
     if (::stat(options.huge_dir.c_str(), &st) != 0) {
-      return BadValue("--huge-dir", options.huge_dir, std::strerror(errno));
+      char buffer[128];
+      return BadValue("--huge-dir", options.huge_dir, strerror_r(errno, buffer, sizeof(buffer)));
     }
     if (!S_ISDIR(st.st_mode)) return BadValue("--huge-dir", options.huge_dir, "not a directory");
   }

@@ -722,6 +722,14 @@ TEST(ValidateOptions, NamesTheLcoreSetInLcoresSyntax) {
             "--lcores \"\": no lcore (give -l, -c or --lcores, or fill Options::lcores)");
 }
 
+// Values quoted in messages are bounded: a runaway string is cut.
+TEST(ValidateOptions, CutsLongValues) {
+  Options options = ValidOptions(FakeMachine(), std::string(100000, 'p'));
+  const absl::Status status = ValidateOptions(options, FakeMachine());
+  EXPECT_EQ(status.message(), absl::StrCat("--file-prefix \"", std::string(128, 'p'),
+                                           "...\": must be 1 to 64 characters (it has 100000)"));
+}
+
 // What the parser accepts, the validation accepts: both ways in agree.
 TEST(ValidateOptions, AcceptsWhatTheParserAccepts) {
   for (const std::string& line :
