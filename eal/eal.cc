@@ -76,6 +76,10 @@ absl::StatusOr<std::vector<std::string>> Init(int argc, char** argv) {
 
 absl::Status Init(const Options& options) {
   if (g_state != nullptr) return absl::FailedPreconditionError("eal::Init was already called");
+  // The command line's rules, before anything is touched: the runtime directory is
+  // named by file_prefix, shared arrays are indexed by lcore ids, and later steps
+  // (lcore pinning, memory planning) look up main_lcore in lcores.
+  if (absl::Status s = ValidateOptions(options, MachineInfo::Current()); !s.ok()) return s;
   for (const auto& [component, level] : options.log_levels) {
     if (component.empty()) {
       log::SetLevel(level);

@@ -50,7 +50,11 @@ inline constexpr Version kVersion = {0, 1, 0};
 // With -h the usage is printed to stdout and Init returns Cancelled: exit with 0.
 absl::StatusOr<std::vector<std::string>> Init(int argc, char** argv);
 
-// Init from parsed options (Options::app_args are ignored).
+// Init from options parsed, adjusted or built in code (Options::app_args are ignored).
+// Runs ValidateOptions(options, MachineInfo::Current()) first, before touching the
+// filesystem, the group or the process's threads: options the command line would
+// refuse are refused alike (InvalidArgument naming the flag and the value) and nothing
+// is created. Then the errors of Init(argc, argv).
 absl::Status Init(const Options& options);
 
 // Stops the worker lcore threads (they must be idle: call WaitAllLcores() first),
