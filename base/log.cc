@@ -33,7 +33,10 @@ constexpr absl::string_view kLevelNames[] = {"emerg",   "alert",  "crit", "err",
 
 }  // namespace
 
-absl::string_view LevelName(Level level) { return kLevelNames[static_cast<int>(level) - 1]; }
+absl::string_view LevelName(Level level) {
+  const int n = static_cast<int>(level);
+  return n >= 1 && n <= 8 ? kLevelNames[n - 1] : "level?";
+}
 
 absl::StatusOr<Level> ParseLevel(absl::string_view text) {
   const std::string lower = absl::AsciiStrToLower(text);

@@ -179,11 +179,12 @@ absl::Status StartLcores(const eal::Options& options) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "cannot pin lcore %u to CPUs %s: %s", lcore, eal::FormatCpuSet(cpus), strerror(rc)));
   };
-  if (absl::Status s = pin(pthread_self(), options.main_lcore,
-                           options.lcores.at(options.main_lcore));
-      !s.ok()) {
-    return s;
+  const auto main = options.lcores.find(options.main_lcore);
+  if (main == options.lcores.end()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--main-lcore %u is not one of the process's lcores", options.main_lcore));
   }
+  if (absl::Status s = pin(pthread_self(), options.main_lcore, main->second); !s.ok()) return s;
   eal_internal::t_lcore_id = options.main_lcore;
   eal::g_lcores = lcores.release();
   for (const auto& [id, cpus] : options.lcores) {

@@ -15,9 +15,9 @@
 //   race TAG ROUNDS            RACE TAG ok=N exists=M (reserve/verify/free shared names)
 //   quit
 //
-//   memory_helper [EAL options] -- [--occupy-base | --occupy-always]
-// --occupy-base maps a page inside the default group address range before Init (as
-// ASLR might), unless this is keel's ASLR re-execution; --occupy-always does it always.
+//   memory_helper [EAL options] -- [--occupy-once ADDR | --occupy-always ADDR]
+// --occupy-once maps a page at ADDR (hex; inside the group's address range) before Init,
+// as ASLR might, unless this is keel's ASLR re-execution; --occupy-always does it always.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -40,10 +40,13 @@ namespace {
 
 namespace memory = keel::memory;
 
-constexpr uint64_t kDefaultBase = 0x100000000000ULL;
-
-void OccupyBase() {
-  void* p = mmap(reinterpret_cast<void*>(kDefaultBase + (4 << 20)), 4096, PROT_READ,
+void Occupy(const char* hex) {
+  uint64_t addr = 0;
+  if (!absl::SimpleHexAtoi(hex, &addr)) {
+    std::printf("OCCUPY-FAILED: not an address: %s\n", hex);
+    return;
+  }
+  void* p = mmap(reinterpret_cast<void*>(addr), 4096, PROT_READ,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (p == MAP_FAILED) std::printf("OCCUPY-FAILED\n");
 }
@@ -150,10 +153,10 @@ std::string Run(const std::vector<std::string>& cmd) {
 
 int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--occupy-always") == 0) OccupyBase();
-    if (std::strcmp(argv[i], "--occupy-base") == 0 && std::getenv("KEEL_ASLR_REEXEC") == nullptr) {
-      OccupyBase();
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--occupy-always") == 0) Occupy(argv[i + 1]);
+    if (std::strcmp(argv[i], "--occupy-once") == 0 && std::getenv("KEEL_ASLR_REEXEC") == nullptr) {
+      Occupy(argv[i + 1]);
     }
   }
   if (!keel::testing::JoinGroup(argc, argv)) return 2;

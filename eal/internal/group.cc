@@ -315,6 +315,15 @@ std::string BuildFingerprint() {
 }
 
 absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) {
+  // ValidateOptions checked the prefix; a name that leaves the runtime base is refused
+  // here too, before anything is created or cleaned (RuntimeDir(prefix) must be a
+  // directory of the base's own).
+  const absl::string_view prefix = options.file_prefix;
+  if (prefix.empty() || prefix == "." || prefix == ".." ||
+      prefix.find('/') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--file-prefix \"%s\" is not a directory name", Printable(prefix)));
+  }
   std::unique_ptr<Group> group(new Group);
   group->prefix_ = options.file_prefix;
   group->dir_ = RuntimeDir(options.file_prefix);
@@ -498,6 +507,12 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   ReapLocked(c, probe_fd_);
   if (options.claim_lcores) {
     for (const auto& [lcore, cpus] : options.lcores) {
+      // ValidateOptions refused these already; the shared arrays are never indexed
+      // out of bounds, whoever calls.
+      if (lcore >= eal::kMaxLcores) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("lcore %u is out of range (max %u)", lcore, eal::kMaxLcores - 1));
+      }
       const uint32_t owner = c->lcore_owner[lcore];
       if (owner != 0) {
         return absl::FailedPreconditionError(absl::StrFormat(
