@@ -404,13 +404,6 @@ TEST_F(EalMultiProcessTest, ConfigLockIsRecoveredAfterItsHolderIsKilled) {
   Quit(primary.get());
 }
 
-bool IsPrintable(const std::string& text) {
-  for (const char c : text) {
-    if (c != '\n' && (c < 0x20 || c > 0x7e)) return false;
-  }
-  return true;
-}
-
 // Damaged runtime files: a process attaching refuses with a clear, printable error and
 // never crashes (exit 2 is the helper's Init failure; a crash is 128+signal).
 class CorruptConfigTest : public EalMultiProcessTest {
@@ -431,7 +424,7 @@ class CorruptConfigTest : public EalMultiProcessTest {
                        {"once"}, &out);
     WriteInPlace(path, original);
     EXPECT_TRUE(rc == 0 || rc == 2) << "exit " << rc << ": " << out;
-    EXPECT_TRUE(IsPrintable(out)) << out;
+    EXPECT_TRUE(testing::IsPrintable(out)) << out;
     return out;
   }
 

@@ -86,6 +86,15 @@ inline std::vector<std::string> SegmentFiles(const std::string& prefix) {
   return found;
 }
 
+// True when `text` is printable ASCII lines: error messages quoting damaged files must
+// escape what they quote.
+inline bool IsPrintable(const std::string& text) {
+  for (const char c : text) {
+    if (c != '\n' && (c < 0x20 || c > 0x7e)) return false;
+  }
+  return true;
+}
+
 // Why hugepage tests cannot run here (to GTEST_SKIP with), or nullopt when they can:
 // a hugetlbfs mount and at least `pages` free 2 MiB pages.
 inline std::optional<std::string> MissingHugepages(int pages = 16) {

@@ -391,13 +391,6 @@ TEST_F(MemoryTest, BaseAddressRangePastTheUserAddressSpaceIsRefused) {
   EXPECT_THAT(out, HasSubstr("past the end of the 47-bit user address space (0x800000000000)"));
 }
 
-bool IsPrintable(const std::string& text) {
-  for (const char c : text) {
-    if (c != '\n' && (c < 0x20 || c > 0x7e)) return false;
-  }
-  return true;
-}
-
 // A secondary attaching to a group whose RUNDIR/memory is truncated, zeroed or
 // overwritten refuses with a clear, printable error, opens no path from the damaged
 // file, and never crashes.
@@ -422,7 +415,7 @@ TEST_P(MemoryModeTest, DamagedMemoryFileIsRefusedClearly) {
     const int rc = s->Wait();
     write(original);
     EXPECT_EQ(rc, 2) << s->Output();
-    EXPECT_TRUE(IsPrintable(s->Output())) << s->Output();
+    EXPECT_TRUE(testing::IsPrintable(s->Output())) << s->Output();
     return s->Output();
   };
   EXPECT_THAT(attach(original.substr(0, 64)), HasSubstr("is not a keel memory config"));
