@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/checksum.h"
+#include "base/kill_point.h"
 #include "base/log.h"
 #include "base/names.h"
 #include "base/robust_mutex.h"
@@ -424,6 +425,9 @@ absl::StatusOr<int> CreateSegment(const SegmentRecord& seg, uint64_t base) {
   };
   struct flock fl = WholeFile(F_RDLCK);
   if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return fail(ErrnoStatus(errno, "cannot lock", path));
+  // A kill from here on leaves a file nobody holds locked: the next primary of the
+  // prefix removes it as stale.
+  KillPointForTest("memory.create.segment_locked");
   if (::ftruncate(fd, static_cast<off_t>(seg.size)) != 0) {
     return fail(ErrnoStatus(errno, "cannot size", path));
   }

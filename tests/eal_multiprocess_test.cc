@@ -404,6 +404,29 @@ TEST_F(EalMultiProcessTest, ConfigLockIsRecoveredAfterItsHolderIsKilled) {
   Quit(primary.get());
 }
 
+// A process killed at any step of joining or leaving leaves the group consistent: its
+// slot is reaped, its lcores are free for the next process. Kill points (debug builds)
+// stop it exactly there.
+TEST_F(EalMultiProcessTest, AProcessKilledWhileJoiningOrLeavingLeavesNoTrace) {
+  std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
+  for (const char* point :
+       {"eal.register.byte_locked", "eal.register.in_use", "eal.leave.lcores_released"}) {
+    SpawnOptions dies_there;
+    dies_there.env = {absl::StrCat("KEEL_KILL_POINT=", point)};
+    std::unique_ptr<Subprocess> victim =
+        Start({"--proc-type=secondary", "--lcores", "5@1"}, {"once"}, dies_there);
+    EXPECT_EQ(victim->Wait(), 128 + SIGKILL) << point << ": " << victim->Output();
+    std::string out;
+    ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "5@1"}, {"once"}, &out), 0)
+        << point << ": " << out;
+    EXPECT_THAT(out, HasSubstr(absl::StrFormat("PROC pid=%d type=primary lcores=0\nPROC pid=",
+                                               primary->pid())))
+        << point;
+    EXPECT_THAT(out, HasSubstr("type=secondary lcores=5 self\nCOMPONENT")) << point;
+  }
+  Quit(primary.get());
+}
+
 // Damaged runtime files: a process attaching refuses with a clear, printable error and
 // never crashes (exit 2 is the helper's Init failure; a crash is 128+signal).
 class CorruptConfigTest : public EalMultiProcessTest {

@@ -194,11 +194,20 @@ TEST_P(MemoryModeTest, StaleSegmentFilesAreRemovedAndOtherPrefixesLeftAlone) {
   { std::ofstream(other) << ""; }
   ASSERT_TRUE(std::filesystem::exists(other));
 
-  std::unique_ptr<Subprocess> dead = Join(Mode({"-l", "0", "-m", "8"}));
-  const std::vector<std::string> ours = testing::SegmentFiles(prefix_);
+  // A primary killed just after creating its segment file (a kill point) ...
+  testing::SpawnOptions dies_there;
+  dies_there.env = {"KEEL_KILL_POINT=memory.create.segment_locked"};
+  std::unique_ptr<Subprocess> dead = Start(Mode({"-l", "0", "-m", "8"}), {}, dies_there);
+  EXPECT_EQ(dead->Wait(), 128 + SIGKILL) << dead->Output();
+  std::vector<std::string> ours = testing::SegmentFiles(prefix_);
   ASSERT_EQ(ours.size(), 1u);
-  dead->Kill(SIGKILL);
-  dead->Wait();
+  // ... is removed by the next, as is the file of one killed while running.
+  std::unique_ptr<Subprocess> half = Join(Mode({"-l", "0", "-m", "8"}));
+  EXPECT_THAT(half->Output(), HasSubstr("removed stale segment file " + ours[0]));
+  half->Kill(SIGKILL);
+  half->Wait();
+  ours = testing::SegmentFiles(prefix_);
+  ASSERT_EQ(ours.size(), 1u);
   ASSERT_TRUE(std::filesystem::exists(ours[0])) << "a killed primary cannot clean up";
 
   std::unique_ptr<Subprocess> next = Join(Mode({"-l", "0", "-m", "8"}));

@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "base/checksum.h"
+#include "base/kill_point.h"
 #include "base/log.h"
 #include "base/names.h"
 #include "base/robust_mutex.h"
@@ -533,6 +534,7 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
         "group \"%s\" already has %d processes, the most it can hold", prefix, kMaxProcesses));
   }
   // The byte is locked: from here a kill leaves a slot the next reaper frees.
+  KillPointForTest("eal.register.byte_locked");
   ProcessSlot& slot = c->processes[free_slot];
   std::memset(&slot, 0, sizeof(slot));
   slot.type = type;
@@ -548,6 +550,7 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   }
   // in_use before the owner entries: a reaper that finds an owner entry checks the slot.
   slot.in_use = 1;
+  KillPointForTest("eal.register.in_use");
   if (options.claim_lcores) {
     for (const auto& [lcore, cpus] : options.lcores) {
       c->lcore_owner[lcore] = static_cast<uint32_t>(free_slot) + 1;
@@ -594,6 +597,8 @@ absl::Status Group::Leave() {
             std::memset(config_->lcore_cpus[l], 0, sizeof(config_->lcore_cpus[l]));
           }
         }
+        // A kill here leaves a slot in use with no lcores and its byte unlocked: reaped.
+        KillPointForTest("eal.leave.lcores_released");
         std::memset(&config_->processes[slot_], 0, sizeof(ProcessSlot));
       }
       for (const ProcessSlot& slot : config_->processes) {
