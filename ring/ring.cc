@@ -219,9 +219,12 @@ std::string Ring::Dump() const {
     const uint64_t head = s.head.load(std::memory_order_relaxed);
     const uint64_t tail = s.tail.load(std::memory_order_relaxed);
     uint32_t head_pos = Pos(head);
-    // HTS keeps its head in the tail word; a single-thread side keeps none (it is the tail).
+    // HTS keeps its head in the tail word; a single-thread side keeps none (it is the
+    // tail, plus what explicit Mp/Mc calls claimed in the tail word's high half).
     if (s.sync == static_cast<uint32_t>(Sync::kHts)) head_pos = ring_internal::Aux(tail);
-    if (s.sync == static_cast<uint32_t>(Sync::kSingle)) head_pos = Pos(tail);
+    if (s.sync == static_cast<uint32_t>(Sync::kSingle)) {
+      head_pos = Pos(tail) + ring_internal::Aux(tail);
+    }
     return absl::StrFormat("%s head=%u tail=%u", SyncName(s.sync), head_pos, Pos(tail));
   };
   return absl::StrFormat(

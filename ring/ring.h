@@ -64,10 +64,17 @@ struct ZeroCopy {
 // Bulk calls move all n elements or none; burst calls move as many as they can. Both
 // return the number moved and, when asked, write the free space (enqueue) or the
 // entries left (dequeue) after the call, on success and failure alike. The generic
-// calls follow the ring's modes; the Sp/Mp/Sc/Mc variants force the single- or
-// multi-thread algorithm and are only for rings whose side is single or multi. A side
-// created single-thread keeps no head (it is its tail), so on such a side Mp/Mc run
-// the single-thread algorithm too: the ring was created for one thread on that side.
+// calls follow the ring's modes. The Sp/Mp/Sc/Mc variants are DPDK's:
+//   - MpEnqueue* / McDequeue* are multi-thread and multi-process safe on any ring,
+//     whatever its flags (DPDK's rte_ring_mp_enqueue_* on a ring created with
+//     RING_F_SP_ENQ): threads may call them concurrently with each other. On a side
+//     created single-thread they must not overlap that side's single-thread calls
+//     (generic, Sp/Sc, peek, zero copy), which assume no other thread moves the side,
+//     as in DPDK. Their cost there is a compare-and-swap per call; a single-thread
+//     side's own calls pay nothing for it.
+//   - SpEnqueue* / ScDequeue* are for one thread at a time on that side (any other
+//     thread of the side must be quiescent), on any ring.
+// On RTS and HTS sides all four run the side's own (multi-thread safe) algorithm.
 class Ring {
  public:
   Ring() = delete;
@@ -230,9 +237,12 @@ class Ring {
     const auto behavior =
         bulk ? ring_internal::Behavior::kFixed : ring_internal::Behavior::kVariable;
     using ring_internal::Sync;
-    // A side created single-thread keeps no head, so every call on it runs the
-    // single-thread algorithm; on a multi-thread side, Sp/Sc keep its head in step. RTS
-    // and HTS sides keep their own words: they run their own algorithm.
+    // Sp/Sc on a single-thread side: the side's own algorithm; on a multi-thread side,
+    // the single-thread algorithm keeping the side's head in step. Mp/Mc on a
+    // multi-thread side: the side's own algorithm; on a single-thread side, which keeps
+    // no head, a compare-and-swap of claims in its tail word (EnqueueOnSingleSide in
+    // internal/headtail.h). RTS and HTS sides keep their own words: they run their own
+    // algorithm, which is multi-thread safe.
     const uint32_t side = kProducer ? r_.prod.sync : r_.cons.sync;
     if (side == static_cast<uint32_t>(Sync::kRts) || side == static_cast<uint32_t>(Sync::kHts)) {
       if constexpr (kProducer) {
@@ -242,11 +252,19 @@ class Ring {
       }
     }
     const bool single_side = side == static_cast<uint32_t>(Sync::kSingle);
-    if (kSync == Sync::kSingle || single_side) {
+    if constexpr (kSync == Sync::kSingle) {
       if (single_side) return Move<kProducer, Sync::kSingle, false>(objs, n, behavior, out);
       return Move<kProducer, Sync::kSingle, true>(objs, n, behavior, out);
+    } else {
+      if (__builtin_expect(single_side, 0)) {
+        if constexpr (kProducer) {
+          return ring_internal::EnqueueOnSingleSide(r_, objs, n, behavior, out);
+        } else {
+          return ring_internal::DequeueOnSingleSide(r_, objs, n, behavior, out);
+        }
+      }
+      return Move<kProducer, Sync::kMulti, false>(objs, n, behavior, out);
     }
-    return Move<kProducer, Sync::kMulti, false>(objs, n, behavior, out);
   }
 
   template <bool kProducer, ring_internal::Sync kSync, bool kKeepHead, typename Objs>

@@ -256,6 +256,36 @@ TEST(RingExplicit, SpAfterMpTrafficSeesTheRealFreeSpace) {
   EXPECT_TRUE(r->Empty());
 }
 
+// Mp/Mc calls on a single-thread side (DPDK code ported as it is) and the side's own
+// calls after them: the single producer's cached bound (its `limit`) must cover what the
+// Mp calls moved, or the next single-thread enqueue would overwrite unread slots.
+TEST(RingExplicit, MpMcOnSingleSidesThenTheSidesOwnCalls) {
+  LocalRing r(8, kSingleProducer | kSingleConsumer, 8);  // capacity 7
+  void* objs[8];
+  for (uintptr_t i = 0; i < 8; ++i) objs[i] = reinterpret_cast<void*>(i + 1);
+  void* out[8];
+  ASSERT_EQ(r->EnqueueBulk(objs, 7), 7u);
+  ASSERT_EQ(r->DequeueBulk(out, 7), 7u);
+  unsigned free_space = 99;
+  ASSERT_EQ(r->MpEnqueueBulk(objs, 7, &free_space), 7u);
+  EXPECT_EQ(free_space, 0u);
+  EXPECT_EQ(r->EnqueueBulk(objs, 1), 0u) << "the ring is full";
+  EXPECT_EQ(r->SpEnqueueBurst(objs, 1), 0u) << "the ring is full";
+  unsigned available = 99;
+  ASSERT_EQ(r->McDequeueBurst(out, 8, &available), 7u);
+  EXPECT_EQ(available, 0u);
+  EXPECT_EQ(out[6], objs[6]);
+  EXPECT_EQ(r->DequeueBurst(out, 1), 0u) << "the ring is empty";
+  EXPECT_EQ(r->McDequeueBurst(out, 1), 0u);
+  ASSERT_EQ(r->EnqueueBulk(objs, 3), 3u);
+  ASSERT_EQ(r->MpEnqueueBurst(objs + 3, 8), 4u);
+  ASSERT_EQ(r->McDequeueBulk(out, 2), 2u);
+  ASSERT_EQ(r->DequeueBulk(out + 2, 5), 5u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(out[i], objs[i]);
+  EXPECT_TRUE(r->Empty());
+  EXPECT_THAT(r->Dump(), HasSubstr("single head=21 tail=21"));
+}
+
 // RTS and HTS sides keep their own words: explicit calls run the side's own algorithm,
 // and a Finish without a Start changes nothing on rings that cannot peek.
 TEST(RingExplicit, RtsAndHtsSidesRunTheirOwnAlgorithm) {

@@ -315,6 +315,116 @@ KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavio
   return moved;
 }
 
+// --- Explicit multi-thread calls on a side created single-thread ---------------------
+// DPDK's rte_ring_mp_enqueue / rte_ring_mc_dequeue are multi-thread safe whatever the
+// ring's flags, so MpEnqueue* / McDequeue* are too. A single-thread side keeps no head:
+// its head is its tail, and its single-thread calls store Word(tail, 0). These calls
+// claim slots in the tail word's high half instead: Aux(tail) counts the slots claimed
+// beyond the published tail (0 whenever no such call runs), so the side's head is
+// Pos(tail) + Aux(tail). The other side reads Pos(tail) only: it sees no difference. The
+// single-thread path is untouched (it costs it nothing); the contract is DPDK's: these
+// calls may run concurrently with each other, not with the side's single-thread calls
+// (generic, Sp/Sc, peek), which assume no other thread moves the side.
+//
+// Every modification of the tail word while these calls run is a read-modify-write (S0,
+// S1), so each continues the release sequence of the publications before it: the other
+// side's T1 that reads a value synchronizes with every publication up to it.
+//
+// The single-thread side's `limit` (C0-C3) must stay a valid bound for the side's next
+// single-thread call: every call here raises it (S2) to what it read of the other
+// side's tail (plus the capacity), which covers the slots it claimed, before it
+// publishes them. So limit >= Pos(tail) (producer) and the consumer's signed reading of
+// C2 stays exact.
+//
+// A thread killed between S0 and S1 leaves its claim in Aux(tail) for good: the side's
+// later Mp/Mc calls wait for it (W1) as on a multi-thread side; the other side is not
+// affected (DPDK's behaviour for a killed multi-thread producer or consumer).
+
+// S2: raises `limit` to `value` (free-running: compared by signed difference).
+// Relaxed: the limit is a bound, not a publication; whichever thread raises it last,
+// it is at least every value raised so far. Pairs with nothing: the side's next
+// single-thread call runs after these calls by the caller's own synchronization.
+inline void RaiseLimit(HeadTail& me, uint32_t value) {
+  uint32_t current = me.limit.load(std::memory_order_relaxed);
+  while (static_cast<int32_t>(value - current) > 0 &&
+         !me.limit.compare_exchange_weak(current, value, std::memory_order_relaxed,
+                                         std::memory_order_relaxed)) {
+  }
+}
+
+template <bool kProducer>
+inline unsigned ClaimOnSingleSide(HeadTail& me, const HeadTail& other, uint32_t cap_adj, unsigned n,
+                                  Behavior behavior, uint32_t* old_head, uint32_t* entries) {
+  // Relaxed: the CAS below decides; the slots are ordered by T0/T1.
+  uint64_t word = me.tail.load(std::memory_order_relaxed);
+  unsigned moved;
+  uint32_t other_tail;
+  do {
+    const uint32_t head = Pos(word) + Aux(word);
+    // Read our word before the other side's tail (as MoveHead<kMulti>).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    *old_head = head;
+    // T1: acquire; pairs with the other side's T0.
+    other_tail = Pos(other.tail.load(std::memory_order_acquire));
+    *entries = cap_adj + other_tail - head;
+    moved = Clamp(n, *entries, behavior);
+    if (moved == 0) return 0;
+    // S0: relaxed CAS; claims [head, head + moved) among this side's Mp/Mc callers. The
+    // published position (low half) is unchanged.
+  } while (!me.tail.compare_exchange_weak(word, Word(Pos(word), Aux(word) + moved),
+                                          std::memory_order_relaxed, std::memory_order_relaxed));
+  RaiseLimit(me, other_tail + cap_adj);  // S2, before S1 publishes the claim
+  return moved;
+}
+
+inline void PublishOnSingleSide(HeadTail& me, uint32_t old_head, unsigned moved) {
+  // W1: relaxed; the CAS orders. Wait for the calls that claimed before us to publish.
+  uint64_t word = me.tail.load(std::memory_order_relaxed);
+  for (;;) {
+    if (__builtin_expect(Pos(word) != old_head, 0)) {
+      Pause();
+      word = me.tail.load(std::memory_order_relaxed);
+      continue;
+    }
+    // S1 (T0 for this mode): release CAS; pairs with T1 on the other side. Moves the
+    // published position past our slots and takes them out of the claimed count.
+    if (me.tail.compare_exchange_weak(word, Word(old_head + moved, Aux(word) - moved),
+                                      std::memory_order_release, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+// Out of line: a ported program's path, not the single-thread side's.
+__attribute__((noinline)) inline unsigned EnqueueOnSingleSide(RingLayout& r, const void* objs,
+                                                              unsigned n, Behavior behavior,
+                                                              unsigned* free_space) {
+  uint32_t head;
+  uint32_t entries = 0;
+  const unsigned moved =
+      ClaimOnSingleSide<true>(r.prod, r.cons, r.capacity, n, behavior, &head, &entries);
+  if (moved != 0) {
+    CopyToSlots<8>(r, head, objs, moved);
+    PublishOnSingleSide(r.prod, head, moved);
+  }
+  if (free_space != nullptr) *free_space = entries - moved;
+  return moved;
+}
+
+__attribute__((noinline)) inline unsigned DequeueOnSingleSide(RingLayout& r, void* objs, unsigned n,
+                                                              Behavior behavior,
+                                                              unsigned* available) {
+  uint32_t head;
+  uint32_t entries = 0;
+  const unsigned moved = ClaimOnSingleSide<false>(r.cons, r.prod, 0, n, behavior, &head, &entries);
+  if (moved != 0) {
+    CopyFromSlots<8>(r, head, objs, moved);
+    PublishOnSingleSide(r.cons, head, moved);
+  }
+  if (available != nullptr) *available = entries - moved;
+  return moved;
+}
+
 // RTS and HTS operations out of line: they are for sides whose threads may be
 // preempted, where a call costs nothing next to the wait; keeping them out of the
 // inlined dispatch keeps the single and multi paths small in every caller.
