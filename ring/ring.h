@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/check.h"
 #include "base/version.h"
 #include "ring/internal/headtail.h"
 #include "ring/internal/layout.h"
@@ -165,7 +166,12 @@ class Ring {
   // DequeueFinish consumes the first n <= started. Call Finish (with 0 to give
   // everything back) only after a Start that returned more than 0: on an HTS side a
   // Finish without its own Start would end another thread's operation. On rings that
-  // cannot peek, Finish does nothing.
+  // cannot peek, Finish does nothing. Debug builds check (KEEL_DCHECK, abort with the
+  // ring's name): a Finish of more than its Start returned, or without a Start; a
+  // second Start on a single-thread side before the first is finished; a zero-copy
+  // Start without a ZeroCopy. Every fast-path call checks, in debug builds, that its
+  // buffer is not null (n > 0) and that pointer (void*) and TypedRing<T> calls match
+  // the ring's element size (8, sizeof(T)).
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkStart(unsigned n, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, nullptr, free_space);
   }
@@ -174,6 +180,9 @@ class Ring {
   }
   KEEL_RING_ALWAYS_INLINE void EnqueueFinish(const void* objs, unsigned n) {
     if (!ring_internal::CanPeek(r_.prod)) return;  // Start returned 0
+    ring_internal::CheckFinish(r_, r_.prod, n, "EnqueueFinish");
+    KEEL_DCHECK(objs != nullptr || n == 0, "ring \"%s\": EnqueueFinish(%u) from a null buffer",
+                r_.name, n);
     ring_internal::CopyToSlots<0>(
         r_, ring_internal::Pos(r_.prod.tail.load(std::memory_order_relaxed)), objs, n);
     ring_internal::FinishMove(r_.prod, n);
@@ -186,29 +195,38 @@ class Ring {
                                                      unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kVariable, objs, nullptr, available);
   }
-  KEEL_RING_ALWAYS_INLINE void DequeueFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
+  KEEL_RING_ALWAYS_INLINE void DequeueFinish(unsigned n) {
+    ring_internal::CheckFinish(r_, r_.cons, n, "DequeueFinish");
+    ring_internal::FinishMove(r_.cons, n);
+  }
 
   // --- Zero copy (single-thread or HTS side): work in the slots directly -----------
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBulkStart(unsigned n, ZeroCopy* zc,
                                                       unsigned* free_space = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": EnqueueZcBulkStart without a ZeroCopy", r_.name);
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, zc, free_space);
   }
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBurstStart(unsigned n, ZeroCopy* zc,
                                                        unsigned* free_space = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": EnqueueZcBurstStart without a ZeroCopy", r_.name);
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, zc, free_space);
   }
   KEEL_RING_ALWAYS_INLINE void EnqueueZcFinish(unsigned n) {
+    ring_internal::CheckFinish(r_, r_.prod, n, "EnqueueZcFinish");
     ring_internal::FinishMove(r_.prod, n);
   }
   KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBulkStart(unsigned n, ZeroCopy* zc,
                                                       unsigned* available = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": DequeueZcBulkStart without a ZeroCopy", r_.name);
     return Start(false, n, ring_internal::Behavior::kFixed, nullptr, zc, available);
   }
   KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBurstStart(unsigned n, ZeroCopy* zc,
                                                        unsigned* available = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": DequeueZcBurstStart without a ZeroCopy", r_.name);
     return Start(false, n, ring_internal::Behavior::kVariable, nullptr, zc, available);
   }
   KEEL_RING_ALWAYS_INLINE void DequeueZcFinish(unsigned n) {
+    ring_internal::CheckFinish(r_, r_.cons, n, "DequeueZcFinish");
     ring_internal::FinishMove(r_.cons, n);
   }
 
@@ -237,6 +255,9 @@ class Ring {
     const auto behavior =
         bulk ? ring_internal::Behavior::kFixed : ring_internal::Behavior::kVariable;
     using ring_internal::Sync;
+    ring_internal::CheckCall<8>(r_, objs, n,
+                                kSync == Sync::kSingle ? (kProducer ? "SpEnqueue" : "ScDequeue")
+                                                       : (kProducer ? "MpEnqueue" : "McDequeue"));
     // Sp/Sc on a single-thread side: the side's own algorithm; on a multi-thread side,
     // the single-thread algorithm keeping the side's head in step. Mp/Mc on a
     // multi-thread side: the side's own algorithm; on a single-thread side, which keeps

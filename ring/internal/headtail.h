@@ -30,6 +30,7 @@
 #include <immintrin.h>
 #endif
 
+#include "base/check.h"
 #include "ring/internal/layout.h"
 
 // The fast path's building blocks are forced inline: each sync mode's enqueue and
@@ -441,9 +442,22 @@ __attribute__((noinline)) unsigned DequeueOutOfLine(RingLayout& r, void* objs, u
 }
 
 // Dispatch on the side's sync mode (fixed at creation; the branch predicts perfectly).
+// Debug builds: the caller's buffer and element size match the ring (KEEL_DCHECK). kSize
+// 0: the element calls, which take the ring's own size.
+template <size_t kSize>
+KEEL_RING_INLINE void CheckCall(const RingLayout& r, const void* objs, unsigned n,
+                                const char* call) {
+  KEEL_DCHECK(kSize == 0 || r.elem_size == kSize,
+              "ring \"%s\": %s of %zu-byte elements on a ring of %u-byte elements", r.name, call,
+              kSize, r.elem_size);
+  KEEL_DCHECK(objs != nullptr || n == 0, "ring \"%s\": %s of %u elements from a null buffer",
+              r.name, call, n);
+}
+
 template <size_t kSize>
 KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
                                      unsigned* free_space) {
+  CheckCall<kSize>(r, objs, n, "enqueue");
   const auto sync = static_cast<Sync>(r.prod.sync);
   if (sync == Sync::kSingle) return Enqueue<Sync::kSingle, kSize>(r, objs, n, behavior, free_space);
   if (sync == Sync::kMulti) return Enqueue<Sync::kMulti, kSize>(r, objs, n, behavior, free_space);
@@ -456,6 +470,7 @@ KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n
 template <size_t kSize>
 KEEL_RING_INLINE unsigned DequeueAny(RingLayout& r, void* objs, unsigned n, Behavior behavior,
                                      unsigned* available) {
+  CheckCall<kSize>(r, objs, n, "dequeue");
   const auto sync = static_cast<Sync>(r.cons.sync);
   if (sync == Sync::kSingle) return Dequeue<Sync::kSingle, kSize>(r, objs, n, behavior, available);
   if (sync == Sync::kMulti) return Dequeue<Sync::kMulti, kSize>(r, objs, n, behavior, available);
@@ -468,6 +483,17 @@ KEEL_RING_INLINE unsigned DequeueAny(RingLayout& r, void* objs, unsigned n, Beha
 // --- Peek and zero-copy: single-thread and HTS sides only --------------------------
 // Start moves the head (the slots are this thread's until Finish); Finish publishes
 // the first n of them and gives the rest back.
+
+// Debug builds record an open Start of a single-thread side in the side's head word,
+// which such a side does not otherwise use: Word(the head after the Start, 1) until the
+// Finish, 0 otherwise, so that Finish can check its count (KEEL_DCHECK). An HTS side
+// keeps its head in its tail word anyway. Debug and optimized builds never share a group
+// (the EAL's build fingerprint includes debug checks), so neither misreads the other.
+#ifdef NDEBUG
+inline constexpr bool kDebugChecks = false;
+#else
+inline constexpr bool kDebugChecks = true;
+#endif
 
 inline bool CanPeek(const HeadTail& side) {
   return side.sync == static_cast<uint32_t>(Sync::kSingle) ||
@@ -484,13 +510,46 @@ inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t
   uint32_t entries = 0;
   unsigned moved = 0;
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
+    if constexpr (kDebugChecks) {
+      // Relaxed: only this thread (the side's one thread) uses the record.
+      KEEL_DCHECK(Aux(me.head.load(std::memory_order_relaxed)) == 0,
+                  "ring \"%s\": %s Start while the previous Start is not finished", r.name,
+                  kProducer ? "an enqueue" : "a dequeue");
+    }
     moved =
         MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
+    if (kDebugChecks && moved != 0) {
+      // Relaxed: as above.
+      me.head.store(Word(*head + moved, 1), std::memory_order_relaxed);
+    }
   } else if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
     moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
   }
   if (entries_out != nullptr) *entries_out = entries - moved;
   return moved;
+}
+
+// Slots the open Start of a side that can peek holds: 0 when none is open. Exact on an
+// HTS side; on a single-thread side, debug builds only (0 in others).
+inline uint32_t Reserved(const HeadTail& me) {
+  // Relaxed: read by the thread that owns the open Start, which wrote both words.
+  const uint64_t tail = me.tail.load(std::memory_order_relaxed);
+  if (me.sync == static_cast<uint32_t>(Sync::kHts)) return Aux(tail) - Pos(tail);
+  // Relaxed: as above.
+  const uint64_t head = me.head.load(std::memory_order_relaxed);
+  return Aux(head) != 0 ? Pos(head) - Pos(tail) : 0;
+}
+
+// Debug builds: a Finish finishes at most what its own Start holds.
+inline void CheckFinish(const RingLayout& r, const HeadTail& me, unsigned n, const char* call) {
+  if constexpr (kDebugChecks) {
+    if (!CanPeek(me)) return;  // Finish does nothing there
+    const uint32_t reserved = Reserved(me);
+    KEEL_DCHECK(n <= reserved,
+                "ring \"%s\": %s(%u) with %u slots started: a Finish needs its own Start "
+                "and finishes at most what that Start returned",
+                r.name, call, n, reserved);
+  }
 }
 
 // Publishes n slots from the side's tail (the head Start moved from).
@@ -501,6 +560,8 @@ inline void FinishMove(HeadTail& me, unsigned n) {
   // moves this side now.
   const uint32_t tail = Pos(me.tail.load(std::memory_order_relaxed));
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
+    // Relaxed: the debug record of the open Start (StartMove), this thread's only.
+    if constexpr (kDebugChecks) me.head.store(0, std::memory_order_relaxed);
     UpdateTail<Sync::kSingle>(me, tail, tail + n);  // the rest of what Start took is back
   } else {
     UpdateTail<Sync::kHts>(me, tail, tail + n);
