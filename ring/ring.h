@@ -17,7 +17,21 @@
 //
 // Fast-path calls (enqueue, dequeue, peek, counts) never allocate, never block except
 // to wait for a concurrent operation of the same side to finish, and return counts.
-// Without the EAL, MemorySize + Init build a ring in memory the caller provides.
+//
+// Two targets, one header (this one):
+//   //ring:core  the Ring class and every fast path, MemorySize + Init (a ring in
+//                memory the caller provides: a MAP_SHARED mapping before fork, a
+//                hugepage of its own), TypedRing<T> over a Ring*, CheckElementSize.
+//                Depends on //base and Abseil only: no EAL, no memory component.
+//   //ring       adds Create / Lookup / Free (rings in the group's shared memory, by
+//                name), TypedRing<T>::Create / Lookup, and registers the ring's layout
+//                version with the EAL. Depends on //ring:core, //eal, //memory.
+// A program linking only //ring:core that calls Create, Lookup or Free fails to link.
+//
+//   size_t bytes = *keel::ring::MemorySize(1024, keel::ring::kSingleProducer, 8);
+//   void* mem = std::aligned_alloc(128, bytes);     // or any memory the caller shares
+//   keel::ring::Ring* own = *keel::ring::Init(mem, "mine", 1024,
+//                                             keel::ring::kSingleProducer);
 #ifndef KEEL_RING_RING_H_
 #define KEEL_RING_RING_H_
 
@@ -316,6 +330,7 @@ absl::StatusOr<size_t> MemorySize(uint32_t count, uint32_t flags, uint32_t elem_
 absl::StatusOr<Ring*> Init(void* mem, absl::string_view name, uint32_t count, uint32_t flags,
                            uint32_t elem_size = 8);
 
+// --- //ring only (the group's shared memory; needs the EAL) -----------------------
 // Creates a ring in the group's shared memory, registered under `name` so any process
 // can Lookup it. Any process, secondaries included. count: a power of two up to 2^31-1
 // (capacity count-1), or with kExactSize any count up to that (capacity count).
