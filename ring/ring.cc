@@ -1,151 +1,32 @@
-// Control path: sizing, init, Create / Lookup / Free, and the non-inline queries.
+// Control path through the group's shared memory: Create / Lookup / Free, by name,
+// and the ring's registration with the EAL. The rest is //ring:core (core.cc).
 #include "ring/ring.h"
 
-#include <cstring>
-#include <new>
+#include <string>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "eal/internal/components.h"
 #include "memory/memory.h"
+#include "ring/internal/core.h"
 
 namespace keel::ring {
 namespace {
 
-using ring_internal::Pos;
-using ring_internal::RingLayout;
-using ring_internal::Sync;
-
 constexpr char kKind[] = "ring";
-constexpr uint32_t kAllFlags = kSingleProducer | kSingleConsumer | kExactSize | kProducerRts |
-                               kConsumerRts | kProducerHts | kConsumerHts;
+static_assert(ring_internal::kNameSize - 1 == memory::kMaxNameLength,
+              "a ring's name must fit the memory component's object names");
 
 const eal_internal::ComponentRegistrar kRegistrar({"ring", kVersion,
                                                    ring_internal::kLayoutVersion});
 
-struct Geometry {
-  uint32_t size;
-  uint32_t capacity;
-};
-
-absl::Status Invalid(absl::string_view name, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrFormat("ring \"%s\": %s", name, why));
-}
-
-int Bits(uint32_t v) { return __builtin_popcount(v); }
-
-absl::StatusOr<Geometry> Validate(absl::string_view name, uint32_t count, uint32_t flags,
-                                  uint32_t elem_size) {
-  if (name.empty() || name.size() > memory::kMaxNameLength) {
-    return Invalid(name, absl::StrFormat("the name must be 1 to %d characters",
-                                         memory::kMaxNameLength));
-  }
-  if ((flags & ~kAllFlags) != 0) {
-    return Invalid(name, absl::StrFormat("unknown flags 0x%x", flags & ~kAllFlags));
-  }
-  if (Bits(flags & (kSingleProducer | kProducerRts | kProducerHts)) > 1) {
-    return Invalid(name, "choose at most one of kSingleProducer, kProducerRts, kProducerHts");
-  }
-  if (Bits(flags & (kSingleConsumer | kConsumerRts | kConsumerHts)) > 1) {
-    return Invalid(name, "choose at most one of kSingleConsumer, kConsumerRts, kConsumerHts");
-  }
-  if (elem_size == 0 || elem_size % 4 != 0) {
-    return Invalid(name, absl::StrFormat("element size %d is not a positive multiple of 4",
-                                         elem_size));
-  }
-  if (count == 0 || count > kMaxCount) {
-    return Invalid(name, absl::StrFormat("count %d is not in 1..%d", count, kMaxCount));
-  }
-  Geometry g;
-  if (flags & kExactSize) {
-    // The next power of two above count: one slot always stays empty.
-    g.size = 1;
-    while (g.size <= count) g.size <<= 1;
-    g.capacity = count;
-  } else {
-    if ((count & (count - 1)) != 0) {
-      return Invalid(name, absl::StrFormat(
-                               "count %d is not a power of two (or pass kExactSize)", count));
-    }
-    if (count < 2) return Invalid(name, "count 1 leaves no usable slot (capacity is count-1)");
-    g.size = count;
-    g.capacity = count - 1;
-  }
-  if (static_cast<uint64_t>(g.size) * elem_size > (uint64_t{1} << 40)) {
-    return Invalid(name, absl::StrFormat("%d slots of %d bytes is too large", g.size, elem_size));
-  }
-  return g;
-}
-
-uint32_t SideSync(uint32_t flags, uint32_t single, uint32_t rts, uint32_t hts) {
-  if (flags & single) return static_cast<uint32_t>(Sync::kSingle);
-  if (flags & rts) return static_cast<uint32_t>(Sync::kRts);
-  if (flags & hts) return static_cast<uint32_t>(Sync::kHts);
-  return static_cast<uint32_t>(Sync::kMulti);
-}
-
-const char* SyncName(uint32_t sync) {
-  switch (static_cast<Sync>(sync)) {
-    case Sync::kMulti:
-      return "multi";
-    case Sync::kSingle:
-      return "single";
-    case Sync::kRts:
-      return "rts";
-    case Sync::kHts:
-      return "hts";
-  }
-  return "?";
-}
-
-bool IsRing(const Ring* ring) {
-  const auto* r = reinterpret_cast<const RingLayout*>(ring);
-  return r->magic == ring_internal::kRingMagic;
-}
-
-size_t Bytes(const Geometry& g, uint32_t elem_size) {
-  return sizeof(RingLayout) + (static_cast<size_t>(g.size) * elem_size + 127) / 128 * 128;
-}
-
 }  // namespace
 
-absl::StatusOr<size_t> MemorySize(uint32_t count, uint32_t flags, uint32_t elem_size) {
-  absl::StatusOr<Geometry> g = Validate("(size query)", count, flags, elem_size);
-  if (!g.ok()) return g.status();
-  return Bytes(*g, elem_size);
-}
-
-absl::StatusOr<Ring*> Init(void* mem, absl::string_view name, uint32_t count, uint32_t flags,
-                           uint32_t elem_size) {
-  absl::StatusOr<Geometry> g = Validate(name, count, flags, elem_size);
-  if (!g.ok()) return g.status();
-  if (mem == nullptr || reinterpret_cast<uintptr_t>(mem) % alignof(RingLayout) != 0) {
-    return Invalid(name, absl::StrFormat("memory %p is not %d-byte aligned", mem,
-                                         alignof(RingLayout)));
-  }
-  std::memset(mem, 0, sizeof(RingLayout));
-  auto* r = static_cast<RingLayout*>(mem);
-  r->layout_version = ring_internal::kLayoutVersion;
-  r->flags = flags;
-  r->size = g->size;
-  r->mask = g->size - 1;
-  r->capacity = g->capacity;
-  r->elem_size = elem_size;
-  absl::SNPrintF(r->name, sizeof(r->name), "%s", name);
-  r->prod.sync = SideSync(flags, kSingleProducer, kProducerRts, kProducerHts);
-  r->cons.sync = SideSync(flags, kSingleConsumer, kConsumerRts, kConsumerHts);
-  r->prod.htd_max = r->cons.htd_max = std::max<uint32_t>(1, g->capacity / 8);
-  r->prod.limit.store(g->capacity, std::memory_order_relaxed);  // C1: tail 0 + capacity
-  r->magic = ring_internal::kRingMagic;
-  return reinterpret_cast<Ring*>(mem);
-}
-
-absl::StatusOr<Ring*> Create(absl::string_view name, uint32_t count, int socket,
-                             uint32_t flags, uint32_t elem_size) {
-  absl::StatusOr<Geometry> g = Validate(name, count, flags, elem_size);
-  if (!g.ok()) return g.status();
-  absl::StatusOr<void*> mem = memory::Allocate(Bytes(*g, elem_size), alignof(RingLayout), socket);
+absl::StatusOr<Ring*> Create(absl::string_view name, uint32_t count, int socket, uint32_t flags,
+                             uint32_t elem_size) {
+  absl::StatusOr<size_t> bytes = ring_internal::CheckedSize(name, count, flags, elem_size);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<void*> mem = memory::Allocate(*bytes, alignof(ring_internal::RingLayout), socket);
   if (!mem.ok()) {
     return absl::Status(mem.status().code(),
                         absl::StrFormat("ring \"%s\": %s", name, mem.status().message()));
@@ -168,7 +49,7 @@ absl::StatusOr<Ring*> Lookup(absl::string_view name) {
 }
 
 absl::Status Free(Ring* ring) {
-  if (ring == nullptr || !memory::Contains(ring) || !IsRing(ring)) {
+  if (ring == nullptr || !memory::Contains(ring) || !ring_internal::IsRing(ring)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%p is not a ring in the group's shared memory", ring));
   }
@@ -180,77 +61,8 @@ absl::Status Free(Ring* ring) {
         absl::StrFormat("ring \"%s\" at %p was not made by ring::Create", name, ring));
   }
   if (absl::Status s = memory::UnregisterObject(kKind, name); !s.ok()) return s;
-  reinterpret_cast<RingLayout*>(ring)->magic = 0;
+  reinterpret_cast<ring_internal::RingLayout*>(ring)->magic = 0;
   return memory::Free(ring);
-}
-
-absl::Status CheckElementSize(const Ring* ring, size_t size) {
-  if (ring->ElementSize() == size) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrFormat("ring \"%s\" holds %d-byte elements, not %d-byte ones", ring->name(),
-                      ring->ElementSize(), size));
-}
-
-unsigned Ring::Count() const {
-  // Relaxed: a snapshot; each tail is only ever read as a number here.
-  const uint32_t prod = Pos(r_.prod.tail.load(std::memory_order_relaxed));
-  const uint32_t cons = Pos(r_.cons.tail.load(std::memory_order_relaxed));
-  const uint32_t count = (prod - cons) & r_.mask;
-  return count > r_.capacity ? r_.capacity : count;
-}
-
-absl::string_view Ring::name() const {
-  return absl::string_view(r_.name, strnlen(r_.name, sizeof(r_.name)));
-}
-
-void Ring::Reset() {
-  for (ring_internal::HeadTail* side : {&r_.prod, &r_.cons}) {
-    side->head.store(0, std::memory_order_relaxed);
-    side->tail.store(0, std::memory_order_relaxed);
-  }
-  // C1, C3 (internal/headtail.h): the other side's tail, 0 (plus the capacity).
-  r_.prod.limit.store(r_.capacity, std::memory_order_relaxed);
-  r_.cons.limit.store(0, std::memory_order_relaxed);
-}
-
-std::string Ring::Dump() const {
-  auto side = [](const ring_internal::HeadTail& s) {
-    // Relaxed: a snapshot.
-    const uint64_t head = s.head.load(std::memory_order_relaxed);
-    const uint64_t tail = s.tail.load(std::memory_order_relaxed);
-    uint32_t head_pos = Pos(head);
-    // HTS keeps its head in the tail word; a single-thread side keeps none (it is the tail).
-    if (s.sync == static_cast<uint32_t>(Sync::kHts)) head_pos = ring_internal::Aux(tail);
-    if (s.sync == static_cast<uint32_t>(Sync::kSingle)) head_pos = Pos(tail);
-    return absl::StrFormat("%s head=%u tail=%u", SyncName(s.sync), head_pos, Pos(tail));
-  };
-  return absl::StrFormat(
-      "ring \"%s\" at %p: flags=0x%x size=%u capacity=%u elem_size=%u used=%u free=%u\n"
-      "  producer: %s\n  consumer: %s\n",
-      name(), static_cast<const void*>(this), r_.flags, r_.size, r_.capacity, r_.elem_size,
-      Count(), FreeCount(), side(r_.prod), side(r_.cons));
-}
-
-unsigned Ring::Start(bool producer, unsigned n, ring_internal::Behavior behavior, void* out,
-                     ZeroCopy* zc, unsigned* entries) {
-  if (zc != nullptr) *zc = ZeroCopy{};
-  if (!ring_internal::CanPeek(producer ? r_.prod : r_.cons)) {
-    if (entries != nullptr) *entries = 0;
-    return 0;
-  }
-  uint32_t head;
-  const unsigned moved =
-      producer ? ring_internal::StartMove<true>(r_, n, behavior, &head, entries)
-               : ring_internal::StartMove<false>(r_, n, behavior, &head, entries);
-  if (moved == 0) return 0;
-  if (out != nullptr) ring_internal::CopyFromSlots<0>(r_, head, out, moved);
-  if (zc != nullptr) {
-    const uint32_t idx = head & r_.mask;
-    zc->ptr1 = ring_internal::Slots(r_) + static_cast<size_t>(idx) * r_.elem_size;
-    zc->n1 = idx + moved <= r_.size ? moved : r_.size - idx;
-    zc->ptr2 = zc->n1 < moved ? ring_internal::Slots(r_) : nullptr;
-  }
-  return moved;
 }
 
 }  // namespace keel::ring

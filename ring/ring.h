@@ -17,7 +17,21 @@
 //
 // Fast-path calls (enqueue, dequeue, peek, counts) never allocate, never block except
 // to wait for a concurrent operation of the same side to finish, and return counts.
-// Without the EAL, MemorySize + Init build a ring in memory the caller provides.
+//
+// Two targets, one header (this one):
+//   //ring:core  the Ring class and every fast path, MemorySize + Init (a ring in
+//                memory the caller provides: a MAP_SHARED mapping before fork, a
+//                hugepage of its own), TypedRing<T> over a Ring*, CheckElementSize.
+//                Depends on //base and Abseil only: no EAL, no memory component.
+//   //ring       adds Create / Lookup / Free (rings in the group's shared memory, by
+//                name), TypedRing<T>::Create / Lookup, and registers the ring's layout
+//                version with the EAL. Depends on //ring:core, //eal, //memory.
+// A program linking only //ring:core that calls Create, Lookup or Free fails to link.
+//
+//   size_t bytes = *keel::ring::MemorySize(1024, keel::ring::kSingleProducer, 8);
+//   void* mem = std::aligned_alloc(128, bytes);     // or any memory the caller shares
+//   keel::ring::Ring* own = *keel::ring::Init(mem, "mine", 1024,
+//                                             keel::ring::kSingleProducer);
 #ifndef KEEL_RING_RING_H_
 #define KEEL_RING_RING_H_
 
@@ -28,6 +42,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/check.h"
 #include "base/version.h"
 #include "ring/internal/headtail.h"
 #include "ring/internal/layout.h"
@@ -64,10 +79,17 @@ struct ZeroCopy {
 // Bulk calls move all n elements or none; burst calls move as many as they can. Both
 // return the number moved and, when asked, write the free space (enqueue) or the
 // entries left (dequeue) after the call, on success and failure alike. The generic
-// calls follow the ring's modes; the Sp/Mp/Sc/Mc variants force the single- or
-// multi-thread algorithm and are only for rings whose side is single or multi. A side
-// created single-thread keeps no head (it is its tail), so on such a side Mp/Mc run
-// the single-thread algorithm too: the ring was created for one thread on that side.
+// calls follow the ring's modes. The Sp/Mp/Sc/Mc variants are DPDK's:
+//   - MpEnqueue* / McDequeue* are multi-thread and multi-process safe on any ring,
+//     whatever its flags (DPDK's rte_ring_mp_enqueue_* on a ring created with
+//     RING_F_SP_ENQ): threads may call them concurrently with each other. On a side
+//     created single-thread they must not overlap that side's single-thread calls
+//     (generic, Sp/Sc, peek, zero copy), which assume no other thread moves the side,
+//     as in DPDK. Their cost there is a compare-and-swap per call; a single-thread
+//     side's own calls pay nothing for it.
+//   - SpEnqueue* / ScDequeue* are for one thread at a time on that side (any other
+//     thread of the side must be quiescent), on any ring.
+// On RTS and HTS sides all four run the side's own (multi-thread safe) algorithm.
 class Ring {
  public:
   Ring() = delete;
@@ -158,7 +180,12 @@ class Ring {
   // DequeueFinish consumes the first n <= started. Call Finish (with 0 to give
   // everything back) only after a Start that returned more than 0: on an HTS side a
   // Finish without its own Start would end another thread's operation. On rings that
-  // cannot peek, Finish does nothing.
+  // cannot peek, Finish does nothing. Debug builds check (KEEL_DCHECK, abort with the
+  // ring's name): a Finish of more than its Start returned, or without a Start; a
+  // second Start on a single-thread side before the first is finished; a zero-copy
+  // Start without a ZeroCopy. Every fast-path call checks, in debug builds, that its
+  // buffer is not null (n > 0) and that pointer (void*) and TypedRing<T> calls match
+  // the ring's element size (8, sizeof(T)).
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueBulkStart(unsigned n, unsigned* free_space = nullptr) {
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, nullptr, free_space);
   }
@@ -167,6 +194,9 @@ class Ring {
   }
   KEEL_RING_ALWAYS_INLINE void EnqueueFinish(const void* objs, unsigned n) {
     if (!ring_internal::CanPeek(r_.prod)) return;  // Start returned 0
+    ring_internal::CheckFinish(r_, r_.prod, n, "EnqueueFinish");
+    KEEL_DCHECK(objs != nullptr || n == 0, "ring \"%s\": EnqueueFinish(%u) from a null buffer",
+                r_.name, n);
     ring_internal::CopyToSlots<0>(
         r_, ring_internal::Pos(r_.prod.tail.load(std::memory_order_relaxed)), objs, n);
     ring_internal::FinishMove(r_.prod, n);
@@ -179,29 +209,38 @@ class Ring {
                                                      unsigned* available = nullptr) {
     return Start(false, n, ring_internal::Behavior::kVariable, objs, nullptr, available);
   }
-  KEEL_RING_ALWAYS_INLINE void DequeueFinish(unsigned n) { ring_internal::FinishMove(r_.cons, n); }
+  KEEL_RING_ALWAYS_INLINE void DequeueFinish(unsigned n) {
+    ring_internal::CheckFinish(r_, r_.cons, n, "DequeueFinish");
+    ring_internal::FinishMove(r_.cons, n);
+  }
 
   // --- Zero copy (single-thread or HTS side): work in the slots directly -----------
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBulkStart(unsigned n, ZeroCopy* zc,
                                                       unsigned* free_space = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": EnqueueZcBulkStart without a ZeroCopy", r_.name);
     return Start(true, n, ring_internal::Behavior::kFixed, nullptr, zc, free_space);
   }
   KEEL_RING_ALWAYS_INLINE unsigned EnqueueZcBurstStart(unsigned n, ZeroCopy* zc,
                                                        unsigned* free_space = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": EnqueueZcBurstStart without a ZeroCopy", r_.name);
     return Start(true, n, ring_internal::Behavior::kVariable, nullptr, zc, free_space);
   }
   KEEL_RING_ALWAYS_INLINE void EnqueueZcFinish(unsigned n) {
+    ring_internal::CheckFinish(r_, r_.prod, n, "EnqueueZcFinish");
     ring_internal::FinishMove(r_.prod, n);
   }
   KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBulkStart(unsigned n, ZeroCopy* zc,
                                                       unsigned* available = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": DequeueZcBulkStart without a ZeroCopy", r_.name);
     return Start(false, n, ring_internal::Behavior::kFixed, nullptr, zc, available);
   }
   KEEL_RING_ALWAYS_INLINE unsigned DequeueZcBurstStart(unsigned n, ZeroCopy* zc,
                                                        unsigned* available = nullptr) {
+    KEEL_DCHECK(zc != nullptr, "ring \"%s\": DequeueZcBurstStart without a ZeroCopy", r_.name);
     return Start(false, n, ring_internal::Behavior::kVariable, nullptr, zc, available);
   }
   KEEL_RING_ALWAYS_INLINE void DequeueZcFinish(unsigned n) {
+    ring_internal::CheckFinish(r_, r_.cons, n, "DequeueZcFinish");
     ring_internal::FinishMove(r_.cons, n);
   }
 
@@ -230,9 +269,15 @@ class Ring {
     const auto behavior =
         bulk ? ring_internal::Behavior::kFixed : ring_internal::Behavior::kVariable;
     using ring_internal::Sync;
-    // A side created single-thread keeps no head, so every call on it runs the
-    // single-thread algorithm; on a multi-thread side, Sp/Sc keep its head in step. RTS
-    // and HTS sides keep their own words: they run their own algorithm.
+    ring_internal::CheckCall<8>(r_, objs, n,
+                                kSync == Sync::kSingle ? (kProducer ? "SpEnqueue" : "ScDequeue")
+                                                       : (kProducer ? "MpEnqueue" : "McDequeue"));
+    // Sp/Sc on a single-thread side: the side's own algorithm; on a multi-thread side,
+    // the single-thread algorithm keeping the side's head in step. Mp/Mc on a
+    // multi-thread side: the side's own algorithm; on a single-thread side, which keeps
+    // no head, a compare-and-swap of claims in its tail word (EnqueueOnSingleSide in
+    // internal/headtail.h). RTS and HTS sides keep their own words: they run their own
+    // algorithm, which is multi-thread safe.
     const uint32_t side = kProducer ? r_.prod.sync : r_.cons.sync;
     if (side == static_cast<uint32_t>(Sync::kRts) || side == static_cast<uint32_t>(Sync::kHts)) {
       if constexpr (kProducer) {
@@ -242,11 +287,19 @@ class Ring {
       }
     }
     const bool single_side = side == static_cast<uint32_t>(Sync::kSingle);
-    if (kSync == Sync::kSingle || single_side) {
+    if constexpr (kSync == Sync::kSingle) {
       if (single_side) return Move<kProducer, Sync::kSingle, false>(objs, n, behavior, out);
       return Move<kProducer, Sync::kSingle, true>(objs, n, behavior, out);
+    } else {
+      if (__builtin_expect(single_side, 0)) {
+        if constexpr (kProducer) {
+          return ring_internal::EnqueueOnSingleSide(r_, objs, n, behavior, out);
+        } else {
+          return ring_internal::DequeueOnSingleSide(r_, objs, n, behavior, out);
+        }
+      }
+      return Move<kProducer, Sync::kMulti, false>(objs, n, behavior, out);
     }
-    return Move<kProducer, Sync::kMulti, false>(objs, n, behavior, out);
   }
 
   template <bool kProducer, ring_internal::Sync kSync, bool kKeepHead, typename Objs>
@@ -277,6 +330,7 @@ absl::StatusOr<size_t> MemorySize(uint32_t count, uint32_t flags, uint32_t elem_
 absl::StatusOr<Ring*> Init(void* mem, absl::string_view name, uint32_t count, uint32_t flags,
                            uint32_t elem_size = 8);
 
+// --- //ring only (the group's shared memory; needs the EAL) -----------------------
 // Creates a ring in the group's shared memory, registered under `name` so any process
 // can Lookup it. Any process, secondaries included. count: a power of two up to 2^31-1
 // (capacity count-1), or with kExactSize any count up to that (capacity count).

@@ -73,10 +73,10 @@ namespace keel::ring {
 namespace {
 
 using ring_internal::Sync;
-using testing::Backoff;
-using testing::Random;
-using testing::LocalRing;
 using ring_internal::Word;
+using testing::Backoff;
+using testing::LocalRing;
+using testing::Random;
 
 constexpr unsigned kElementsPerCase = 200000;
 constexpr unsigned kMaxBatch = 24;  // at most half the smallest capacity below
@@ -180,9 +180,12 @@ struct Elem12 {
 
 class Endpoint {
  public:
-  Endpoint(Ring* ring, Api api)
+  // explicit_multi: the pointer API through MpEnqueue* / McDequeue*, as DPDK code
+  // calling rte_ring_mp_enqueue_* / rte_ring_mc_dequeue_* would.
+  Endpoint(Ring* ring, Api api, bool explicit_multi = false)
       : ring_(ring),
         api_(api),
+        explicit_multi_(explicit_multi),
         n_words_(ring->ElementSize() / 4),
         words_(kMaxBatch * n_words_),
         pointers_(kMaxBatch),
@@ -196,6 +199,10 @@ class Endpoint {
         for (unsigned i = 0; i < n; ++i) {
           pointers_[i] = reinterpret_cast<void*>(
               static_cast<uintptr_t>(uint64_t{Words(i)[1]} << 32 | Words(i)[0]));
+        }
+        if (explicit_multi_) {
+          return bulk ? ring_->MpEnqueueBulk(pointers_.data(), n, free_space)
+                      : ring_->MpEnqueueBurst(pointers_.data(), n, free_space);
         }
         return bulk ? ring_->EnqueueBulk(pointers_.data(), n, free_space)
                     : ring_->EnqueueBurst(pointers_.data(), n, free_space);
@@ -218,8 +225,13 @@ class Endpoint {
     unsigned got = 0;
     switch (api_) {
       case Api::kPointer:
-        got = bulk ? ring_->DequeueBulk(pointers_.data(), n, available)
-                   : ring_->DequeueBurst(pointers_.data(), n, available);
+        if (explicit_multi_) {
+          got = bulk ? ring_->McDequeueBulk(pointers_.data(), n, available)
+                     : ring_->McDequeueBurst(pointers_.data(), n, available);
+        } else {
+          got = bulk ? ring_->DequeueBulk(pointers_.data(), n, available)
+                     : ring_->DequeueBurst(pointers_.data(), n, available);
+        }
         for (unsigned i = 0; i < got; ++i) {
           const uint64_t v = reinterpret_cast<uintptr_t>(pointers_[i]);
           Words(i)[0] = static_cast<uint32_t>(v);
@@ -247,6 +259,7 @@ class Endpoint {
  private:
   Ring* const ring_;
   const Api api_;
+  const bool explicit_multi_;
   const unsigned n_words_;
   std::vector<uint32_t> words_;
   std::vector<void*> pointers_;
@@ -457,15 +470,20 @@ using StressParam = std::tuple<uint32_t, uint32_t, int, bool>;
 
 class RingStressTest : public ::testing::TestWithParam<StressParam> {};
 
-// One run: fresh ring, producers and consumers, then the checks.
-void StressRound(uint32_t flags, const Kind& kind, bool bulk, uint64_t seed, uint32_t start) {
+// One run: fresh ring, producers and consumers, then the checks. explicit_multi: every
+// thread calls MpEnqueue* / McDequeue* (pointer API), and each side runs as many threads
+// as a multi-thread side, whatever the ring's flags (DPDK code ported as it is).
+void StressRound(uint32_t flags, const Kind& kind, bool bulk, uint64_t seed, uint32_t start,
+                 bool explicit_multi = false) {
   LocalRing local(kind.count, flags | kind.flags, kind.elem_size);
   Ring* ring = local.get();
   ASSERT_NE(ring, nullptr);
   StartAtPosition(ring, start);
   const unsigned capacity = ring->Capacity();
-  const unsigned n_producers = Threads(ProducerSync(flags));
-  const unsigned n_consumers = Threads(ConsumerSync(flags));
+  const Sync producer_sync = explicit_multi ? Sync::kMulti : ProducerSync(flags);
+  const Sync consumer_sync = explicit_multi ? Sync::kMulti : ConsumerSync(flags);
+  const unsigned n_producers = Threads(producer_sync);
+  const unsigned n_consumers = Threads(consumer_sync);
   const unsigned per_producer = kElementsPerCase / n_producers;
   const uint64_t total = uint64_t{per_producer} * n_producers;
   const std::string context = absl::StrCat("seed ", seed, " start ", start, ": ");
@@ -479,9 +497,9 @@ void StressRound(uint32_t flags, const Kind& kind, bool bulk, uint64_t seed, uin
   Run run(ring);
 
   for (unsigned p = 0; p < n_producers; ++p) {
-    run.Spawn(CpuFor(ProducerSync(flags), p), [&, p] {
+    run.Spawn(CpuFor(producer_sync, p), [&, p] {
       ThreadLog& log = producer_logs[p];
-      Endpoint endpoint(ring, kind.api);
+      Endpoint endpoint(ring, kind.api, explicit_multi);
       Random random(seed * 1000 + p);
       Backoff backoff;
       uint32_t seq = 0;
@@ -512,11 +530,11 @@ void StressRound(uint32_t flags, const Kind& kind, bool bulk, uint64_t seed, uin
     });
   }
   for (unsigned c = 0; c < n_consumers; ++c) {
-    run.Spawn(CpuFor(ConsumerSync(flags), c), [&, c] {
+    run.Spawn(CpuFor(consumer_sync, c), [&, c] {
       ThreadLog& log = consumer_logs[c];
       log.seqs.resize(n_producers);
       std::vector<int64_t> last(n_producers, -1);
-      Endpoint endpoint(ring, kind.api);
+      Endpoint endpoint(ring, kind.api, explicit_multi);
       Random random(seed * 1000 + 500 + c);
       Backoff backoff;
       while (consumed.load(std::memory_order_relaxed) < total && !run.Stopping()) {
@@ -585,6 +603,37 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(0u, kSingleConsumer, kConsumerRts, kConsumerHts),
                        ::testing::Range(0, static_cast<int>(std::size(kKinds))), ::testing::Bool()),
     StressName);
+
+// --- DPDK code ported as it is: explicit Mp/Mc calls on any side -----------------
+// DPDK's rte_ring_mp_enqueue_* / rte_ring_mc_dequeue_* are multi-thread safe whatever
+// the ring's flags; so are keel's MpEnqueue* / McDequeue*: on a ring created
+// single-producer and/or single-consumer, threads calling them concurrently (one per
+// CPU) still deliver every element once, in each producer's order.
+class RingExplicitMultiStressTest : public ::testing::TestWithParam<std::tuple<uint32_t, bool>> {};
+
+TEST_P(RingExplicitMultiStressTest, MpMcCallsOnSingleThreadSides) {
+  if (Cpus().size() < 2) GTEST_SKIP() << "needs 2 CPUs for concurrent threads of one side";
+  const auto [flags, bulk] = GetParam();
+  StressRound(flags, kKinds[0], bulk, 1, 0u - kElementsPerCase / 2, /*explicit_multi=*/true);
+  const absl::Duration soak = SoakDuration();
+  const absl::Time deadline = absl::Now() + soak;
+  Random starts(43);
+  for (uint64_t seed = 2; absl::Now() < deadline && !HasFailure(); ++seed) {
+    StressRound(flags, kKinds[0], bulk, seed, static_cast<uint32_t>(starts.Next()), true);
+  }
+}
+
+std::string ExplicitMultiName(const ::testing::TestParamInfo<std::tuple<uint32_t, bool>>& info) {
+  const uint32_t flags = std::get<0>(info.param);
+  return absl::StrCat(SyncName(ProducerSync(flags)), "p", SyncName(ConsumerSync(flags)), "c",
+                      std::get<1>(info.param) ? "_Bulk" : "_Burst");
+}
+
+INSTANTIATE_TEST_SUITE_P(SingleSides, RingExplicitMultiStressTest,
+                         ::testing::Combine(::testing::Values(kSingleProducer | kSingleConsumer,
+                                                              kSingleProducer, kSingleConsumer, 0u),
+                                            ::testing::Bool()),
+                         ExplicitMultiName);
 
 // --- Peek and zero copy under concurrency --------------------------------------------
 

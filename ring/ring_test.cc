@@ -256,6 +256,36 @@ TEST(RingExplicit, SpAfterMpTrafficSeesTheRealFreeSpace) {
   EXPECT_TRUE(r->Empty());
 }
 
+// Mp/Mc calls on a single-thread side (DPDK code ported as it is) and the side's own
+// calls after them: the single producer's cached bound (its `limit`) must cover what the
+// Mp calls moved, or the next single-thread enqueue would overwrite unread slots.
+TEST(RingExplicit, MpMcOnSingleSidesThenTheSidesOwnCalls) {
+  LocalRing r(8, kSingleProducer | kSingleConsumer, 8);  // capacity 7
+  void* objs[8];
+  for (uintptr_t i = 0; i < 8; ++i) objs[i] = reinterpret_cast<void*>(i + 1);
+  void* out[8];
+  ASSERT_EQ(r->EnqueueBulk(objs, 7), 7u);
+  ASSERT_EQ(r->DequeueBulk(out, 7), 7u);
+  unsigned free_space = 99;
+  ASSERT_EQ(r->MpEnqueueBulk(objs, 7, &free_space), 7u);
+  EXPECT_EQ(free_space, 0u);
+  EXPECT_EQ(r->EnqueueBulk(objs, 1), 0u) << "the ring is full";
+  EXPECT_EQ(r->SpEnqueueBurst(objs, 1), 0u) << "the ring is full";
+  unsigned available = 99;
+  ASSERT_EQ(r->McDequeueBurst(out, 8, &available), 7u);
+  EXPECT_EQ(available, 0u);
+  EXPECT_EQ(out[6], objs[6]);
+  EXPECT_EQ(r->DequeueBurst(out, 1), 0u) << "the ring is empty";
+  EXPECT_EQ(r->McDequeueBurst(out, 1), 0u);
+  ASSERT_EQ(r->EnqueueBulk(objs, 3), 3u);
+  ASSERT_EQ(r->MpEnqueueBurst(objs + 3, 8), 4u);
+  ASSERT_EQ(r->McDequeueBulk(out, 2), 2u);
+  ASSERT_EQ(r->DequeueBulk(out + 2, 5), 5u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(out[i], objs[i]);
+  EXPECT_TRUE(r->Empty());
+  EXPECT_THAT(r->Dump(), HasSubstr("single head=21 tail=21"));
+}
+
 // RTS and HTS sides keep their own words: explicit calls run the side's own algorithm,
 // and a Finish without a Start changes nothing on rings that cannot peek.
 TEST(RingExplicit, RtsAndHtsSidesRunTheirOwnAlgorithm) {
@@ -419,6 +449,103 @@ TEST(TypedRing, CopiesWholeElements) {
   EXPECT_THAT(std::string(CheckElementSize(r.get(), 8).message()),
               HasSubstr("holds 16-byte elements, not 8-byte ones"));
 }
+
+// --- Fast-path contracts: debug builds abort with the ring's name (KEEL_DCHECK) ---------
+#ifndef NDEBUG
+class RingContractDeathTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(RingContractDeathTest, FinishMoreThanStarted) {
+  LocalRing r(16, GetParam(), 8);
+  uint64_t in[8] = {};
+  uint64_t out[8];
+  ASSERT_EQ(r->EnqueueBulkStart(2), 2u);
+  EXPECT_DEATH(r->EnqueueFinish(in, 3),
+               "ring \"test\": EnqueueFinish\\(3\\) with 2 slots started: a Finish needs its own "
+               "Start and finishes at most");
+  r->EnqueueFinish(in, 2);
+  ASSERT_EQ(r->DequeueBulkStart(out, 1), 1u);
+  EXPECT_DEATH(r->DequeueFinish(2), "DequeueFinish\\(2\\) with 1 slots started");
+  r->DequeueFinish(1);
+  ZeroCopy zc;
+  ASSERT_EQ(r->EnqueueZcBurstStart(4, &zc), 4u);
+  EXPECT_DEATH(r->EnqueueZcFinish(5), "EnqueueZcFinish\\(5\\) with 4 slots started");
+  r->EnqueueZcFinish(4);
+  ASSERT_EQ(r->DequeueZcBulkStart(3, &zc), 3u);
+  EXPECT_DEATH(r->DequeueZcFinish(4), "DequeueZcFinish\\(4\\) with 3 slots started");
+  r->DequeueZcFinish(3);
+  EXPECT_EQ(r->Count(), 2u);
+}
+
+TEST_P(RingContractDeathTest, FinishWithoutStart) {
+  LocalRing r(16, GetParam(), 8);
+  uint64_t in[8] = {};
+  EXPECT_DEATH(r->EnqueueFinish(in, 1), "EnqueueFinish\\(1\\) with 0 slots started");
+  EXPECT_DEATH(r->DequeueFinish(1), "DequeueFinish\\(1\\) with 0 slots started");
+  EXPECT_DEATH(r->EnqueueZcFinish(1), "EnqueueZcFinish\\(1\\) with 0 slots started");
+  // After a finished Start there is none open either.
+  ASSERT_EQ(r->EnqueueBulkStart(2), 2u);
+  r->EnqueueFinish(in, 2);
+  EXPECT_DEATH(r->EnqueueFinish(in, 1), "EnqueueFinish\\(1\\) with 0 slots started");
+  r->EnqueueFinish(in, 0);  // giving back nothing is harmless
+  EXPECT_EQ(r->Count(), 2u);
+}
+
+TEST_P(RingContractDeathTest, ZeroCopyStartWithoutZeroCopy) {
+  LocalRing r(16, GetParam(), 8);
+  EXPECT_DEATH(r->EnqueueZcBulkStart(1, nullptr),
+               "ring \"test\": EnqueueZcBulkStart without a ZeroCopy");
+  EXPECT_DEATH(r->DequeueZcBurstStart(1, nullptr), "DequeueZcBurstStart without a ZeroCopy");
+}
+
+INSTANTIATE_TEST_SUITE_P(SingleAndHts, RingContractDeathTest,
+                         ::testing::Values(kSingleProducer | kSingleConsumer,
+                                           kProducerHts | kConsumerHts),
+                         [](const ::testing::TestParamInfo<uint32_t>& info) {
+                           return std::string(info.param & kSingleProducer ? "Single" : "Hts");
+                         });
+
+TEST(RingContractDeathTest, SecondStartOnASingleThreadSide) {
+  LocalRing r(16, kSingleProducer | kSingleConsumer, 8);
+  uint64_t out[4];
+  ASSERT_EQ(r->EnqueueBulkStart(2), 2u);
+  EXPECT_DEATH(r->EnqueueBurstStart(1),
+               "ring \"test\": an enqueue Start while the previous Start is not finished");
+  uint64_t in[2] = {1, 2};
+  r->EnqueueFinish(in, 2);
+  ASSERT_EQ(r->DequeueBulkStart(out, 1), 1u);
+  EXPECT_DEATH(r->DequeueBulkStart(out, 1), "a dequeue Start while the previous Start");
+  r->DequeueFinish(0);
+}
+
+TEST(RingContractDeathTest, ElementSizeOfTheCall) {
+  LocalRing r16(8, 0, 16);
+  void* objs[2] = {};
+  EXPECT_DEATH(r16->EnqueueBulk(objs, 1),
+               "ring \"test\": enqueue of 8-byte elements on a ring of 16-byte elements");
+  EXPECT_DEATH(r16->DequeueBurst(objs, 1), "dequeue of 8-byte elements on a ring of 16-byte");
+  EXPECT_DEATH(r16->MpEnqueueBulk(objs, 1), "MpEnqueue of 8-byte elements on a ring of 16-byte");
+  EXPECT_DEATH(r16->ScDequeueBurst(objs, 1), "ScDequeue of 8-byte elements on a ring of 16-byte");
+  LocalRing r4(8, kSingleProducer, 4);
+  EXPECT_DEATH(r4->MpEnqueueBurst(objs, 1), "MpEnqueue of 8-byte elements on a ring of 4-byte");
+  TypedRing<Pair> typed(r4.get());
+  Pair pair = {1, 2, 3};
+  EXPECT_DEATH(typed.Enqueue(pair), "enqueue of 16-byte elements on a ring of 4-byte elements");
+  EXPECT_DEATH(typed.Dequeue(&pair), "dequeue of 16-byte elements on a ring of 4-byte elements");
+  EXPECT_TRUE(r16->Empty());
+  EXPECT_TRUE(r4->Empty());
+}
+
+TEST(RingContractDeathTest, NullBuffer) {
+  LocalRing r(8, 0, 8);
+  EXPECT_DEATH(r->EnqueueBurst(nullptr, 2), "ring \"test\": enqueue of 2 elements from a null");
+  EXPECT_DEATH(r->DequeueBulkElem(nullptr, 1), "dequeue of 1 elements from a null buffer");
+  EXPECT_EQ(r->EnqueueBurst(nullptr, 0), 0u);  // nothing to move: no buffer needed
+}
+#else
+TEST(RingContractDeathTest, CompiledOut) {
+  GTEST_SKIP() << "KEEL_DCHECK is compiled out in optimized builds (NDEBUG)";
+}
+#endif  // NDEBUG
 
 }  // namespace
 }  // namespace keel::ring

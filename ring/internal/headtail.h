@@ -30,6 +30,7 @@
 #include <immintrin.h>
 #endif
 
+#include "base/check.h"
 #include "ring/internal/layout.h"
 
 // The fast path's building blocks are forced inline: each sync mode's enqueue and
@@ -315,6 +316,116 @@ KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavio
   return moved;
 }
 
+// --- Explicit multi-thread calls on a side created single-thread ---------------------
+// DPDK's rte_ring_mp_enqueue / rte_ring_mc_dequeue are multi-thread safe whatever the
+// ring's flags, so MpEnqueue* / McDequeue* are too. A single-thread side keeps no head:
+// its head is its tail, and its single-thread calls store Word(tail, 0). These calls
+// claim slots in the tail word's high half instead: Aux(tail) counts the slots claimed
+// beyond the published tail (0 whenever no such call runs), so the side's head is
+// Pos(tail) + Aux(tail). The other side reads Pos(tail) only: it sees no difference. The
+// single-thread path is untouched (it costs it nothing); the contract is DPDK's: these
+// calls may run concurrently with each other, not with the side's single-thread calls
+// (generic, Sp/Sc, peek), which assume no other thread moves the side.
+//
+// Every modification of the tail word while these calls run is a read-modify-write (S0,
+// S1), so each continues the release sequence of the publications before it: the other
+// side's T1 that reads a value synchronizes with every publication up to it.
+//
+// The single-thread side's `limit` (C0-C3) must stay a valid bound for the side's next
+// single-thread call: every call here raises it (S2) to what it read of the other
+// side's tail (plus the capacity), which covers the slots it claimed, before it
+// publishes them. So limit >= Pos(tail) (producer) and the consumer's signed reading of
+// C2 stays exact.
+//
+// A thread killed between S0 and S1 leaves its claim in Aux(tail) for good: the side's
+// later Mp/Mc calls wait for it (W1) as on a multi-thread side; the other side is not
+// affected (DPDK's behaviour for a killed multi-thread producer or consumer).
+
+// S2: raises `limit` to `value` (free-running: compared by signed difference).
+// Relaxed: the limit is a bound, not a publication; whichever thread raises it last,
+// it is at least every value raised so far. Pairs with nothing: the side's next
+// single-thread call runs after these calls by the caller's own synchronization.
+inline void RaiseLimit(HeadTail& me, uint32_t value) {
+  uint32_t current = me.limit.load(std::memory_order_relaxed);
+  while (static_cast<int32_t>(value - current) > 0 &&
+         !me.limit.compare_exchange_weak(current, value, std::memory_order_relaxed,
+                                         std::memory_order_relaxed)) {
+  }
+}
+
+template <bool kProducer>
+inline unsigned ClaimOnSingleSide(HeadTail& me, const HeadTail& other, uint32_t cap_adj, unsigned n,
+                                  Behavior behavior, uint32_t* old_head, uint32_t* entries) {
+  // Relaxed: the CAS below decides; the slots are ordered by T0/T1.
+  uint64_t word = me.tail.load(std::memory_order_relaxed);
+  unsigned moved;
+  uint32_t other_tail;
+  do {
+    const uint32_t head = Pos(word) + Aux(word);
+    // Read our word before the other side's tail (as MoveHead<kMulti>).
+    std::atomic_thread_fence(std::memory_order_acquire);
+    *old_head = head;
+    // T1: acquire; pairs with the other side's T0.
+    other_tail = Pos(other.tail.load(std::memory_order_acquire));
+    *entries = cap_adj + other_tail - head;
+    moved = Clamp(n, *entries, behavior);
+    if (moved == 0) return 0;
+    // S0: relaxed CAS; claims [head, head + moved) among this side's Mp/Mc callers. The
+    // published position (low half) is unchanged.
+  } while (!me.tail.compare_exchange_weak(word, Word(Pos(word), Aux(word) + moved),
+                                          std::memory_order_relaxed, std::memory_order_relaxed));
+  RaiseLimit(me, other_tail + cap_adj);  // S2, before S1 publishes the claim
+  return moved;
+}
+
+inline void PublishOnSingleSide(HeadTail& me, uint32_t old_head, unsigned moved) {
+  // W1: relaxed; the CAS orders. Wait for the calls that claimed before us to publish.
+  uint64_t word = me.tail.load(std::memory_order_relaxed);
+  for (;;) {
+    if (__builtin_expect(Pos(word) != old_head, 0)) {
+      Pause();
+      word = me.tail.load(std::memory_order_relaxed);
+      continue;
+    }
+    // S1 (T0 for this mode): release CAS; pairs with T1 on the other side. Moves the
+    // published position past our slots and takes them out of the claimed count.
+    if (me.tail.compare_exchange_weak(word, Word(old_head + moved, Aux(word) - moved),
+                                      std::memory_order_release, std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+// Out of line: a ported program's path, not the single-thread side's.
+__attribute__((noinline)) inline unsigned EnqueueOnSingleSide(RingLayout& r, const void* objs,
+                                                              unsigned n, Behavior behavior,
+                                                              unsigned* free_space) {
+  uint32_t head;
+  uint32_t entries = 0;
+  const unsigned moved =
+      ClaimOnSingleSide<true>(r.prod, r.cons, r.capacity, n, behavior, &head, &entries);
+  if (moved != 0) {
+    CopyToSlots<8>(r, head, objs, moved);
+    PublishOnSingleSide(r.prod, head, moved);
+  }
+  if (free_space != nullptr) *free_space = entries - moved;
+  return moved;
+}
+
+__attribute__((noinline)) inline unsigned DequeueOnSingleSide(RingLayout& r, void* objs, unsigned n,
+                                                              Behavior behavior,
+                                                              unsigned* available) {
+  uint32_t head;
+  uint32_t entries = 0;
+  const unsigned moved = ClaimOnSingleSide<false>(r.cons, r.prod, 0, n, behavior, &head, &entries);
+  if (moved != 0) {
+    CopyFromSlots<8>(r, head, objs, moved);
+    PublishOnSingleSide(r.cons, head, moved);
+  }
+  if (available != nullptr) *available = entries - moved;
+  return moved;
+}
+
 // RTS and HTS operations out of line: they are for sides whose threads may be
 // preempted, where a call costs nothing next to the wait; keeping them out of the
 // inlined dispatch keeps the single and multi paths small in every caller.
@@ -331,9 +442,22 @@ __attribute__((noinline)) unsigned DequeueOutOfLine(RingLayout& r, void* objs, u
 }
 
 // Dispatch on the side's sync mode (fixed at creation; the branch predicts perfectly).
+// Debug builds: the caller's buffer and element size match the ring (KEEL_DCHECK). kSize
+// 0: the element calls, which take the ring's own size.
+template <size_t kSize>
+KEEL_RING_INLINE void CheckCall(const RingLayout& r, const void* objs, unsigned n,
+                                const char* call) {
+  KEEL_DCHECK(kSize == 0 || r.elem_size == kSize,
+              "ring \"%s\": %s of %zu-byte elements on a ring of %u-byte elements", r.name, call,
+              kSize, r.elem_size);
+  KEEL_DCHECK(objs != nullptr || n == 0, "ring \"%s\": %s of %u elements from a null buffer",
+              r.name, call, n);
+}
+
 template <size_t kSize>
 KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
                                      unsigned* free_space) {
+  CheckCall<kSize>(r, objs, n, "enqueue");
   const auto sync = static_cast<Sync>(r.prod.sync);
   if (sync == Sync::kSingle) return Enqueue<Sync::kSingle, kSize>(r, objs, n, behavior, free_space);
   if (sync == Sync::kMulti) return Enqueue<Sync::kMulti, kSize>(r, objs, n, behavior, free_space);
@@ -346,6 +470,7 @@ KEEL_RING_INLINE unsigned EnqueueAny(RingLayout& r, const void* objs, unsigned n
 template <size_t kSize>
 KEEL_RING_INLINE unsigned DequeueAny(RingLayout& r, void* objs, unsigned n, Behavior behavior,
                                      unsigned* available) {
+  CheckCall<kSize>(r, objs, n, "dequeue");
   const auto sync = static_cast<Sync>(r.cons.sync);
   if (sync == Sync::kSingle) return Dequeue<Sync::kSingle, kSize>(r, objs, n, behavior, available);
   if (sync == Sync::kMulti) return Dequeue<Sync::kMulti, kSize>(r, objs, n, behavior, available);
@@ -358,6 +483,17 @@ KEEL_RING_INLINE unsigned DequeueAny(RingLayout& r, void* objs, unsigned n, Beha
 // --- Peek and zero-copy: single-thread and HTS sides only --------------------------
 // Start moves the head (the slots are this thread's until Finish); Finish publishes
 // the first n of them and gives the rest back.
+
+// Debug builds record an open Start of a single-thread side in the side's head word,
+// which such a side does not otherwise use: Word(the head after the Start, 1) until the
+// Finish, 0 otherwise, so that Finish can check its count (KEEL_DCHECK). An HTS side
+// keeps its head in its tail word anyway. Debug and optimized builds never share a group
+// (the EAL's build fingerprint includes debug checks), so neither misreads the other.
+#ifdef NDEBUG
+inline constexpr bool kDebugChecks = false;
+#else
+inline constexpr bool kDebugChecks = true;
+#endif
 
 inline bool CanPeek(const HeadTail& side) {
   return side.sync == static_cast<uint32_t>(Sync::kSingle) ||
@@ -374,13 +510,46 @@ inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t
   uint32_t entries = 0;
   unsigned moved = 0;
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
+    if constexpr (kDebugChecks) {
+      // Relaxed: only this thread (the side's one thread) uses the record.
+      KEEL_DCHECK(Aux(me.head.load(std::memory_order_relaxed)) == 0,
+                  "ring \"%s\": %s Start while the previous Start is not finished", r.name,
+                  kProducer ? "an enqueue" : "a dequeue");
+    }
     moved =
         MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
+    if (kDebugChecks && moved != 0) {
+      // Relaxed: as above.
+      me.head.store(Word(*head + moved, 1), std::memory_order_relaxed);
+    }
   } else if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
     moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
   }
   if (entries_out != nullptr) *entries_out = entries - moved;
   return moved;
+}
+
+// Slots the open Start of a side that can peek holds: 0 when none is open. Exact on an
+// HTS side; on a single-thread side, debug builds only (0 in others).
+inline uint32_t Reserved(const HeadTail& me) {
+  // Relaxed: read by the thread that owns the open Start, which wrote both words.
+  const uint64_t tail = me.tail.load(std::memory_order_relaxed);
+  if (me.sync == static_cast<uint32_t>(Sync::kHts)) return Aux(tail) - Pos(tail);
+  // Relaxed: as above.
+  const uint64_t head = me.head.load(std::memory_order_relaxed);
+  return Aux(head) != 0 ? Pos(head) - Pos(tail) : 0;
+}
+
+// Debug builds: a Finish finishes at most what its own Start holds.
+inline void CheckFinish(const RingLayout& r, const HeadTail& me, unsigned n, const char* call) {
+  if constexpr (kDebugChecks) {
+    if (!CanPeek(me)) return;  // Finish does nothing there
+    const uint32_t reserved = Reserved(me);
+    KEEL_DCHECK(n <= reserved,
+                "ring \"%s\": %s(%u) with %u slots started: a Finish needs its own Start "
+                "and finishes at most what that Start returned",
+                r.name, call, n, reserved);
+  }
 }
 
 // Publishes n slots from the side's tail (the head Start moved from).
@@ -391,6 +560,8 @@ inline void FinishMove(HeadTail& me, unsigned n) {
   // moves this side now.
   const uint32_t tail = Pos(me.tail.load(std::memory_order_relaxed));
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
+    // Relaxed: the debug record of the open Start (StartMove), this thread's only.
+    if constexpr (kDebugChecks) me.head.store(0, std::memory_order_relaxed);
     UpdateTail<Sync::kSingle>(me, tail, tail + n);  // the rest of what Start took is back
   } else {
     UpdateTail<Sync::kHts>(me, tail, tail + n);

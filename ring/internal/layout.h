@@ -10,7 +10,10 @@
 // side (producer, consumer) keeps its state in one HeadTail. Whatever the side's sync
 // mode, Pos(tail) is the side's published tail position: the one word the other side
 // reads.
-//   multi/single:  head = Word(head, 0)            tail = Word(tail, 0)
+//   multi:         head = Word(head, 0)            tail = Word(tail, 0)
+//   single:        head unused                     tail = Word(tail, claimed)
+//                  (claimed: slots explicit Mp/Mc calls hold beyond the tail; 0 when
+//                  none runs, so the side's own calls store Word(tail, 0))
 //   RTS:           head = Word(head, head count)   tail = Word(tail, tail count)
 //   HTS:           head unused                     tail = Word(tail, head)
 #ifndef KEEL_RING_INTERNAL_LAYOUT_H_
@@ -24,7 +27,7 @@
 namespace keel::ring_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 inline constexpr uint64_t kRingMagic = 0x676e69726c65656bULL;  // "keelring"
 inline constexpr uint32_t kMaxCount = 0x7fffffff;
 inline constexpr int kNameSize = 64;
