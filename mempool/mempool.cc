@@ -15,6 +15,8 @@
 #include "eal/internal/components.h"
 #include "base/kill_point.h"
 #include "base/log.h"
+#include "base/names.h"
+#include "base/units.h"
 #include "memory/memory.h"
 #include "ring/internal/layout.h"
 
@@ -222,8 +224,6 @@ absl::Status Invalid(absl::string_view name, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrFormat("mempool \"%s\": %s", name, why));
 }
 
-size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
-
 // DPDK's CALC_CACHE_FLUSHTHRESH.
 uint32_t FlushThreshold(uint32_t size) { return size * 3 / 2; }
 
@@ -278,9 +278,8 @@ absl::StatusOr<Geometry> Plan(absl::string_view name, unsigned n, unsigned elt_s
 
 absl::Status Validate(absl::string_view name, unsigned n, unsigned elt_size, unsigned cache_size,
                       uint32_t flags, absl::string_view ops_name) {
-  if (name.empty() || name.size() > memory::kMaxNameLength) {
-    return Invalid(name,
-                   absl::StrFormat("the name must be 1 to %d characters", memory::kMaxNameLength));
+  if (absl::Status s = CheckNameLength("mempool", name, memory::kMaxNameLength); !s.ok()) {
+    return s;
   }
   if (n == 0 || n > ring::kMaxCount) {
     return Invalid(name, absl::StrFormat("n %u is not in 1..%u", n, ring::kMaxCount));
@@ -359,8 +358,8 @@ absl::StatusOr<Mempool*> Create(absl::string_view name, unsigned n, unsigned elt
   mp->caches_offset = g->caches_offset;
   mp->private_offset = g->private_offset;
   mp->objects_offset = g->objects_offset;
-  absl::SNPrintF(mp->name, sizeof(mp->name), "%s", name);
-  absl::SNPrintF(mp->ops_name, sizeof(mp->ops_name), "%s", ops.name);
+  CopyName(mp->name, name);
+  CopyName(mp->ops_name, ops.name);
 
   char* base = static_cast<char*>(*mem);
   absl::StatusOr<ring::Ring*> backend =
@@ -404,11 +403,12 @@ absl::StatusOr<Mempool*> Lookup(absl::string_view name) {
   absl::StatusOr<void*> obj = memory::LookupObject(kKind, name, mempool_internal::kLayoutVersion);
   if (!obj.ok()) return obj.status();
   auto* mp = static_cast<MempoolLayout*>(*obj);
-  const absl::string_view ops(mp->ops_name, strnlen(mp->ops_name, sizeof(mp->ops_name)));
+  // Read from shared memory: bounded by the array, escaped in the message.
+  const absl::string_view ops = NameOf(mp->ops_name);
   if (FindOps(ops) == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrFormat("mempool \"%s\": backend \"%s\" is not known to this process (known: %s)",
-                        name, ops, absl::StrJoin(OpsNames(), ", ")));
+                        name, Printable(ops), absl::StrJoin(OpsNames(), ", ")));
   }
   return reinterpret_cast<Mempool*>(mp);
 }
@@ -440,13 +440,9 @@ unsigned Mempool::AvailableCount() const {
   return static_cast<unsigned>(std::min<uint64_t>(count, r_.size));
 }
 
-absl::string_view Mempool::name() const {
-  return absl::string_view(r_.name, strnlen(r_.name, sizeof(r_.name)));
-}
+absl::string_view Mempool::name() const { return NameOf(r_.name); }
 
-absl::string_view Mempool::ops_name() const {
-  return absl::string_view(r_.ops_name, strnlen(r_.ops_name, sizeof(r_.ops_name)));
-}
+absl::string_view Mempool::ops_name() const { return NameOf(r_.ops_name); }
 
 void* Mempool::PrivateData() { return reinterpret_cast<char*>(&r_) + r_.private_offset; }
 

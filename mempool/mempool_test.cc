@@ -75,8 +75,8 @@ TEST(MempoolCreate, RejectsBadArguments) {
            {"p", 100, 64, 100, 0, "", "cache size 100 needs at least 150 objects"},
            {"p", 100, 64, 0, 1u << 9, "", "unknown flags 0x200"},
            {"p", 100, 64, 0, 0, "stack", "unknown backend \"stack\" (known: ring_mp_mc"},
-           {"", 100, 64, 0, 0, "", "the name must be 1 to 63 characters"},
-           {std::string(64, 'x'), 100, 64, 0, 0, "", "the name must be 1 to 63 characters"},
+           {"", 100, 64, 0, 0, "", "mempool name \"\" must be 1 to 63 characters (it has 0)"},
+           {std::string(64, 'x'), 100, 64, 0, 0, "", "must be 1 to 63 characters (it has 64)"},
        }) {
     absl::StatusOr<Mempool*> p =
         Create(c.name, c.n, c.elt_size, c.cache, 0, c.flags, memory::kSocketAny, nullptr, c.ops);
