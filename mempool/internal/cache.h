@@ -83,10 +83,31 @@ inline ObjectHeader* Header(const void* obj) {
 // K0 (see the top of this file).
 KEEL_MEMPOOL_INLINE void CrashOrder() { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
-// n pointers, for the small counts of the fast path: a loop GCC unrolls for a constant
-// n, instead of a memcpy call for a variable one.
+// Four pointers, moved as one 32-byte vector (a ymm register with AVX; two SSE moves or
+// scalars without).
+typedef uint64_t FourObjects __attribute__((vector_size(32)));
+
+// n pointers. A constant n (the usual bulk size) is unrolled into 32-byte moves, then
+// 8-byte ones. Not 64-byte moves, which GCC picks for a memcpy on AVX-512 machines: in
+// a get followed by a put of the same objects, each copy reads what the one before
+// wrote, and on this VM's AMD EPYC a 64-byte load waits much longer for a 64-byte store
+// than a 32-byte load for a 32-byte store (bulks of 8: 9.8 against 5.5 ns a get+put).
+// A variable n is a loop while it is short, where a call to memcpy would cost more than
+// the copy.
 KEEL_MEMPOOL_INLINE void CopyObjects(void** dst, void* const* src, unsigned n) {
-  for (unsigned i = 0; i < n; ++i) dst[i] = src[i];
+  if (__builtin_constant_p(n)) {
+    unsigned i = 0;
+    for (; i + 4 <= n; i += 4) {
+      FourObjects four;
+      std::memcpy(&four, src + i, sizeof(four));
+      std::memcpy(dst + i, &four, sizeof(four));
+    }
+    for (; i < n; ++i) dst[i] = src[i];
+  } else if (n < 16) {
+    for (unsigned i = 0; i < n; ++i) dst[i] = src[i];
+  } else {
+    std::memcpy(dst, src, n * sizeof(void*));
+  }
 }
 
 // Debug builds: the trailer cookie, directly after the object's elt_size bytes (so an
