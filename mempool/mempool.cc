@@ -13,8 +13,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "eal/internal/components.h"
+#include "base/kill_point.h"
 #include "base/log.h"
+#include "base/names.h"
+#include "base/units.h"
 #include "memory/memory.h"
+#include "ring/internal/layout.h"
 
 namespace keel::mempool_internal {
 namespace {
@@ -31,7 +35,96 @@ int64_t IndexOf(const MempoolLayout& mp, const void* obj) {
   return static_cast<int64_t>(delta / mp.stride);
 }
 
+// The ring alone cannot serve a get: take all the cache has and the rest from the ring.
+bool GetFromCacheAndRing(MempoolLayout& mp, void** objs, unsigned n, CacheLayout* cache,
+                         uint32_t len) {
+  const unsigned rest = n - len;
+  if (Backend(mp)->DequeueBulk(objs, rest) != rest) return false;
+  // A kill here: the ring's `rest` objects die with the caller (a leak); the cache is
+  // whole.
+  KillPointForTest("mempool.get.after_dequeue");
+  // L0: shrink first; K0 keeps the copy below. A kill after it leaks the cache's len
+  // objects too.
+  cache->len.store(0, std::memory_order_relaxed);
+  CrashOrder();
+  KillPointForTest("mempool.get.after_len");
+  std::memcpy(objs + rest, CacheSlots(cache), len * sizeof(void*));
+  if constexpr (kDebug) MarkGot(mp, objs, n);
+  return true;
+}
+
 }  // namespace
+
+bool GetMiss(MempoolLayout& mp, void** objs, unsigned n, CacheLayout* cache, uint32_t len) {
+  if (n > cache->size) {
+    // Too many for the cache: straight from the ring.
+    if (Backend(mp)->DequeueBulk(objs, n) != n) {
+      return GetFromCacheAndRing(mp, objs, n, cache, len);
+    }
+    if constexpr (kDebug) MarkGot(mp, objs, n);
+    return true;
+  }
+  // Refill so that n can be taken and `size` objects stay for the next gets: into the
+  // slots above len, which len does not count yet.
+  void** slots = CacheSlots(cache);
+  const unsigned want = cache->size + n - len;
+  if (Backend(mp)->DequeueBulk(slots + len, want) != want) {
+    return GetFromCacheAndRing(mp, objs, n, cache, len);
+  }
+  // A kill here leaks the `want` objects: out of the ring, in slots len does not count.
+  // K0: the ring's copy into the slots stays above the store that counts them.
+  CrashOrder();
+  KillPointForTest("mempool.get.after_refill");
+  const uint32_t stay = len + want - n;  // == size
+  // L0: grow to count the objects that stay, never the top n, which go to the caller.
+  cache->len.store(stay, std::memory_order_relaxed);
+  // K0: the copy below the store. A kill after it leaks the n objects.
+  CrashOrder();
+  KillPointForTest("mempool.get.after_len");
+  std::memcpy(objs, slots + stay, n * sizeof(void*));
+  if constexpr (kDebug) MarkGot(mp, objs, n);
+  return true;
+}
+
+uint32_t FlushToRing(MempoolLayout& mp, CacheLayout* cache, uint32_t len) {
+  void** slots = CacheSlots(cache);
+  // L0: shrink first. K1: the ring's release of its tail keeps this store before the
+  // objects show in the ring. A kill after it leaks the len objects.
+  cache->len.store(0, std::memory_order_relaxed);
+  KillPointForTest("mempool.flush.after_len");
+  const unsigned moved = Backend(mp)->EnqueueBurst(slots, len);
+  // A kill here loses nothing: the objects are in the ring, the cache is empty (but for
+  // what the ring refused, which leaks).
+  KillPointForTest("mempool.flush.after_enqueue");
+  if (moved == len) return 0;
+  // What the ring refused (a double put that no check stopped) stays in the cache:
+  // moved down, then counted (K0; a kill before the store leaks them).
+  std::memmove(slots, slots + moved, (len - moved) * sizeof(void*));
+  CrashOrder();
+  // L0.
+  cache->len.store(len - moved, std::memory_order_relaxed);
+  return len - moved;
+}
+
+void PutOverflow(MempoolLayout& mp, void* const* objs, unsigned n, CacheLayout* cache,
+                 uint32_t len) {
+  if (n <= cache->flush_threshold) {
+    // The cache would pass its threshold: its objects go to the ring, these stay.
+    len = FlushToRing(mp, cache, len);
+    if (len + n <= cache->capacity) {
+      // As in the fast path: copy, then grow (K0). A kill between leaks the n objects.
+      std::memcpy(CacheSlots(cache) + len, objs, n * sizeof(void*));
+      CrashOrder();
+      KillPointForTest("mempool.put.after_copy");
+      // L0.
+      cache->len.store(len + n, std::memory_order_relaxed);
+      return;
+    }
+  }
+  // Too many for the cache (or the ring refused a flush): straight to the ring. A put
+  // the ring refuses can only be a double put (see FlushToRing).
+  Backend(mp)->EnqueueBurst(objs, n);
+}
 
 void MarkGot(MempoolLayout& mp, void* const* objs, unsigned n) {
   for (unsigned i = 0; i < n; ++i) {
@@ -131,8 +224,6 @@ absl::Status Invalid(absl::string_view name, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrFormat("mempool \"%s\": %s", name, why));
 }
 
-size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
-
 // DPDK's CALC_CACHE_FLUSHTHRESH.
 uint32_t FlushThreshold(uint32_t size) { return size * 3 / 2; }
 
@@ -187,9 +278,8 @@ absl::StatusOr<Geometry> Plan(absl::string_view name, unsigned n, unsigned elt_s
 
 absl::Status Validate(absl::string_view name, unsigned n, unsigned elt_size, unsigned cache_size,
                       uint32_t flags, absl::string_view ops_name) {
-  if (name.empty() || name.size() > memory::kMaxNameLength) {
-    return Invalid(name,
-                   absl::StrFormat("the name must be 1 to %d characters", memory::kMaxNameLength));
+  if (absl::Status s = CheckNameLength("mempool", name, memory::kMaxNameLength); !s.ok()) {
+    return s;
   }
   if (n == 0 || n > ring::kMaxCount) {
     return Invalid(name, absl::StrFormat("n %u is not in 1..%u", n, ring::kMaxCount));
@@ -268,8 +358,8 @@ absl::StatusOr<Mempool*> Create(absl::string_view name, unsigned n, unsigned elt
   mp->caches_offset = g->caches_offset;
   mp->private_offset = g->private_offset;
   mp->objects_offset = g->objects_offset;
-  absl::SNPrintF(mp->name, sizeof(mp->name), "%s", name);
-  absl::SNPrintF(mp->ops_name, sizeof(mp->ops_name), "%s", ops.name);
+  CopyName(mp->name, name);
+  CopyName(mp->ops_name, ops.name);
 
   char* base = static_cast<char*>(*mem);
   absl::StatusOr<ring::Ring*> backend =
@@ -313,11 +403,12 @@ absl::StatusOr<Mempool*> Lookup(absl::string_view name) {
   absl::StatusOr<void*> obj = memory::LookupObject(kKind, name, mempool_internal::kLayoutVersion);
   if (!obj.ok()) return obj.status();
   auto* mp = static_cast<MempoolLayout*>(*obj);
-  const absl::string_view ops(mp->ops_name, strnlen(mp->ops_name, sizeof(mp->ops_name)));
+  // Read from shared memory: bounded by the array, escaped in the message.
+  const absl::string_view ops = NameOf(mp->ops_name);
   if (FindOps(ops) == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrFormat("mempool \"%s\": backend \"%s\" is not known to this process (known: %s)",
-                        name, ops, absl::StrJoin(OpsNames(), ", ")));
+                        name, Printable(ops), absl::StrJoin(OpsNames(), ", ")));
   }
   return reinterpret_cast<Mempool*>(mp);
 }
@@ -349,19 +440,49 @@ unsigned Mempool::AvailableCount() const {
   return static_cast<unsigned>(std::min<uint64_t>(count, r_.size));
 }
 
-absl::string_view Mempool::name() const {
-  return absl::string_view(r_.name, strnlen(r_.name, sizeof(r_.name)));
-}
+absl::string_view Mempool::name() const { return NameOf(r_.name); }
 
-absl::string_view Mempool::ops_name() const {
-  return absl::string_view(r_.ops_name, strnlen(r_.ops_name, sizeof(r_.ops_name)));
-}
+absl::string_view Mempool::ops_name() const { return NameOf(r_.ops_name); }
 
 void* Mempool::PrivateData() { return reinterpret_cast<char*>(&r_) + r_.private_offset; }
 
 void Mempool::ObjectIterate(const std::function<void(void* obj, unsigned index)>& fn) {
   for (unsigned i = 0; i < r_.size; ++i) fn(ObjectAt(r_, i), i);
 }
+
+namespace {
+
+// Calls fn(obj) for every object the pool has to give: the ring's, from its consumer
+// tail to its producer tail, and each lcore cache's first len. A snapshot: exact only
+// when no get or put runs. Reads the ring's layout (ring/internal/layout.h): the ring
+// has no API to list its entries.
+template <typename Fn>
+void ForEachAvailable(MempoolLayout& mp, Fn fn) {
+  const auto& ring = *reinterpret_cast<const ring_internal::RingLayout*>(
+      reinterpret_cast<const char*>(&mp) + mp.ring_offset);
+  // Relaxed: a snapshot, read as numbers (as ring::Ring::Count).
+  const uint32_t cons = ring_internal::Pos(ring.cons.tail.load(std::memory_order_relaxed));
+  const uint32_t prod = ring_internal::Pos(ring.prod.tail.load(std::memory_order_relaxed));
+  const uint32_t count = std::min((prod - cons) & ring.mask, ring.capacity);
+  const auto* slots = reinterpret_cast<void* const*>(reinterpret_cast<const char*>(&ring) +
+                                                     sizeof(ring_internal::RingLayout));
+  for (uint32_t i = 0; i < count; ++i) fn(slots[(cons + i) & ring.mask]);
+  for (unsigned lcore = 0; mp.cache_size != 0 && lcore < mempool_internal::kMaxLcores; ++lcore) {
+    CacheLayout* cache = mempool_internal::LcoreCache(mp, lcore);
+    // Relaxed: a snapshot (L0).
+    const uint32_t len = std::min(cache->len.load(std::memory_order_relaxed), cache->capacity);
+    void* const* objs = mempool_internal::CacheSlots(cache);
+    for (uint32_t i = 0; i < len; ++i) fn(objs[i]);
+  }
+}
+
+// "N <what>: a, b, c, d, ..." with the first few examples.
+std::string Listed(uint64_t n, absl::string_view what, const std::vector<std::string>& examples) {
+  return absl::StrFormat("%u %s: %s%s", n, what, absl::StrJoin(examples, ", "),
+                         n > examples.size() ? ", ..." : "");
+}
+
+}  // namespace
 
 absl::Status Mempool::Audit() const {
   auto& mp = const_cast<MempoolLayout&>(r_);
@@ -374,6 +495,51 @@ absl::Status Mempool::Audit() const {
       problems.push_back(absl::StrFormat("lcore %u's cache holds %u, above its %u slots", lcore,
                                          len, cache->capacity));
     }
+  }
+  // Every object the ring and the caches hold, counted: one there twice would be handed
+  // out twice (a double put no check stopped, a cache left inconsistent by a kill). In
+  // debug builds, one there that is marked in use was also handed out.
+  constexpr size_t kExamples = 4;
+  std::vector<uint8_t> seen(r_.size, 0);
+  uint64_t foreign = 0;
+  uint64_t marked_in_use = 0;
+  std::vector<std::string> foreign_examples, in_use_examples;
+  ForEachAvailable(mp, [&](void* obj) {
+    const int64_t index = mempool_internal::IndexOf(mp, obj);
+    if (index < 0) {
+      if (foreign_examples.size() < kExamples) foreign_examples.push_back(absl::StrFormat("%p", obj));
+      ++foreign;
+      return;
+    }
+    if (seen[index] < UINT8_MAX) ++seen[index];
+    if (mempool_internal::kDebug && seen[index] == 1 &&
+        mempool_internal::Header(obj)->cookie == mempool_internal::kCookieInUse) {
+      if (in_use_examples.size() < kExamples) in_use_examples.push_back(absl::StrFormat("%p", obj));
+      ++marked_in_use;
+    }
+  });
+  uint64_t duplicates = 0;
+  std::vector<std::string> duplicate_examples;
+  for (unsigned i = 0; i < r_.size; ++i) {
+    if (seen[i] < 2) continue;
+    if (duplicate_examples.size() < kExamples) {
+      duplicate_examples.push_back(absl::StrFormat("%p x%u%s", static_cast<void*>(ObjectAt(mp, i)),
+                                                   seen[i], seen[i] == UINT8_MAX ? "+" : ""));
+    }
+    ++duplicates;
+  }
+  if (duplicates != 0) {
+    problems.push_back(Listed(duplicates,
+                              "objects are in the pool more than once (ring + lcore caches)",
+                              duplicate_examples));
+  }
+  if (marked_in_use != 0) {
+    problems.push_back(
+        Listed(marked_in_use, "objects in the pool are marked in use", in_use_examples));
+  }
+  if (foreign != 0) {
+    problems.push_back(
+        Listed(foreign, "pointers in the pool are not objects of it", foreign_examples));
   }
   if constexpr (mempool_internal::kDebug) {
     // Relaxed: counters.

@@ -1,6 +1,7 @@
-// keel mempools beside DPDK 22.11's rte_mempool, in one run: get then put of bulk 32,
-// with a per-lcore cache of 256 and without a cache, in ns per object (one get and one
-// put), and a table of keel/DPDK ratios at the end.
+// keel mempools beside DPDK 22.11's rte_mempool, in one run: get n then put n in a loop
+// (DPDK's mempool_perf_autotest with n_get_bulk = n_put_bulk = n), for n = 1, 4, 8 and
+// 32, with a per-lcore cache of 256 and without a cache, in ns per object (one get and
+// one put), and a table of keel/DPDK ratios at the end.
 //
 //   bazel run -c opt //mempool:mempool_benchmark
 //
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
 #include "eal/eal.h"
 #include "memory/memory.h"
@@ -28,7 +30,6 @@ namespace {
 
 constexpr unsigned kPoolSize = 16383;
 constexpr unsigned kEltSize = 64;
-constexpr unsigned kBulk = 32;
 
 // ns per object by case and runtime.
 std::map<std::string, std::map<std::string, double>>& Results() {
@@ -36,29 +37,34 @@ std::map<std::string, std::map<std::string, double>>& Results() {
   return *results;
 }
 
+template <unsigned kBulk>
 void BM_KeelGetPut(benchmark::State& state) {
   const unsigned cache = static_cast<unsigned>(state.range(0));
-  absl::StatusOr<keel::mempool::Mempool*> pool = keel::mempool::Create(
-      absl::StrCat("bench", cache), kPoolSize, kEltSize, cache, 0, 0, keel::memory::kSocketAny);
+  absl::StatusOr<keel::mempool::Mempool*> pool =
+      keel::mempool::Create(absl::StrCat("bench", cache, "-", kBulk), kPoolSize, kEltSize, cache,
+                            0, 0, keel::memory::kSocketAny);
   if (!pool.ok()) {
     state.SkipWithError(std::string(pool.status().message()).c_str());
     return;
   }
+  // A plain pointer, as DPDK's side has (StatusOr's operator* checks on every use).
+  keel::mempool::Mempool* p = *pool;
   void* objs[kBulk];
   for (auto _ : state) {
-    if (!(*pool)->GetBulk(objs, kBulk)) state.SkipWithError("get failed");
-    (*pool)->PutBulk(objs, kBulk);
+    if (!p->GetBulk(objs, kBulk)) state.SkipWithError("get failed");
+    p->PutBulk(objs, kBulk);
   }
   benchmark::DoNotOptimize(objs[0]);
   state.SetItemsProcessed(state.iterations() * kBulk);
   keel::mempool::Free(*pool).IgnoreError();
 }
 
+template <unsigned kBulk>
 void BM_DpdkGetPut(benchmark::State& state) {
   const unsigned cache = static_cast<unsigned>(state.range(0));
   rte_mempool* pool =
-      rte_mempool_create(absl::StrCat("bench", cache).c_str(), kPoolSize, kEltSize, cache, 0,
-                         nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
+      rte_mempool_create(absl::StrCat("bench", cache, "-", kBulk).c_str(), kPoolSize, kEltSize,
+                         cache, 0, nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0);
   if (pool == nullptr) {
     state.SkipWithError("rte_mempool_create failed");
     return;
@@ -73,8 +79,19 @@ void BM_DpdkGetPut(benchmark::State& state) {
   rte_mempool_free(pool);
 }
 
-BENCHMARK(BM_KeelGetPut)->Arg(256)->Arg(0)->Repetitions(5);
-BENCHMARK(BM_DpdkGetPut)->Arg(256)->Arg(0)->Repetitions(5);
+#define KEEL_MEMPOOL_BENCH(bulk)                                           \
+  BENCHMARK_TEMPLATE(BM_KeelGetPut, bulk)->Arg(256)->Arg(0)->Repetitions(5); \
+  BENCHMARK_TEMPLATE(BM_DpdkGetPut, bulk)->Arg(256)->Arg(0)->Repetitions(5)
+KEEL_MEMPOOL_BENCH(1);
+KEEL_MEMPOOL_BENCH(4);
+KEEL_MEMPOOL_BENCH(8);
+KEEL_MEMPOOL_BENCH(32);
+
+// The n of "BM_KeelGetPut<8>".
+unsigned BulkOf(const std::string& function_name) {
+  const size_t open = function_name.find('<');
+  return open == std::string::npos ? 1 : std::stoul(function_name.substr(open + 1));
+}
 
 // Collects ns per object from the reports, to print the ratios.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -83,12 +100,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
       if (run.run_type != Run::RT_Iteration) continue;  // means, medians: not measurements
-      const std::string name = run.run_name.function_name + "/" + run.run_name.args;
-      const bool keel = name.rfind("BM_Keel", 0) == 0;
-      const std::string cache = name.substr(name.find('/') + 1);
-      const double ns_per_obj = run.GetAdjustedRealTime() / kBulk;  // time unit: ns
+      const std::string& function = run.run_name.function_name;
+      const bool keel = function.rfind("BM_Keel", 0) == 0;
+      const unsigned bulk = BulkOf(function);
+      const std::string& cache = run.run_name.args;
+      const double ns_per_obj = run.GetAdjustedRealTime() / bulk;  // time unit: ns
       // The best of the repetitions: the measure least disturbed by the machine.
-      auto [it, inserted] = Results()[absl::StrCat("get+put bulk 32, cache ", cache)].emplace(
+      // Keys sort as the table should read: cache first, then the bulk size.
+      auto [it, inserted] = Results()[absl::StrFormat("cache %3s, bulk %2u", cache, bulk)].emplace(
           keel ? "keel" : "DPDK", ns_per_obj);
       if (!inserted) it->second = std::min(it->second, ns_per_obj);
     }
@@ -148,7 +167,8 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
-  std::printf("\n%-32s %10s %10s %10s\n", "ns per object", "keel", "DPDK", "keel/DPDK");
+  std::printf("\n%-32s %10s %10s %10s\n", "get+put, ns per object", "keel", "DPDK",
+              "keel/DPDK");
   for (const auto& [name, by] : Results()) {
     const double keel = by.count("keel") ? by.at("keel") : 0;
     const double dpdk = by.count("DPDK") ? by.at("DPDK") : 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "eal/eal.h"
 #include "eal/lcore.h"
 #include "gmock/gmock.h"
@@ -74,8 +75,8 @@ TEST(MempoolCreate, RejectsBadArguments) {
            {"p", 100, 64, 100, 0, "", "cache size 100 needs at least 150 objects"},
            {"p", 100, 64, 0, 1u << 9, "", "unknown flags 0x200"},
            {"p", 100, 64, 0, 0, "stack", "unknown backend \"stack\" (known: ring_mp_mc"},
-           {"", 100, 64, 0, 0, "", "the name must be 1 to 63 characters"},
-           {std::string(64, 'x'), 100, 64, 0, 0, "", "the name must be 1 to 63 characters"},
+           {"", 100, 64, 0, 0, "", "mempool name \"\" must be 1 to 63 characters (it has 0)"},
+           {std::string(64, 'x'), 100, 64, 0, 0, "", "must be 1 to 63 characters (it has 64)"},
        }) {
     absl::StatusOr<Mempool*> p =
         Create(c.name, c.n, c.elt_size, c.cache, 0, c.flags, memory::kSocketAny, nullptr, c.ops);
@@ -338,6 +339,40 @@ TEST(MempoolDebug, DoubleFreeAndOverrunAreCaughtAndNothingIsLost) {
   EXPECT_THAT(std::string(audit.message()), HasSubstr("2 puts refused"));
   EXPECT_THAT(std::string(audit.message()), HasSubstr("1 objects were put back overrun"));
   EXPECT_THAT(std::string(audit.message()), ::testing::Not(HasSubstr("written past")));
+}
+
+// Audit counts every object in the ring and the lcore caches: one found twice (a double
+// put that no check stopped, or a cache a killed process left inconsistent) is a
+// duplicate the pool would hand out twice.
+TEST(MempoolAudit, ReportsAnObjectInThePoolTwice) {
+  PoolPtr pool = MakePool("twice", 63, 64, 8);
+  Cache* cache = pool->DefaultCache();
+  void* objs[3];
+  ASSERT_TRUE(pool->GetBulk(objs, 3));
+  pool->PutBulk(objs, 3);
+  EXPECT_TRUE(pool->Audit().ok()) << pool->Audit();
+  // objs[0] again, into the cache, which holds it already; objs[1] straight to the ring.
+  pool->PutBulkUncheckedForTest(objs, 1, cache);
+  pool->PutBulkUncheckedForTest(objs + 1, 1, nullptr);
+  const absl::Status audit = pool->Audit();
+  EXPECT_EQ(audit.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(audit.message()),
+              HasSubstr("2 objects are in the pool more than once (ring + lcore caches)"));
+  EXPECT_THAT(std::string(audit.message()), HasSubstr(absl::StrFormat("%p x2", objs[0])));
+  EXPECT_THAT(std::string(audit.message()), HasSubstr(absl::StrFormat("%p x2", objs[1])));
+}
+
+TEST(MempoolAudit, ReportsAnObjectInTheCacheMarkedInUse) {
+  if (!mempool_internal::kDebug) GTEST_SKIP() << "in-use marks exist in debug builds only";
+  PoolPtr pool = MakePool("inuse", 63, 64, 8);
+  void* obj;
+  ASSERT_TRUE(pool->Get(&obj));
+  // Back into the cache without the put's checks, so still marked in use.
+  pool->PutBulkUncheckedForTest(&obj, 1, pool->DefaultCache());
+  const absl::Status audit = pool->Audit();
+  EXPECT_EQ(audit.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(audit.message()),
+              HasSubstr(absl::StrFormat("1 objects in the pool are marked in use: %p", obj)));
 }
 
 }  // namespace

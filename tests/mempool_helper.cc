@@ -17,6 +17,24 @@
 //                                  of this process at once)
 //   audit POOL                     AUDIT OK | AUDIT <status>
 //   free POOL                      FREED POOL
+//   killpoints                     KILLPOINTS on | off (compiled in: debug builds)
+//
+// Ownership words: pools made with ocreate keep in each object's first 8 bytes the id
+// of its holder (0: nobody). A get claims each object (compare-and-swap 0 -> own id)
+// and counts a "double" when it was not 0: the pool handed out an object someone
+// holds. A put releases (own id -> 0) first. These objects are kept apart from the
+// text-tagged ones above. Each double is also logged ("helper: DOUBLE ..." / "helper:
+// STOLEN ...", the first few of each command), on lines the tests' NextAnswer skips.
+//   ocreate POOL N ELT CACHE [OPS] CREATED POOL (every ownership word 0)
+//   oget POOL N                    OGOT N doubles=D | GET-FAILED
+//   oput POOL N                    OPUT N (the last N owned, in one bulk)
+//   oflush POOL                    OFLUSHED (this lcore's cache back to the ring)
+//   drain POOL                     DRAINED got=G doubles=D (gets one at a time on every
+//                                  lcore of this process until each fails; keeps them)
+//   ochurn POOL ROUNDS SEED        OCHURNED doubles=D errors=E (every lcore: random
+//                                  bulks got, claimed, held a while, released, put);
+//                                  prints CHURNING first
+//   owners POOL                    OWNERS held=H (objects whose word is not 0)
 //   quit
 //
 //   mempool_helper [EAL options] -- [--forget-ops NAME]
@@ -26,6 +44,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +54,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "eal/eal.h"
 #include "memory/memory.h"
 #include "mempool/mempool.h"
@@ -46,6 +66,7 @@ namespace {
 namespace mempool = keel::mempool;
 
 std::vector<void*> g_held;
+std::vector<void*> g_owned;  // objects this process claimed (ownership words)
 
 std::string Err(const absl::Status& s) { return "ERROR " + s.ToString(); }
 
@@ -81,6 +102,119 @@ unsigned Churn(mempool::Mempool* pool, unsigned rounds) {
   return errors.load();
 }
 
+// This thread's id in ownership words: never 0, unique in the group.
+uint64_t OwnerId() {
+  return (static_cast<uint64_t>(getpid()) << 16) | (keel::eal::LcoreId() & 0xffff) | 1u << 15;
+}
+
+std::atomic<uint64_t>* Word(void* obj) { return static_cast<std::atomic<uint64_t>*>(obj); }
+
+// Lines logged per process, at most (the counts in the answers are complete).
+std::atomic<int> g_logged{0};
+bool ShouldLog() {
+  // Relaxed: a counter.
+  return g_logged.fetch_add(1, std::memory_order_relaxed) < 8;
+}
+
+// Claims objs for `me`; returns how many were not free (held by someone: a double).
+unsigned Claim(void* const* objs, unsigned n, uint64_t me) {
+  unsigned doubles = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    uint64_t expected = 0;
+    // Relaxed: the pool's own hand-over orders the object's contents; the word only
+    // has to be read and written atomically, never ordering anything else.
+    if (!Word(objs[i])->compare_exchange_strong(expected, me, std::memory_order_relaxed)) {
+      ++doubles;
+      if (ShouldLog()) std::printf("helper: DOUBLE %p held by %#llx, got by %#llx\n", objs[i],
+                  static_cast<unsigned long long>(expected), static_cast<unsigned long long>(me));
+    }
+  }
+  return doubles;
+}
+
+// Releases objs held by `me`; returns how many were not ours (someone else claimed
+// them meanwhile: a double too).
+unsigned Release(void* const* objs, unsigned n, uint64_t me) {
+  unsigned errors = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    uint64_t expected = me;
+    // Relaxed: see Claim.
+    if (!Word(objs[i])->compare_exchange_strong(expected, 0, std::memory_order_relaxed)) {
+      ++errors;
+      if (ShouldLog()) std::printf("helper: STOLEN %p held by %#llx, put by %#llx\n", objs[i],
+                  static_cast<unsigned long long>(expected), static_cast<unsigned long long>(me));
+    }
+  }
+  return errors;
+}
+
+// On every lcore of this process: get one object at a time until the pool (ring and
+// this lcore's cache) has none left; claim each.
+std::string Drain(mempool::Mempool* pool) {
+  std::atomic<unsigned> got{0};
+  std::atomic<unsigned> doubles{0};
+  absl::Mutex mu;
+  auto work = [&]() {
+    std::vector<void*> mine;
+    void* obj;
+    while (pool->Get(&obj)) mine.push_back(obj);
+    const unsigned d = Claim(mine.data(), static_cast<unsigned>(mine.size()), OwnerId());
+    // Relaxed: counters read after every lcore is waited for.
+    got.fetch_add(static_cast<unsigned>(mine.size()), std::memory_order_relaxed);
+    doubles.fetch_add(d, std::memory_order_relaxed);
+    absl::MutexLock lock(&mu);
+    g_owned.insert(g_owned.end(), mine.begin(), mine.end());
+    return 0;
+  };
+  keel::eal::LaunchOnAllWorkers(work, keel::eal::CallMain::kCall).IgnoreError();
+  keel::eal::WaitAllLcores();
+  // An object got twice by this process is caught by Claim too: the word is not 0.
+  return absl::StrCat("DRAINED got=", got.load(), " doubles=", doubles.load());
+}
+
+// On every lcore of this process at once: random bulks (1..40) got and claimed, held
+// in a stash of up to 100, released and put back in random bulks.
+std::string OwnedChurn(mempool::Mempool* pool, unsigned rounds, uint64_t seed) {
+  std::atomic<unsigned> doubles{0};
+  std::atomic<unsigned> errors{0};
+  std::printf("CHURNING\n");
+  auto work = [&]() {
+    const uint64_t me = OwnerId();
+    uint64_t state = seed * 0x9e3779b97f4a7c15ULL + keel::eal::LcoreId() + 1;
+    auto next = [&](unsigned bound) {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      return static_cast<unsigned>(state % bound);
+    };
+    std::vector<void*> stash;
+    void* objs[40];
+    unsigned d = 0, e = 0;
+    for (unsigned r = 0; r < rounds; ++r) {
+      const unsigned n = 1 + next(40);
+      if (stash.size() + n <= 100 && pool->GetBulk(objs, n)) {
+        d += Claim(objs, n, me);
+        stash.insert(stash.end(), objs, objs + n);
+      }
+      const unsigned back = next(static_cast<unsigned>(stash.size()) + 1);
+      if (back == 0) continue;
+      void** first = stash.data() + stash.size() - back;
+      e += Release(first, back, me);
+      pool->PutBulk(first, back);
+      stash.resize(stash.size() - back);
+    }
+    e += Release(stash.data(), static_cast<unsigned>(stash.size()), me);
+    pool->PutBulk(stash.data(), static_cast<unsigned>(stash.size()));
+    // Relaxed: counters read after every lcore is waited for.
+    doubles.fetch_add(d, std::memory_order_relaxed);
+    errors.fetch_add(e, std::memory_order_relaxed);
+    return 0;
+  };
+  keel::eal::LaunchOnAllWorkers(work, keel::eal::CallMain::kCall).IgnoreError();
+  keel::eal::WaitAllLcores();
+  return absl::StrCat("OCHURNED doubles=", doubles.load(), " errors=", errors.load());
+}
+
 std::string Run(const std::vector<std::string>& cmd) {
   const std::string& op = cmd[0];
   auto arg = [&](size_t i) { return i < cmd.size() ? cmd[i] : std::string(); };
@@ -106,6 +240,23 @@ std::string Run(const std::vector<std::string>& cmd) {
     const unsigned n = (*r)->DequeueBurst(objs.data(), static_cast<unsigned>(objs.size()));
     g_held.insert(g_held.end(), objs.begin(), objs.begin() + n);
     return absl::StrCat("TOOK ", n);
+  }
+  if (op == "killpoints") {
+#ifdef NDEBUG
+    return "KILLPOINTS off";
+#else
+    return "KILLPOINTS on";
+#endif
+  }
+  if (op == "ocreate") {
+    absl::StatusOr<mempool::Mempool*> p = mempool::Create(
+        arg(1), Num(arg(2)), Num(arg(3)), Num(arg(4)), 0, 0, keel::memory::kSocketAny,
+        [](mempool::Mempool&, void* obj, unsigned) {
+          // Relaxed: before the pool is visible to anyone.
+          new (obj) std::atomic<uint64_t>(0);
+        },
+        arg(5));
+    return p.ok() ? "CREATED " + arg(1) : Err(p.status());
   }
   if (op == "check") {
     unsigned ok = 0;
@@ -148,6 +299,36 @@ std::string Run(const std::vector<std::string>& cmd) {
   if (op == "flush") {
     mempool::FlushCache(p->DefaultCache(), p);
     return absl::StrCat("FLUSHED lcore=", keel::eal::LcoreId());
+  }
+  if (op == "oget") {
+    const unsigned n = Num(arg(2));
+    std::vector<void*> objs(n);
+    if (!p->GetBulk(objs.data(), n)) return "GET-FAILED";
+    const unsigned doubles = Claim(objs.data(), n, OwnerId());
+    g_owned.insert(g_owned.end(), objs.begin(), objs.end());
+    return absl::StrCat("OGOT ", n, " doubles=", doubles);
+  }
+  if (op == "oput") {
+    const unsigned n = std::min<unsigned>(Num(arg(2)), static_cast<unsigned>(g_owned.size()));
+    void** first = g_owned.data() + g_owned.size() - n;
+    const unsigned errors = Release(first, n, OwnerId());
+    p->PutBulk(first, n);
+    g_owned.resize(g_owned.size() - n);
+    return absl::StrCat("OPUT ", n, errors == 0 ? "" : absl::StrCat(" errors=", errors));
+  }
+  if (op == "oflush") {
+    mempool::FlushCache(p->DefaultCache(), p);
+    return "OFLUSHED";
+  }
+  if (op == "drain") return Drain(p);
+  if (op == "ochurn") return OwnedChurn(p, Num(arg(2)), Num(arg(3)));
+  if (op == "owners") {
+    unsigned held = 0;
+    p->ObjectIterate([&](void* obj, unsigned) {
+      // Relaxed: a count taken when nobody runs.
+      if (Word(obj)->load(std::memory_order_relaxed) != 0) ++held;
+    });
+    return absl::StrCat("OWNERS held=", held);
   }
   if (op == "churn") return absl::StrCat("CHURNED errors=", Churn(p, Num(arg(2))));
   if (op == "audit") {
