@@ -120,6 +120,14 @@ class GroupTest : public ::testing::Test {
  protected:
   explicit GroupTest(absl::string_view helper) : helper_(RunfilePath(helper)) {}
 
+  // A test whose group uses hugepages skips, saying why, where there are none.
+  void SetUp() override {
+    if (!NeedsHugepages()) return;
+    if (std::optional<std::string> why = MissingHugepages()) GTEST_SKIP() << *why;
+  }
+  // Whether this test's groups use hugepages (a fixture of --no-huge groups says no).
+  virtual bool NeedsHugepages() const { return false; }
+
   void TearDown() override {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

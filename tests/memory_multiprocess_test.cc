@@ -35,19 +35,13 @@ using ::testing::StartsWith;
 class MemoryTest : public testing::GroupTest {
  protected:
   MemoryTest() : GroupTest("tests/memory_helper") {}
-
-  void SetUp() override {
-    if (!NoHuge()) {
-      if (std::optional<std::string> why = testing::MissingHugepages()) GTEST_SKIP() << *why;
-    }
-  }
-  virtual bool NoHuge() const { return false; }
+  bool NeedsHugepages() const override { return true; }
 };
 
 // Hugepages and --no-huge behave the same.
 class MemoryModeTest : public MemoryTest, public ::testing::WithParamInterface<bool> {
  protected:
-  bool NoHuge() const override { return GetParam(); }
+  bool NeedsHugepages() const override { return !GetParam(); }
   std::vector<std::string> Mode(std::vector<std::string> args) {
     if (GetParam()) args.push_back("--no-huge");
     return args;

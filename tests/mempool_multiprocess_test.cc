@@ -37,6 +37,7 @@ using ::testing::StartsWith;
 class MempoolTest : public testing::GroupTest, public ::testing::WithParamInterface<bool> {
  protected:
   MempoolTest() : GroupTest("tests/mempool_helper") {}
+  bool NeedsHugepages() const override { return !GetParam(); }
 
   // The primary: hugepages, or --no-huge for the parameter true.
   std::unique_ptr<Subprocess> JoinPrimary(const std::vector<std::string>& lcores,

@@ -41,6 +41,7 @@ constexpr absl::Duration kStreamTimeout = absl::Seconds(120);
 class RingMultiProcessTest : public testing::GroupTest {
  protected:
   RingMultiProcessTest() : GroupTest("tests/ring_helper") {}
+  bool NeedsHugepages() const override { return true; }
 
   std::unique_ptr<Subprocess> Primary(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {"-l", "0", "-m", "32"};
@@ -63,6 +64,7 @@ class RingMultiProcessTest : public testing::GroupTest {
 // --- Sharing a ring between processes, with hugepages and without ------------------
 class RingSharingTest : public RingMultiProcessTest, public ::testing::WithParamInterface<bool> {
  protected:
+  bool NeedsHugepages() const override { return !GetParam(); }
   std::vector<std::string> Mode() const {
     return GetParam() ? std::vector<std::string>{"--no-huge"} : std::vector<std::string>{};
   }
