@@ -197,13 +197,14 @@ class MempoolKillTest : public testing::GroupTest {
   }
 };
 
-// Random, or KEEL_MEMPOOL_CHURN_SEED (--test_env) to repeat a run; printed.
+// Random, or KEEL_MEMPOOL_CHURN_SEED (--test_env) to repeat a run's choices (kill points,
+// hits, bulks, delays; not the timing); printed.
 uint32_t ChurnSeed() {
   uint32_t seed = std::random_device{}();
   if (const char* s = std::getenv("KEEL_MEMPOOL_CHURN_SEED")) {
     if (!absl::SimpleAtoi(s, &seed)) ADD_FAILURE() << "KEEL_MEMPOOL_CHURN_SEED=" << s;
   }
-  std::printf("seed %u (--test_env=KEEL_MEMPOOL_CHURN_SEED=%u repeats this run)\n", seed, seed);
+  std::printf("seed %u (--test_env=KEEL_MEMPOOL_CHURN_SEED=%u repeats its choices)\n", seed, seed);
   return seed;
 }
 
