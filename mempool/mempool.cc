@@ -507,7 +507,9 @@ absl::Status Mempool::Audit() const {
   ForEachAvailable(mp, [&](void* obj) {
     const int64_t index = mempool_internal::IndexOf(mp, obj);
     if (index < 0) {
-      if (foreign_examples.size() < kExamples) foreign_examples.push_back(absl::StrFormat("%p", obj));
+      if (foreign_examples.size() < kExamples) {
+        foreign_examples.push_back(absl::StrFormat("%p", obj));
+      }
       ++foreign;
       return;
     }

@@ -128,11 +128,16 @@ class Mempool {
     return reinterpret_cast<Mempool*>(mempool_internal::Header(obj)->pool);
   }
 
-  // Checks the pool: lcore cache fills in range, and in debug builds every object's
-  // header cookie (free or in use) and trailer cookie, and what earlier gets and puts
-  // counted: puts refused (double free, foreign pointer), overruns repaired, gets that
-  // found an object not marked free. DataLoss naming each problem (objects by index and
-  // address); OK otherwise.
+  // Checks the pool: lcore cache fills in range; every object in the ring and the lcore
+  // caches at most once (an object there twice would be handed out twice: a double put
+  // no check stopped); no pointer there that is not an object of the pool. In debug
+  // builds also: no object there marked in use, every object's header cookie (free or
+  // in use) and trailer cookie, and what earlier gets and puts counted: puts refused
+  // (double free, foreign pointer), overruns repaired, gets that found an object not
+  // marked free. DataLoss naming each problem (objects by index or address, the first
+  // few of each kind, with counts); OK otherwise. A snapshot: exact when no get or put
+  // runs (a concurrent one can move an object between the ring and a cache as it is
+  // read). Any process; allocates a byte per object.
   absl::Status Audit() const;
   // A human-readable description: sizes, counts, per-lcore cache fill.
   std::string Dump() const;

@@ -41,8 +41,8 @@ template <unsigned kBulk>
 void BM_KeelGetPut(benchmark::State& state) {
   const unsigned cache = static_cast<unsigned>(state.range(0));
   absl::StatusOr<keel::mempool::Mempool*> pool =
-      keel::mempool::Create(absl::StrCat("bench", cache, "-", kBulk), kPoolSize, kEltSize, cache,
-                            0, 0, keel::memory::kSocketAny);
+      keel::mempool::Create(absl::StrCat("bench", cache, "-", kBulk), kPoolSize, kEltSize, cache, 0,
+                            0, keel::memory::kSocketAny);
   if (!pool.ok()) {
     state.SkipWithError(std::string(pool.status().message()).c_str());
     return;
@@ -79,7 +79,7 @@ void BM_DpdkGetPut(benchmark::State& state) {
   rte_mempool_free(pool);
 }
 
-#define KEEL_MEMPOOL_BENCH(bulk)                                           \
+#define KEEL_MEMPOOL_BENCH(bulk)                                             \
   BENCHMARK_TEMPLATE(BM_KeelGetPut, bulk)->Arg(256)->Arg(0)->Repetitions(5); \
   BENCHMARK_TEMPLATE(BM_DpdkGetPut, bulk)->Arg(256)->Arg(0)->Repetitions(5)
 KEEL_MEMPOOL_BENCH(1);
@@ -167,8 +167,7 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
-  std::printf("\n%-32s %10s %10s %10s\n", "get+put, ns per object", "keel", "DPDK",
-              "keel/DPDK");
+  std::printf("\n%-32s %10s %10s %10s\n", "get+put, ns per object", "keel", "DPDK", "keel/DPDK");
   for (const auto& [name, by] : Results()) {
     const double keel = by.count("keel") ? by.at("keel") : 0;
     const double dpdk = by.count("DPDK") ? by.at("DPDK") : 0;

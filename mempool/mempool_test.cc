@@ -248,6 +248,35 @@ TEST(MempoolCache, LcoreCacheFillsAndFlushesAtTheThresholds) {
   EXPECT_THAT(pool->Dump(), HasSubstr("lcore 0 cache: 13 objects"));
 }
 
+// Gets and puts of a constant bulk N through the lcore cache (the fast path copies
+// those in 32-byte moves and single pointers), until the pool is empty and back.
+template <unsigned N>
+void GetAllAndPutAllInBulksOf(Mempool* pool) {
+  std::vector<void*> got(pool->Size());
+  unsigned taken = 0;
+  while (taken + N <= pool->Size() && pool->GetBulk(got.data() + taken, N)) taken += N;
+  EXPECT_EQ(taken, pool->Size() / N * N) << N;
+  EXPECT_EQ(std::set<void*>(got.begin(), got.begin() + taken).size(), taken) << N;
+  for (unsigned i = 0; i < taken; i += N) pool->PutBulk(got.data() + i, N);
+  EXPECT_TRUE(pool->Full()) << N;
+  EXPECT_TRUE(pool->Audit().ok()) << pool->Audit();
+}
+
+TEST(MempoolCache, EveryBulkSizeKeepsEachObjectOnce) {
+  PoolPtr pool = MakePool("bulks", 1000, 16, 64);
+  GetAllAndPutAllInBulksOf<1>(pool.get());
+  GetAllAndPutAllInBulksOf<3>(pool.get());
+  GetAllAndPutAllInBulksOf<4>(pool.get());
+  GetAllAndPutAllInBulksOf<7>(pool.get());
+  GetAllAndPutAllInBulksOf<8>(pool.get());
+  GetAllAndPutAllInBulksOf<9>(pool.get());
+  GetAllAndPutAllInBulksOf<13>(pool.get());
+  GetAllAndPutAllInBulksOf<32>(pool.get());
+  GetAllAndPutAllInBulksOf<33>(pool.get());
+  GetAllAndPutAllInBulksOf<64>(pool.get());
+  GetAllAndPutAllInBulksOf<96>(pool.get());
+}
+
 TEST(MempoolCache, GetTakesWhatTheRingHasLeft) {
   PoolPtr pool = MakePool("last", 48, 16, 32);
   std::vector<void*> objs(48);

@@ -125,8 +125,10 @@ unsigned Claim(void* const* objs, unsigned n, uint64_t me) {
     // has to be read and written atomically, never ordering anything else.
     if (!Word(objs[i])->compare_exchange_strong(expected, me, std::memory_order_relaxed)) {
       ++doubles;
-      if (ShouldLog()) std::printf("helper: DOUBLE %p held by %#llx, got by %#llx\n", objs[i],
-                  static_cast<unsigned long long>(expected), static_cast<unsigned long long>(me));
+      if (ShouldLog()) {
+        std::printf("helper: DOUBLE %p held by %#llx, got by %#llx\n", objs[i],
+                    static_cast<unsigned long long>(expected), static_cast<unsigned long long>(me));
+      }
     }
   }
   return doubles;
@@ -141,8 +143,10 @@ unsigned Release(void* const* objs, unsigned n, uint64_t me) {
     // Relaxed: see Claim.
     if (!Word(objs[i])->compare_exchange_strong(expected, 0, std::memory_order_relaxed)) {
       ++errors;
-      if (ShouldLog()) std::printf("helper: STOLEN %p held by %#llx, put by %#llx\n", objs[i],
-                  static_cast<unsigned long long>(expected), static_cast<unsigned long long>(me));
+      if (ShouldLog()) {
+        std::printf("helper: STOLEN %p held by %#llx, put by %#llx\n", objs[i],
+                    static_cast<unsigned long long>(expected), static_cast<unsigned long long>(me));
+      }
     }
   }
   return errors;

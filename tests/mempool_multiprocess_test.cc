@@ -173,9 +173,7 @@ class MempoolKillTest : public testing::GroupTest {
  protected:
   MempoolKillTest() : GroupTest("tests/mempool_helper") {}
 
-  std::unique_ptr<Subprocess> JoinPrimary() {
-    return Join({"-l", "0", "-m", "32", "--no-huge"});
-  }
+  std::unique_ptr<Subprocess> JoinPrimary() { return Join({"-l", "0", "-m", "32", "--no-huge"}); }
   // A secondary on `lcores` ("1@1"), with KEEL_KILL_POINT=kill_point when not empty.
   std::unique_ptr<Subprocess> JoinSecondary(const std::string& lcores,
                                             const std::string& kill_point = "") {
@@ -200,23 +198,24 @@ class MempoolKillTest : public testing::GroupTest {
   }
 };
 
-// Random, or KEEL_MEMPOOL_CHURN_SEED (--test_env) to repeat a run; printed.
+// Random, or KEEL_MEMPOOL_CHURN_SEED (--test_env) to repeat a run's choices (kill points,
+// hits, bulks, delays; not the timing); printed.
 uint32_t ChurnSeed() {
   uint32_t seed = std::random_device{}();
   if (const char* s = std::getenv("KEEL_MEMPOOL_CHURN_SEED")) {
     if (!absl::SimpleAtoi(s, &seed)) ADD_FAILURE() << "KEEL_MEMPOOL_CHURN_SEED=" << s;
   }
-  std::printf("seed %u (--test_env=KEEL_MEMPOOL_CHURN_SEED=%u repeats this run)\n", seed, seed);
+  std::printf("seed %u (--test_env=KEEL_MEMPOOL_CHURN_SEED=%u repeats its choices)\n", seed, seed);
   return seed;
 }
 
 struct KillCase {
   const char* name;
-  const char* kill_point;              // KEEL_KILL_POINT
-  std::vector<std::string> before;     // the primary's commands before the victim starts
-  std::vector<std::string> victim;     // on lcore 1; the last one dies at the kill point
-  std::vector<std::string> after;      // the primary's commands after the death
-  unsigned available;                  // ring + caches afterwards: 255 minus the leak
+  const char* kill_point;           // KEEL_KILL_POINT
+  std::vector<std::string> before;  // the primary's commands before the victim starts
+  std::vector<std::string> victim;  // on lcore 1; the last one dies at the kill point
+  std::vector<std::string> after;   // the primary's commands after the death
+  unsigned available;               // ring + caches afterwards: 255 minus the leak
 };
 
 void PrintTo(const KillCase& c, std::ostream* os) { *os << c.name << " at " << c.kill_point; }
@@ -256,20 +255,18 @@ TEST_P(MempoolKillPointTest, TheNextProcessOnTheLcoreGetsNoObjectTwice) {
   for (const std::string& cmd : c.after) ASSERT_THAT(Ask(primary.get(), cmd), StartsWith("O"));
 
   // The pool counts what the dead process left in the ring and its cache.
-  EXPECT_EQ(Ask(primary.get(), "counts pool"),
-            absl::StrCat("COUNTS available=", c.available, " in_use=", 255 - c.available,
-                         " held=0"));
+  EXPECT_EQ(
+      Ask(primary.get(), "counts pool"),
+      absl::StrCat("COUNTS available=", c.available, " in_use=", 255 - c.available, " held=0"));
   EXPECT_EQ(Ask(primary.get(), "audit pool"), "AUDIT OK");
   // A new process on lcore 1 inherits the cache and takes everything: each object once.
   std::unique_ptr<Subprocess> next = JoinSecondary("1@1");
-  EXPECT_EQ(Ask(next.get(), "drain pool"),
-            absl::StrCat("DRAINED got=", c.available, " doubles=0"));
+  EXPECT_EQ(Ask(next.get(), "drain pool"), absl::StrCat("DRAINED got=", c.available, " doubles=0"));
   EXPECT_EQ(DoublesIn(next->Output()), "");
   // And everything it took goes back.
   EXPECT_THAT(Ask(next.get(), "oput pool 1000"), StartsWith("OPUT"));
-  EXPECT_EQ(Ask(next.get(), "counts pool"),
-            absl::StrCat("COUNTS available=", c.available, " in_use=", 255 - c.available,
-                         " held=0"));
+  EXPECT_EQ(Ask(next.get(), "counts pool"), absl::StrCat("COUNTS available=", c.available,
+                                                         " in_use=", 255 - c.available, " held=0"));
   EXPECT_EQ(Ask(next.get(), "audit pool"), "AUDIT OK");
   Quit(next.get());
   Quit(primary.get());
@@ -320,12 +317,8 @@ INSTANTIATE_TEST_SUITE_P(
         // A get's len shrunk, the objects not yet copied out: leaked. In a refill (the
         // 32 that stay are counted, the 10 taken are not) and from a full cache.
         KillCase{"RefillAfterLen", "mempool.get.after_len", {}, {"oget pool 10"}, {}, 245},
-        KillCase{"GetAfterLen",
-                 "mempool.get.after_len@2",
-                 {},
-                 {"oget pool 10", "oget pool 5"},
-                 {},
-                 240},
+        KillCase{
+            "GetAfterLen", "mempool.get.after_len@2", {}, {"oget pool 10", "oget pool 5"}, {}, 240},
         // A get of 40 when the ring holds 13 and the cache 32: 8 from the ring (to the
         // caller, who dies with them), then the cache's 32 (len 0 first).
         KillCase{"CacheAndRingAfterDequeue",
@@ -358,8 +351,8 @@ TEST_F(MempoolKillTest, ChurnWithKillsAtRandomKillPointsHandsNothingOutTwice) {
   constexpr unsigned kSize = 16383;
   ASSERT_EQ(Ask(primary.get(), "ocreate pool 16383 64 32"), "CREATED pool");
   const std::vector<std::string> points = {
-      "mempool.get.after_len",    "mempool.get.after_refill",  "mempool.get.after_dequeue",
-      "mempool.put.after_copy",   "mempool.flush.after_len",   "mempool.flush.after_enqueue"};
+      "mempool.get.after_len",  "mempool.get.after_refill", "mempool.get.after_dequeue",
+      "mempool.put.after_copy", "mempool.flush.after_len",  "mempool.flush.after_enqueue"};
   const uint32_t seed = ChurnSeed();
   std::mt19937 rng(seed);
   constexpr int kKills = 30;
@@ -400,9 +393,8 @@ TEST_F(MempoolKillTest, ChurnWithKillsAtRandomKillPointsHandsNothingOutTwice) {
   EXPECT_GT(got, kSize / 2);
   const int64_t dead_held = Field(Ask(checker.get(), "owners pool"), "held") - got;
   const int64_t lost = kSize - got - dead_held;
-  std::printf("drained %lld, held by the dead %lld, leaked %lld\n",
-              static_cast<long long>(got), static_cast<long long>(dead_held),
-              static_cast<long long>(lost));
+  std::printf("drained %lld, held by the dead %lld, leaked %lld\n", static_cast<long long>(got),
+              static_cast<long long>(dead_held), static_cast<long long>(lost));
   EXPECT_GE(lost, 0);
   EXPECT_LE(lost, kills * (2 * 32 + 40));
   EXPECT_THAT(Ask(checker.get(), "oput pool 2000"), StartsWith("OPUT"));

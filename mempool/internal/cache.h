@@ -87,15 +87,15 @@ KEEL_MEMPOOL_INLINE void CrashOrder() { std::atomic_signal_fence(std::memory_ord
 // scalars without).
 typedef uint64_t FourObjects __attribute__((vector_size(32)));
 
-// n pointers. A constant n (the usual bulk size) is unrolled into 32-byte moves, then
-// 8-byte ones. Not 64-byte moves, which GCC picks for a memcpy on AVX-512 machines: in
+// n pointers. A constant n (the usual bulk size) up to 64 is unrolled into 32-byte
+// moves, then 8-byte ones. Not 64-byte moves, which GCC picks for a memcpy on AVX-512 machines: in
 // a get followed by a put of the same objects, each copy reads what the one before
 // wrote, and on this VM's AMD EPYC a 64-byte load waits much longer for a 64-byte store
 // than a 32-byte load for a 32-byte store (bulks of 8: 9.8 against 5.5 ns a get+put).
 // A variable n is a loop while it is short, where a call to memcpy would cost more than
 // the copy.
 KEEL_MEMPOOL_INLINE void CopyObjects(void** dst, void* const* src, unsigned n) {
-  if (__builtin_constant_p(n)) {
+  if (__builtin_constant_p(n) && n <= 64) {
     unsigned i = 0;
     for (; i + 4 <= n; i += 4) {
       FourObjects four;
