@@ -40,7 +40,9 @@ inline constexpr bool kDebug = true;
 
 // Bump on any change to the structs in this file. Debug builds lay objects out with
 // cookies, which is another layout: a debug and a release process cannot share a pool.
-inline constexpr uint32_t kLayoutVersion = kDebug ? 0x10001 : 1;
+// 2: the crash order of cache updates (cache.h); a process of version 1 sharing a pool
+// could still hand an object out twice after a kill.
+inline constexpr uint32_t kLayoutVersion = kDebug ? 0x10002 : 2;
 inline constexpr uint64_t kPoolMagic = 0x6c6f6f706c65656bULL;  // "keelpool"
 inline constexpr uint32_t kMaxCacheSize = 512;                 // RTE_MEMPOOL_CACHE_MAX_SIZE
 inline constexpr unsigned kMaxLcores = eal::kMaxLcores;
