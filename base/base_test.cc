@@ -196,7 +196,8 @@ TEST(KillPointTest, ArmedFromTheEnvironment) {
   if (pid == 0) {
     setenv("KEEL_KILL_POINT", "test.env@2", 1);
     setenv("KEEL_KILL_POINT_SELFTEST", "1", 1);
-    execl("/proc/self/exe", "base_test", "--gtest_filter=KillPointTest.EnvChild", nullptr);
+    execl("/proc/self/exe", "base_test", "--gtest_also_run_disabled_tests",
+          "--gtest_filter=KillPointTest.DISABLED_EnvChild", nullptr);
     _exit(127);
   }
   int status = 0;
@@ -205,9 +206,9 @@ TEST(KillPointTest, ArmedFromTheEnvironment) {
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
 }
 
-TEST(KillPointTest, EnvChild) {
-  if (getenv("KEEL_KILL_POINT_SELFTEST") == nullptr)
-    GTEST_SKIP() << "run by ArmedFromTheEnvironment";
+// Run only by ArmedFromTheEnvironment, in a child with KEEL_KILL_POINT set.
+TEST(KillPointTest, DISABLED_EnvChild) {
+  ASSERT_NE(getenv("KEEL_KILL_POINT_SELFTEST"), nullptr);
   KillPointForTest("test.env");
   KillPointForTest("test.env");  // the second hit kills
   ADD_FAILURE() << "KEEL_KILL_POINT=test.env@2 did not kill at the second hit";
