@@ -34,6 +34,7 @@
 #endif
 
 #include "base/check.h"
+#include "base/kill_point.h"
 #include "ring/internal/layout.h"
 
 // The fast path's building blocks are forced inline: each sync mode's enqueue and
@@ -304,6 +305,9 @@ KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, B
   if (moved != 0) {
     CopyToSlots<kSize>(r, head, objs, moved);
     StoreHead<kSync>(r.prod, head + moved, hint);
+    // A kill here leaves the head ahead of the tail by slots already written: the side's
+    // next call publishes them with its own (ring_multiprocess_test).
+    if constexpr (kSync == Sync::kSingle) KillPointForTest("ring.enqueue.after_head");
     UpdateTail<kSync>(r.prod, head, head + moved);
   }
   if (free_space != nullptr) *free_space = entries - moved;
@@ -321,6 +325,10 @@ KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavio
   if (moved != 0) {
     CopyFromSlots<kSize>(r, head, objs, moved);
     StoreHead<kSync>(r.cons, head + moved, hint);
+    // A kill here loses the slots read out (with the process that read them) and leaves
+    // the tail behind the head: the producer sees less room until the side's next call.
+    // Never a duplicate (ring_multiprocess_test).
+    if constexpr (kSync == Sync::kSingle) KillPointForTest("ring.dequeue.after_head");
     UpdateTail<kSync>(r.cons, head, head + moved);
   }
   if (available != nullptr) *available = entries - moved;
