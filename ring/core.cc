@@ -142,7 +142,6 @@ absl::StatusOr<Ring*> Init(void* mem, absl::string_view name, uint32_t count, ui
   r->prod.sync = SideSync(flags, kSingleProducer, kProducerRts, kProducerHts);
   r->cons.sync = SideSync(flags, kSingleConsumer, kConsumerRts, kConsumerHts);
   r->prod.htd_max = r->cons.htd_max = std::max<uint32_t>(1, g->capacity / 8);
-  r->prod.limit.store(g->capacity, std::memory_order_relaxed);  // C1: tail 0 + capacity
   r->magic = ring_internal::kRingMagic;
   return reinterpret_cast<Ring*>(mem);
 }
@@ -165,13 +164,12 @@ unsigned Ring::Count() const {
 absl::string_view Ring::name() const { return NameOf(r_.name); }
 
 void Ring::Reset() {
+  // Heads (with their hints, layout.h), tails, debug records: 0. Not thread-safe.
   for (ring_internal::HeadTail* side : {&r_.prod, &r_.cons}) {
     side->head.store(0, std::memory_order_relaxed);
     side->tail.store(0, std::memory_order_relaxed);
+    side->started.store(0, std::memory_order_relaxed);
   }
-  // C1, C3 (internal/headtail.h): the other side's tail, 0 (plus the capacity).
-  r_.prod.limit.store(r_.capacity, std::memory_order_relaxed);
-  r_.cons.limit.store(0, std::memory_order_relaxed);
 }
 
 std::string Ring::Dump() const {
@@ -180,12 +178,8 @@ std::string Ring::Dump() const {
     const uint64_t head = s.head.load(std::memory_order_relaxed);
     const uint64_t tail = s.tail.load(std::memory_order_relaxed);
     uint32_t head_pos = Pos(head);
-    // HTS keeps its head in the tail word; a single-thread side keeps none (it is the
-    // tail, plus what explicit Mp/Mc calls claimed in the tail word's high half).
+    // HTS keeps its head in the tail word.
     if (s.sync == static_cast<uint32_t>(Sync::kHts)) head_pos = ring_internal::Aux(tail);
-    if (s.sync == static_cast<uint32_t>(Sync::kSingle)) {
-      head_pos = Pos(tail) + ring_internal::Aux(tail);
-    }
     return absl::StrFormat("%s head=%u tail=%u", SyncName(s.sync), head_pos, Pos(tail));
   };
   return absl::StrFormat(

@@ -85,8 +85,8 @@ struct ZeroCopy {
 //     RING_F_SP_ENQ): threads may call them concurrently with each other. On a side
 //     created single-thread they must not overlap that side's single-thread calls
 //     (generic, Sp/Sc, peek, zero copy), which assume no other thread moves the side,
-//     as in DPDK. Their cost there is a compare-and-swap per call; a single-thread
-//     side's own calls pay nothing for it.
+//     as in DPDK. Single-thread and multi-thread sides keep the same words (the head
+//     with its hint, internal/layout.h), so either algorithm runs on either side.
 //   - SpEnqueue* / ScDequeue* are for one thread at a time on that side (any other
 //     thread of the side must be quiescent), on any ring.
 // On RTS and HTS sides all four run the side's own (multi-thread safe) algorithm.
@@ -272,43 +272,24 @@ class Ring {
     ring_internal::CheckCall<8>(r_, objs, n,
                                 kSync == Sync::kSingle ? (kProducer ? "SpEnqueue" : "ScDequeue")
                                                        : (kProducer ? "MpEnqueue" : "McDequeue"));
-    // Sp/Sc on a single-thread side: the side's own algorithm; on a multi-thread side,
-    // the single-thread algorithm keeping the side's head in step. Mp/Mc on a
-    // multi-thread side: the side's own algorithm; on a single-thread side, which keeps
-    // no head, a compare-and-swap of claims in its tail word (EnqueueOnSingleSide in
-    // internal/headtail.h). RTS and HTS sides keep their own words: they run their own
-    // algorithm, which is multi-thread safe.
+    // Single-thread and multi-thread sides keep the same words (layout.h: the head with
+    // its hint, equal to the tail whenever no call runs), so Sp/Sc run the
+    // single-thread algorithm and Mp/Mc the compare-and-swap one on either. RTS and HTS
+    // sides keep their own words: they run their own algorithm.
     const uint32_t side = kProducer ? r_.prod.sync : r_.cons.sync;
-    if (side == static_cast<uint32_t>(Sync::kRts) || side == static_cast<uint32_t>(Sync::kHts)) {
+    if (__builtin_expect(
+            side == static_cast<uint32_t>(Sync::kRts) || side == static_cast<uint32_t>(Sync::kHts),
+            0)) {
       if constexpr (kProducer) {
         return ring_internal::EnqueueAny<8>(r_, objs, n, behavior, out);
       } else {
         return ring_internal::DequeueAny<8>(r_, objs, n, behavior, out);
       }
     }
-    const bool single_side = side == static_cast<uint32_t>(Sync::kSingle);
-    if constexpr (kSync == Sync::kSingle) {
-      if (single_side) return Move<kProducer, Sync::kSingle, false>(objs, n, behavior, out);
-      return Move<kProducer, Sync::kSingle, true>(objs, n, behavior, out);
-    } else {
-      if (__builtin_expect(single_side, 0)) {
-        if constexpr (kProducer) {
-          return ring_internal::EnqueueOnSingleSide(r_, objs, n, behavior, out);
-        } else {
-          return ring_internal::DequeueOnSingleSide(r_, objs, n, behavior, out);
-        }
-      }
-      return Move<kProducer, Sync::kMulti, false>(objs, n, behavior, out);
-    }
-  }
-
-  template <bool kProducer, ring_internal::Sync kSync, bool kKeepHead, typename Objs>
-  KEEL_RING_ALWAYS_INLINE unsigned Move(Objs objs, unsigned n, ring_internal::Behavior behavior,
-                                        unsigned* out) {
     if constexpr (kProducer) {
-      return ring_internal::Enqueue<kSync, 8, kKeepHead>(r_, objs, n, behavior, out);
+      return ring_internal::Enqueue<kSync, 8>(r_, objs, n, behavior, out);
     } else {
-      return ring_internal::Dequeue<kSync, 8, kKeepHead>(r_, objs, n, behavior, out);
+      return ring_internal::Dequeue<kSync, 8>(r_, objs, n, behavior, out);
     }
   }
 

@@ -102,7 +102,10 @@ void StartAtPosition(Ring* ring, uint32_t pos) {
     switch (static_cast<Sync>(side->sync)) {
       case Sync::kMulti:
       case Sync::kSingle:
-        head = tail = Word(pos, 0);
+        // The hint: the other side's tail (pos) as last read; pos itself is a valid
+        // bound for both sides (no slot free or filled).
+        head = Word(pos, pos);
+        tail = Word(pos, 0);
         break;
       case Sync::kRts:
         head = tail = Word(pos, 0xfffffffdu);
@@ -115,10 +118,6 @@ void StartAtPosition(Ring* ring, uint32_t pos) {
     side->head.store(head, std::memory_order_relaxed);
     side->tail.store(tail, std::memory_order_relaxed);
   }
-  // The single producer's limit, the consumer's tail plus the capacity, and the single
-  // consumer's, the producer's tail (C1, C3 in headtail.h).
-  r->prod.limit.store(pos + r->capacity, std::memory_order_relaxed);
-  r->cons.limit.store(pos, std::memory_order_relaxed);
 }
 
 // --- Elements ------------------------------------------------------------------------

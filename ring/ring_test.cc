@@ -237,8 +237,8 @@ TEST(RingExplicit, SpMpScMcVariants) {
   EXPECT_EQ(r->SpEnqueueBurst(objs, 1), 1u);
 }
 
-// An explicit single-thread call on a multi-thread side must see the real consumer tail:
-// the single producer's cached limit is not kept up to date there.
+// An explicit single-thread call on a multi-thread side, after multi-thread traffic, must
+// see the real free space: the head and hint it reads are the multi-thread calls'.
 TEST(RingExplicit, SpAfterMpTrafficSeesTheRealFreeSpace) {
   LocalRing r(8, 0, 8);  // capacity 7
   void* objs[8] = {};
@@ -257,8 +257,9 @@ TEST(RingExplicit, SpAfterMpTrafficSeesTheRealFreeSpace) {
 }
 
 // Mp/Mc calls on a single-thread side (DPDK code ported as it is) and the side's own
-// calls after them: the single producer's cached bound (its `limit`) must cover what the
-// Mp calls moved, or the next single-thread enqueue would overwrite unread slots.
+// calls after them: the head and its hint (the cached bound of the other side's tail)
+// must cover what the Mp calls moved, or the next single-thread enqueue would overwrite
+// unread slots.
 TEST(RingExplicit, MpMcOnSingleSidesThenTheSidesOwnCalls) {
   LocalRing r(8, kSingleProducer | kSingleConsumer, 8);  // capacity 7
   void* objs[8];
@@ -308,11 +309,21 @@ TEST(RingExplicit, RtsAndHtsSidesRunTheirOwnAlgorithm) {
   }
 }
 
-// White-box: a single consumer keeps the producer's tail while a backlog lasts (C2/C3 in
-// internal/headtail.h), and a consumer that keeps the ring empty never stores it.
-TEST(RingCache, SingleConsumerKeepsTheProducerTailWhileABacklogLasts) {
-  LocalRing r(16, kSingleProducer | kSingleConsumer, 8);
+// White-box: each side keeps the other side's tail as last read in its own head word
+// (the hint, H0-H2 in internal/headtail.h) and reads the other side's line only when the
+// hint does not cover a call or the caller asks for the count; single-thread and
+// multi-thread sides alike.
+class RingHintTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(RingHintTest, EachSideKeepsTheOtherSidesTailInItsHeadWord) {
+  LocalRing r(16, GetParam(), 8);  // capacity 15
   const auto* layout = reinterpret_cast<const ring_internal::RingLayout*>(r.get());
+  auto hint = [](const ring_internal::HeadTail& side) {
+    return ring_internal::Aux(side.head.load());
+  };
+  auto head = [](const ring_internal::HeadTail& side) {
+    return ring_internal::Pos(side.head.load());
+  };
   uintptr_t next_in = 1;
   uintptr_t next_out = 1;
   auto put = [&](unsigned n) {
@@ -325,22 +336,37 @@ TEST(RingCache, SingleConsumerKeepsTheProducerTailWhileABacklogLasts) {
     ASSERT_EQ(r->DequeueBulk(out, n, available), n);
     for (unsigned i = 0; i < n; ++i) EXPECT_EQ(out[i], reinterpret_cast<void*>(next_out++));
   };
-  put(10);
-  take(1);  // reads the tail (10): more than this call takes, so it is kept
-  EXPECT_EQ(layout->cons.limit.load(), 10u);
-  put(5);   // tail 15
-  take(9);  // served from the kept tail
-  EXPECT_EQ(layout->cons.limit.load(), 10u);
+  put(10);  // reads the consumer's tail (0): hint 0 + 15
+  EXPECT_EQ(hint(layout->prod), 15u);
+  EXPECT_EQ(head(layout->prod), 10u);
+  take(1);  // reads the producer's tail (10)
+  EXPECT_EQ(hint(layout->cons), 10u);
+  put(5);  // covered by the hint: 15 - 10 = 5
+  EXPECT_EQ(hint(layout->prod), 15u);
+  take(9);  // covered by the hint: 10 - 1 = 9, the 5 new ones not seen yet
+  EXPECT_EQ(hint(layout->cons), 10u);
+  EXPECT_EQ(head(layout->cons), 10u);
   unsigned available = 99;
   take(5, &available);  // a count is asked for: the real tail
   EXPECT_EQ(available, 0u);
-  for (int i = 0; i < 100; ++i) {  // ping-pong: every call reads, none stores
-    put(1);
-    take(1);
-  }
-  EXPECT_EQ(layout->cons.limit.load(), 10u);
+  EXPECT_EQ(hint(layout->cons), 15u);
+  put(1);  // not covered (15 - 15 = 0): reads the consumer's tail (15), hint 30
+  EXPECT_EQ(hint(layout->prod), 30u);
+  take(1);
   EXPECT_TRUE(r->Empty());
+  r->Reset();
+  EXPECT_EQ(layout->prod.head.load(), 0u);
+  put(15);  // hint 0 after Reset: read again
+  EXPECT_EQ(hint(layout->prod), 15u);
+  EXPECT_EQ(r->EnqueueBurst(nullptr, 0), 0u);
+  take(15);
 }
+
+INSTANTIATE_TEST_SUITE_P(SingleAndMulti, RingHintTest,
+                         ::testing::Values(kSingleProducer | kSingleConsumer, 0u),
+                         [](const ::testing::TestParamInfo<uint32_t>& info) {
+                           return std::string(info.param != 0 ? "Single" : "Multi");
+                         });
 
 class RingPeekTest : public ::testing::TestWithParam<uint32_t> {};
 

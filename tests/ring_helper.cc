@@ -14,6 +14,8 @@
 //   put NAME V...                        PUT NAME n=N (8-byte values, one bulk)
 //   get NAME N                           GOT NAME V... (a burst of up to N)
 //   count NAME                           COUNT NAME n=N
+//   kill-at POINT                        ARMED POINT: the next hit of kill point POINT
+//                                        SIGKILLs this process (NO-KILL-POINTS with NDEBUG)
 //   tally NAME PRODUCERS PER_PRODUCER    TALLY NAME (a memzone that counts deliveries)
 //   tally-check NAME                     TALLY NAME missing=M duplicated=D first=...
 //   produce NAME ID FIRST COUNT MODE     PRODUCED NAME id=ID next=FIRST+COUNT
@@ -50,6 +52,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/kill_point.h"
 #include "eal/eal.h"
 #include "memory/memory.h"
 #include "ring/ring.h"
@@ -320,6 +323,14 @@ std::string Run(const std::vector<std::string>& cmd) {
   if (op == "memzone") {
     absl::StatusOr<memory::Memzone> z = memory::ReserveMemzone(name, 64);
     return z.ok() ? "RESERVED " + name : Err(z.status());
+  }
+  if (op == "kill-at") {  // arms a kill point (debug builds only)
+#ifdef NDEBUG
+    return "NO-KILL-POINTS";
+#else
+    keel::SetKillPointForTest(name);
+    return "ARMED " + name;
+#endif
   }
   if (op == "put" || op == "get" || op == "count") {
     absl::StatusOr<ring::Ring*> r = LookupRing(name);

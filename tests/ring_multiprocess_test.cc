@@ -301,5 +301,39 @@ TEST_F(RingMultiProcessTest, KilledConsumerDoesNotStopOtherRings) {
   Quit(primary.get());
 }
 
+// Crash order of a single-thread side (ring/README.md): it stores its head after the
+// copy and before its tail. A producer killed between the two (kill point
+// ring.enqueue.after_head) leaves slots it wrote but did not publish: the side's next
+// producer, another process, publishes them with its own, in order, nothing twice. A
+// consumer killed there loses what it read out, and nothing is delivered twice.
+TEST_F(RingMultiProcessTest, SingleThreadSideKilledBetweenHeadAndTail) {
+  std::unique_ptr<Subprocess> primary = Primary();
+  ASSERT_EQ(Ask(primary.get(), "create k 16 sp+sc"), "CREATED k");
+  std::unique_ptr<Subprocess> producer = Secondary(10, 0);
+  const std::string armed = Ask(producer.get(), "kill-at ring.enqueue.after_head");
+  if (armed == "NO-KILL-POINTS") GTEST_SKIP() << "kill points are debug-build only (NDEBUG)";
+  ASSERT_EQ(armed, "ARMED ring.enqueue.after_head");
+  producer->Send("put k 1 2 3\n");
+  EXPECT_EQ(producer->Wait(), 128 + SIGKILL) << producer->Output();
+  EXPECT_EQ(Ask(primary.get(), "count k"), "COUNT k n=0");  // written, not published
+  EXPECT_EQ(Ask(primary.get(), "get k 8"), "GOT k");
+
+  std::unique_ptr<Subprocess> next = Secondary(11, 1);
+  EXPECT_EQ(Ask(next.get(), "put k 4 5"), "PUT k n=2");
+  EXPECT_EQ(Ask(primary.get(), "count k"), "COUNT k n=5");
+
+  std::unique_ptr<Subprocess> consumer = Secondary(20, 1);
+  ASSERT_EQ(Ask(consumer.get(), "kill-at ring.dequeue.after_head"),
+            "ARMED ring.dequeue.after_head");
+  consumer->Send("get k 2\n");
+  EXPECT_EQ(consumer->Wait(), 128 + SIGKILL) << consumer->Output();
+  EXPECT_EQ(Ask(primary.get(), "get k 8"), "GOT k 3 4 5");  // 1 and 2 died with it
+  EXPECT_EQ(Ask(next.get(), "put k 6"), "PUT k n=1");
+  EXPECT_EQ(Ask(primary.get(), "get k 8"), "GOT k 6");
+  EXPECT_EQ(Ask(primary.get(), "count k"), "COUNT k n=0");
+  Quit(next.get());
+  Quit(primary.get());
+}
+
 }  // namespace
 }  // namespace keel

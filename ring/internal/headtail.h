@@ -7,17 +7,20 @@
 //                    consumer's tail at t may overwrite slots before t: the consumer has
 //                    finished reading them. A consumer that sees the producer's tail at t
 //                    sees the contents of every slot before t.
-//   C0/C1:           a single producer keeps HeadTail::limit, the consumer's tail as
-//                    last read with T1 plus the capacity: it may fill slots up to there
-//                    without reading the consumer's line. Only that one thread reads
-//                    and writes it, so relaxed is enough: the thread that did T1 is the
-//                    thread that uses the value. A stale limit is a lower bound of the
-//                    real one, so the free space it gives is a lower bound too; when the
-//                    caller asks for the free space, or the limit is too low, T1 is done
-//                    again. (Consumers and multi-thread producers were measured slower
-//                    with such a cache: a consumer usually finds the ring near empty and
-//                    must read the tail anyway, and a shared hint costs more stores to
-//                    a contended line than the reads it saves.)
+//   H0/H1/H2:        single-thread and multi-thread sides keep their head in a line of
+//                    their own (HeadTail::head), with a hint: the other side's tail as
+//                    last read with T1 (plus the capacity for a producer). hint - head
+//                    is a lower bound of what this side may take (the other side's tail
+//                    only grows), so while it covers a call the call reads no line the
+//                    other side writes: a producer writes its slots and its tail, a
+//                    consumer reads its slots and writes its tail, and neither loads
+//                    from the other's line. The hint costs no store of its own: it is
+//                    stored with the head (H1, the claim of a multi-thread side; H2, the
+//                    head store of a single-thread side). When the caller asks for the
+//                    count, or the hint does not cover the call, T1 is done again.
+//                    H0: acquire load of the head word; H1: acq_rel CAS; H2: release
+//                    store. A hint another thread of the side stored is thereby ordered
+//                    after that thread's T1, so using it is as good as doing T1.
 #ifndef KEEL_RING_INTERNAL_HEADTAIL_H_
 #define KEEL_RING_INTERNAL_HEADTAIL_H_
 
@@ -31,6 +34,7 @@
 #endif
 
 #include "base/check.h"
+#include "base/kill_point.h"
 #include "ring/internal/layout.h"
 
 // The fast path's building blocks are forced inline: each sync mode's enqueue and
@@ -61,33 +65,31 @@ KEEL_RING_INLINE char* Slots(RingLayout& r) {
 }
 
 // Slots this side may take given the other side's tail: free slots for the producer
-// (cap_adj = capacity), filled slots for the consumer (cap_adj = 0). exact: the caller
-// reports the count, so a single-thread side's cached limit is not enough.
-template <Sync kSync, bool kProducer>
-KEEL_RING_INLINE uint32_t Entries(uint32_t cap_adj, HeadTail& me, const HeadTail& other,
-                                  uint32_t head, unsigned n, bool exact) {
-  if constexpr (kSync == Sync::kSingle && kProducer) {
-    // C0: relaxed (see above).
-    const uint32_t free = me.limit.load(std::memory_order_relaxed) - head;
-    if (__builtin_expect(free >= n && !exact, 1)) return free;
-  } else if constexpr (kSync == Sync::kSingle) {
-    // C2: relaxed (see above). Read as signed: the limit may have fallen behind the head.
-    const auto filled = static_cast<int32_t>(me.limit.load(std::memory_order_relaxed) - head);
-    if (filled >= static_cast<int32_t>(n) && !exact) return static_cast<uint32_t>(filled);
-  }
+// (cap_adj = capacity), filled slots for the consumer (cap_adj = 0). RTS and HTS.
+KEEL_RING_INLINE uint32_t Entries(uint32_t cap_adj, const HeadTail& other, uint32_t head) {
   // T1: acquire; pairs with the other side's T0.
-  const uint32_t tail = Pos(other.tail.load(std::memory_order_acquire));
-  if constexpr (kSync == Sync::kSingle && kProducer) {
-    // C1: relaxed (see above).
-    me.limit.store(tail + cap_adj, std::memory_order_relaxed);
-  } else if constexpr (kSync == Sync::kSingle) {
-    // C3: relaxed (see above). Only when what was read outlasts this call, or before the
-    // old limit falls 2^30 behind the head (so C2's signed reading stays exact).
-    if (tail - head > n || head - me.limit.load(std::memory_order_relaxed) >= (1u << 30)) {
-      me.limit.store(tail, std::memory_order_relaxed);
-    }
+  return cap_adj + Pos(other.tail.load(std::memory_order_acquire)) - head;
+}
+
+// Single-thread and multi-thread sides: the slots this side may take from the head in
+// `word`: from the hint (Aux(word)) when it covers n and the caller does not ask for the
+// exact count, else from the other side's tail (T1), which becomes *hint. The hint is
+// read as signed: a call that took less than the hint offered leaves it ahead of the
+// head, never behind, but Finish of a peek may leave it up to a call's count behind.
+KEEL_RING_INLINE uint32_t HintedEntries(const HeadTail& other, uint32_t cap_adj, uint64_t word,
+                                        unsigned n, bool exact, uint32_t* hint) {
+  const uint32_t head = Pos(word);
+  *hint = Aux(word);
+  const auto hinted = static_cast<int32_t>(*hint - head);
+  if (__builtin_expect(hinted >= 0 && static_cast<uint32_t>(hinted) >= n && !exact, 1)) {
+    return static_cast<uint32_t>(hinted);
   }
-  return cap_adj + tail - head;
+  // Read the head before the other side's tail: a tail read first could be a lap older
+  // than the head and overstate the entries.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  // T1: acquire; pairs with the other side's T0.
+  *hint = Pos(other.tail.load(std::memory_order_acquire)) + cap_adj;
+  return *hint - head;
 }
 
 KEEL_RING_INLINE unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior) {
@@ -96,43 +98,37 @@ KEEL_RING_INLINE unsigned Clamp(unsigned n, uint32_t entries, Behavior behavior)
 }
 
 // Moves this side's head by up to n slots. Returns how many it moved (maybe 0);
-// *old_head is the head it moved from, *entries what was available before the move.
-// kKeepHead: the single-thread algorithm on a multi-thread side (an explicit Sp/Sc
-// call) keeps the head in step for the side's compare-and-swap calls; a single-thread
-// side keeps no head (it is its tail).
-template <Sync kSync, bool kProducer, bool kKeepHead = false>
+// *old_head is the head it moved from, *entries what was available before the move,
+// *hint the hint to store with the new head (single, multi). A single-thread side's
+// head is only computed here: the caller stores it (H2) once the slots are copied.
+template <Sync kSync, bool kProducer>
 KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t cap_adj,
                                    unsigned n, Behavior behavior, bool exact, uint32_t* old_head,
-                                   uint32_t* entries) {
+                                   uint32_t* entries, uint32_t* hint) {
   unsigned moved;
   if constexpr (kSync == Sync::kSingle) {
-    // One thread moves this side, so its head is its tail whenever it starts an
-    // operation (a started peek is finished before the next): the head is not kept.
-    // Relaxed: only this thread writes this side's tail.
-    const uint32_t head = Pos(me.tail.load(std::memory_order_relaxed));
-    *old_head = head;
-    // On a multi-thread side (kKeepHead) the limit is not kept up to date: read the
-    // consumer's tail.
-    *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact || kKeepHead);
+    // H0: acquire; pairs with H1/H2 of whichever thread moved this side last (this
+    // one, or before it another one the caller handed the side over to). The caller
+    // promises no other thread moves this side now.
+    const uint64_t word = me.head.load(std::memory_order_acquire);
+    *old_head = Pos(word);
+    *entries = HintedEntries(other, cap_adj, word, n, exact, hint);
     moved = Clamp(n, *entries, behavior);
-    // Relaxed: the caller promises no other thread moves this side now.
-    if (kKeepHead && moved != 0) me.head.store(Word(head + moved, 0), std::memory_order_relaxed);
   } else if constexpr (kSync == Sync::kMulti) {
-    // Relaxed: the CAS below decides; the slots are ordered by T0/T1, not by the head.
-    uint64_t word = me.head.load(std::memory_order_relaxed);
+    // H0: acquire; pairs with H1 (the CAS below) or H2 of the thread that stored the
+    // hint we may use.
+    uint64_t word = me.head.load(std::memory_order_acquire);
     do {
-      const uint32_t head = Pos(word);
-      // Read the head before the other side's tail: a tail read first could be a lap
-      // older than the head and overstate the entries.
-      std::atomic_thread_fence(std::memory_order_acquire);
-      *old_head = head;
-      *entries = Entries<kSync, kProducer>(cap_adj, me, other, head, n, exact);
+      *old_head = Pos(word);
+      *entries = HintedEntries(other, cap_adj, word, n, exact, hint);
       moved = Clamp(n, *entries, behavior);
       if (__builtin_expect(moved == 0, 0)) return 0;
-      // Relaxed CAS: it only claims slots [head, head + moved) among this side's threads.
+      // H1: acq_rel CAS; claims slots [head, head + moved) among this side's threads and
+      // stores the hint with the new head. Release pairs with H0 of the threads that
+      // use the hint; acquire on failure reloads as H0.
     } while (__builtin_expect(
-        !me.head.compare_exchange_weak(word, Word(Pos(word) + moved, 0), std::memory_order_relaxed,
-                                       std::memory_order_relaxed),
+        !me.head.compare_exchange_weak(word, Word(Pos(word) + moved, *hint),
+                                       std::memory_order_acq_rel, std::memory_order_acquire),
         0));
   } else if constexpr (kSync == Sync::kRts) {
     // Acquire: pairs with the release CAS of the tail in UpdateTail<kRts>, so the
@@ -146,7 +142,7 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
         word = me.head.load(std::memory_order_acquire);
       }
       *old_head = Pos(word);
-      *entries = Entries<kSync, kProducer>(cap_adj, me, other, Pos(word), n, exact);
+      *entries = Entries(cap_adj, other, Pos(word));
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       next = Word(Pos(word) + moved, Aux(word) + 1);
@@ -161,7 +157,7 @@ KEEL_RING_INLINE unsigned MoveHead(HeadTail& me, const HeadTail& other, uint32_t
         word = me.tail.load(std::memory_order_acquire);
       }
       *old_head = Aux(word);
-      *entries = Entries<kSync, kProducer>(cap_adj, me, other, Aux(word), n, exact);
+      *entries = Entries(cap_adj, other, Aux(word));
       moved = Clamp(n, *entries, behavior);
       if (moved == 0) return 0;
       next = Word(Pos(word), Aux(word) + moved);
@@ -286,141 +282,54 @@ KEEL_RING_INLINE void CopyFromSlots(RingLayout& r, uint32_t pos, void* objs, uns
   CopyElements<kSize>(dst + static_cast<size_t>(first) * esize, Slots(r), n - first, esize);
 }
 
-template <Sync kSync, size_t kSize, bool kKeepHead = false>
+// H2 of a single-thread side: the new head with its hint. Release: pairs with H0 of the
+// thread that moves the side next (an explicit Mp/Mc call on this side, or Sp/Sc on a
+// multi-thread side, uses the same word). Before T0: a thread killed between the two
+// leaves the head ahead of the tail by slots it has finished with, which the side's
+// next call publishes with its own; never a tail ahead of the head.
+template <Sync kSync>
+KEEL_RING_INLINE void StoreHead(HeadTail& me, uint32_t new_head, uint32_t hint) {
+  if constexpr (kSync == Sync::kSingle) {
+    me.head.store(Word(new_head, hint), std::memory_order_release);
+  }
+}
+
+template <Sync kSync, size_t kSize>
 KEEL_RING_INLINE unsigned Enqueue(RingLayout& r, const void* objs, unsigned n, Behavior behavior,
                                   unsigned* free_space) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved = MoveHead<kSync, true, kKeepHead>(r.prod, r.cons, r.capacity, n, behavior,
-                                                          free_space != nullptr, &head, &entries);
+  uint32_t hint;
+  const unsigned moved = MoveHead<kSync, true>(r.prod, r.cons, r.capacity, n, behavior,
+                                               free_space != nullptr, &head, &entries, &hint);
   if (moved != 0) {
     CopyToSlots<kSize>(r, head, objs, moved);
+    StoreHead<kSync>(r.prod, head + moved, hint);
+    // A kill here leaves the head ahead of the tail by slots already written: the side's
+    // next call publishes them with its own (ring_multiprocess_test).
+    if constexpr (kSync == Sync::kSingle) KillPointForTest("ring.enqueue.after_head");
     UpdateTail<kSync>(r.prod, head, head + moved);
   }
   if (free_space != nullptr) *free_space = entries - moved;
   return moved;
 }
 
-template <Sync kSync, size_t kSize, bool kKeepHead = false>
+template <Sync kSync, size_t kSize>
 KEEL_RING_INLINE unsigned Dequeue(RingLayout& r, void* objs, unsigned n, Behavior behavior,
                                   unsigned* available) {
   uint32_t head;
   uint32_t entries;
-  const unsigned moved = MoveHead<kSync, false, kKeepHead>(r.cons, r.prod, 0, n, behavior,
-                                                           available != nullptr, &head, &entries);
+  uint32_t hint;
+  const unsigned moved = MoveHead<kSync, false>(r.cons, r.prod, 0, n, behavior,
+                                                available != nullptr, &head, &entries, &hint);
   if (moved != 0) {
     CopyFromSlots<kSize>(r, head, objs, moved);
+    StoreHead<kSync>(r.cons, head + moved, hint);
+    // A kill here loses the slots read out (with the process that read them) and leaves
+    // the tail behind the head: the producer sees less room until the side's next call.
+    // Never a duplicate (ring_multiprocess_test).
+    if constexpr (kSync == Sync::kSingle) KillPointForTest("ring.dequeue.after_head");
     UpdateTail<kSync>(r.cons, head, head + moved);
-  }
-  if (available != nullptr) *available = entries - moved;
-  return moved;
-}
-
-// --- Explicit multi-thread calls on a side created single-thread ---------------------
-// DPDK's rte_ring_mp_enqueue / rte_ring_mc_dequeue are multi-thread safe whatever the
-// ring's flags, so MpEnqueue* / McDequeue* are too. A single-thread side keeps no head:
-// its head is its tail, and its single-thread calls store Word(tail, 0). These calls
-// claim slots in the tail word's high half instead: Aux(tail) counts the slots claimed
-// beyond the published tail (0 whenever no such call runs), so the side's head is
-// Pos(tail) + Aux(tail). The other side reads Pos(tail) only: it sees no difference. The
-// single-thread path is untouched (it costs it nothing); the contract is DPDK's: these
-// calls may run concurrently with each other, not with the side's single-thread calls
-// (generic, Sp/Sc, peek), which assume no other thread moves the side.
-//
-// Every modification of the tail word while these calls run is a read-modify-write (S0,
-// S1), so each continues the release sequence of the publications before it: the other
-// side's T1 that reads a value synchronizes with every publication up to it.
-//
-// The single-thread side's `limit` (C0-C3) must stay a valid bound for the side's next
-// single-thread call: every call here raises it (S2) to what it read of the other
-// side's tail (plus the capacity), which covers the slots it claimed, before it
-// publishes them. So limit >= Pos(tail) (producer) and the consumer's signed reading of
-// C2 stays exact.
-//
-// A thread killed between S0 and S1 leaves its claim in Aux(tail) for good: the side's
-// later Mp/Mc calls wait for it (W1) as on a multi-thread side; the other side is not
-// affected (DPDK's behaviour for a killed multi-thread producer or consumer).
-
-// S2: raises `limit` to `value` (free-running: compared by signed difference).
-// Relaxed: the limit is a bound, not a publication; whichever thread raises it last,
-// it is at least every value raised so far. Pairs with nothing: the side's next
-// single-thread call runs after these calls by the caller's own synchronization.
-inline void RaiseLimit(HeadTail& me, uint32_t value) {
-  uint32_t current = me.limit.load(std::memory_order_relaxed);
-  while (static_cast<int32_t>(value - current) > 0 &&
-         !me.limit.compare_exchange_weak(current, value, std::memory_order_relaxed,
-                                         std::memory_order_relaxed)) {
-  }
-}
-
-template <bool kProducer>
-inline unsigned ClaimOnSingleSide(HeadTail& me, const HeadTail& other, uint32_t cap_adj, unsigned n,
-                                  Behavior behavior, uint32_t* old_head, uint32_t* entries) {
-  // Relaxed: the CAS below decides; the slots are ordered by T0/T1.
-  uint64_t word = me.tail.load(std::memory_order_relaxed);
-  unsigned moved;
-  uint32_t other_tail;
-  do {
-    const uint32_t head = Pos(word) + Aux(word);
-    // Read our word before the other side's tail (as MoveHead<kMulti>).
-    std::atomic_thread_fence(std::memory_order_acquire);
-    *old_head = head;
-    // T1: acquire; pairs with the other side's T0.
-    other_tail = Pos(other.tail.load(std::memory_order_acquire));
-    *entries = cap_adj + other_tail - head;
-    moved = Clamp(n, *entries, behavior);
-    if (moved == 0) return 0;
-    // S0: relaxed CAS; claims [head, head + moved) among this side's Mp/Mc callers. The
-    // published position (low half) is unchanged.
-  } while (!me.tail.compare_exchange_weak(word, Word(Pos(word), Aux(word) + moved),
-                                          std::memory_order_relaxed, std::memory_order_relaxed));
-  RaiseLimit(me, other_tail + cap_adj);  // S2, before S1 publishes the claim
-  return moved;
-}
-
-inline void PublishOnSingleSide(HeadTail& me, uint32_t old_head, unsigned moved) {
-  // W1: relaxed; the CAS orders. Wait for the calls that claimed before us to publish.
-  uint64_t word = me.tail.load(std::memory_order_relaxed);
-  for (;;) {
-    if (__builtin_expect(Pos(word) != old_head, 0)) {
-      Pause();
-      word = me.tail.load(std::memory_order_relaxed);
-      continue;
-    }
-    // S1 (T0 for this mode): release CAS; pairs with T1 on the other side. Moves the
-    // published position past our slots and takes them out of the claimed count.
-    if (me.tail.compare_exchange_weak(word, Word(old_head + moved, Aux(word) - moved),
-                                      std::memory_order_release, std::memory_order_relaxed)) {
-      return;
-    }
-  }
-}
-
-// Out of line: a ported program's path, not the single-thread side's.
-__attribute__((noinline)) inline unsigned EnqueueOnSingleSide(RingLayout& r, const void* objs,
-                                                              unsigned n, Behavior behavior,
-                                                              unsigned* free_space) {
-  uint32_t head;
-  uint32_t entries = 0;
-  const unsigned moved =
-      ClaimOnSingleSide<true>(r.prod, r.cons, r.capacity, n, behavior, &head, &entries);
-  if (moved != 0) {
-    CopyToSlots<8>(r, head, objs, moved);
-    PublishOnSingleSide(r.prod, head, moved);
-  }
-  if (free_space != nullptr) *free_space = entries - moved;
-  return moved;
-}
-
-__attribute__((noinline)) inline unsigned DequeueOnSingleSide(RingLayout& r, void* objs, unsigned n,
-                                                              Behavior behavior,
-                                                              unsigned* available) {
-  uint32_t head;
-  uint32_t entries = 0;
-  const unsigned moved = ClaimOnSingleSide<false>(r.cons, r.prod, 0, n, behavior, &head, &entries);
-  if (moved != 0) {
-    CopyFromSlots<8>(r, head, objs, moved);
-    PublishOnSingleSide(r.cons, head, moved);
   }
   if (available != nullptr) *available = entries - moved;
   return moved;
@@ -508,22 +417,25 @@ inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t
   const uint32_t cap_adj = kProducer ? r.capacity : 0;
   const bool exact = entries_out != nullptr;
   uint32_t entries = 0;
+  uint32_t hint;
   unsigned moved = 0;
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
     if constexpr (kDebugChecks) {
       // Relaxed: only this thread (the side's one thread) uses the record.
-      KEEL_DCHECK(Aux(me.head.load(std::memory_order_relaxed)) == 0,
+      KEEL_DCHECK(me.started.load(std::memory_order_relaxed) == 0,
                   "ring \"%s\": %s Start while the previous Start is not finished", r.name,
                   kProducer ? "an enqueue" : "a dequeue");
     }
-    moved =
-        MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
+    // The head stays where it is until Finish (which moves it and the tail).
+    moved = MoveHead<Sync::kSingle, kProducer>(me, other, cap_adj, n, behavior, exact, head,
+                                               &entries, &hint);
     if (kDebugChecks && moved != 0) {
       // Relaxed: as above.
-      me.head.store(Word(*head + moved, 1), std::memory_order_relaxed);
+      me.started.store(moved + 1, std::memory_order_relaxed);
     }
   } else if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
-    moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries);
+    moved = MoveHead<Sync::kHts, kProducer>(me, other, cap_adj, n, behavior, exact, head, &entries,
+                                            &hint);
   }
   if (entries_out != nullptr) *entries_out = entries - moved;
   return moved;
@@ -532,12 +444,14 @@ inline unsigned StartMove(RingLayout& r, unsigned n, Behavior behavior, uint32_t
 // Slots the open Start of a side that can peek holds: 0 when none is open. Exact on an
 // HTS side; on a single-thread side, debug builds only (0 in others).
 inline uint32_t Reserved(const HeadTail& me) {
-  // Relaxed: read by the thread that owns the open Start, which wrote both words.
-  const uint64_t tail = me.tail.load(std::memory_order_relaxed);
-  if (me.sync == static_cast<uint32_t>(Sync::kHts)) return Aux(tail) - Pos(tail);
-  // Relaxed: as above.
-  const uint64_t head = me.head.load(std::memory_order_relaxed);
-  return Aux(head) != 0 ? Pos(head) - Pos(tail) : 0;
+  if (me.sync == static_cast<uint32_t>(Sync::kHts)) {
+    // Relaxed: read by the thread that owns the open Start, which wrote the word.
+    const uint64_t tail = me.tail.load(std::memory_order_relaxed);
+    return Aux(tail) - Pos(tail);
+  }
+  // Relaxed: as above (the debug record of StartMove).
+  const uint32_t started = me.started.load(std::memory_order_relaxed);
+  return started != 0 ? started - 1 : 0;
 }
 
 // Debug builds: a Finish finishes at most what its own Start holds.
@@ -556,14 +470,18 @@ inline void CheckFinish(const RingLayout& r, const HeadTail& me, unsigned n, con
 // Does nothing on sides that cannot peek (their Start returned 0).
 inline void FinishMove(HeadTail& me, unsigned n) {
   if (!CanPeek(me)) return;
-  // Relaxed: only this thread (the side's single owner of the started operation)
-  // moves this side now.
-  const uint32_t tail = Pos(me.tail.load(std::memory_order_relaxed));
   if (me.sync == static_cast<uint32_t>(Sync::kSingle)) {
     // Relaxed: the debug record of the open Start (StartMove), this thread's only.
-    if constexpr (kDebugChecks) me.head.store(0, std::memory_order_relaxed);
-    UpdateTail<Sync::kSingle>(me, tail, tail + n);  // the rest of what Start took is back
+    if constexpr (kDebugChecks) me.started.store(0, std::memory_order_relaxed);
+    // H0: acquire (as in MoveHead); only this thread moves this side now. The hint stays:
+    // it may fall behind the new head by up to n (HintedEntries reads it signed).
+    const uint64_t word = me.head.load(std::memory_order_acquire);
+    StoreHead<Sync::kSingle>(me, Pos(word) + n, Aux(word));   // H2
+    UpdateTail<Sync::kSingle>(me, Pos(word), Pos(word) + n);  // the rest is given back
   } else {
+    // Relaxed: only this thread (the side's owner of the started operation) moves this
+    // side now.
+    const uint32_t tail = Pos(me.tail.load(std::memory_order_relaxed));
     UpdateTail<Sync::kHts>(me, tail, tail + n);
   }
 }
