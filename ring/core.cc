@@ -36,9 +36,7 @@ int Bits(uint32_t v) { return __builtin_popcount(v); }
 
 absl::StatusOr<Geometry> Validate(absl::string_view name, uint32_t count, uint32_t flags,
                                   uint32_t elem_size) {
-  if (name.empty() || name.size() > kMaxNameLength) {
-    return Invalid(name, absl::StrFormat("the name must be 1 to %d characters", kMaxNameLength));
-  }
+  if (absl::Status s = CheckNameLength("ring", name, kMaxNameLength); !s.ok()) return s;
   if ((flags & ~kAllFlags) != 0) {
     return Invalid(name, absl::StrFormat("unknown flags 0x%x", flags & ~kAllFlags));
   }

@@ -56,7 +56,8 @@ TEST(RingValidation, RejectsBadArguments) {
   EXPECT_THAT(std::string(Init(mem + 8, "r", 16, 0, 8).status().message()),
               HasSubstr("is not 128-byte aligned"));
   EXPECT_THAT(std::string(Init(mem, std::string(64, 'n'), 16, 0, 8).status().message()),
-              HasSubstr("the name must be 1 to 63 characters"));
+              HasSubstr("ring name \"" + std::string(64, 'n') +
+                        "\" must be 1 to 63 characters (it has 64)"));
 }
 
 TEST(RingValidation, CapacityAndSize) {
