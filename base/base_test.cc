@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "base/check.h"
 #include "base/checksum.h"
 #include "base/kill_point.h"
@@ -143,6 +144,47 @@ TEST_F(RobustMutexTest, AnUnrecoverableLockIsAnErrorNotALockHeld) {
   EXPECT_FALSE(lock.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(lock.status()));
   EXPECT_THAT(lock.status().message(), HasSubstr("the shared test lock is unrecoverable"));
+}
+
+TEST_F(RobustMutexTest, ALockNeverReleasedIsAnErrorAfterThePatienceNotAHang) {
+  // A live holder that never lets go (a stopped process, say).
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t holder = fork();
+  if (holder == 0) {
+    pthread_mutex_lock(mu_);
+    char c = 1;
+    (void)!write(ready[1], &c, 1);
+    pause();
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const absl::Time start = absl::Now();
+  {
+    RobustLock lock(mu_, "test lock", [] {}, absl::Milliseconds(100));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(lock.status())) << lock.status();
+    EXPECT_THAT(lock.status().message(),
+                HasSubstr("the shared test lock was not released within 100ms"));
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
+  // Its death frees it: the next locker recovers it.
+  RobustLock lock(mu_, "test lock");
+  EXPECT_TRUE(lock.ok());
+  EXPECT_TRUE(lock.recovered());
+  close(ready[0]);
+  close(ready[1]);
+}
+
+TEST_F(RobustMutexTest, AnOverwrittenLockWordIsAnErrorNotAHang) {
+  // The lock word says "held by thread 0x1a5a5a5a" (no owner-died bit), which does not
+  // exist: the state a damaged file leaves. Nobody will ever release it.
+  const int garbage = 0x1a5a5a5a;
+  std::memcpy(static_cast<void*>(mu_), &garbage, sizeof(garbage));
+  RobustLock lock(mu_, "test lock", [] {}, absl::Milliseconds(100));
+  EXPECT_FALSE(lock.ok());
 }
 
 #ifndef NDEBUG

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "base/log.h"
 
 namespace keel {
@@ -36,9 +37,14 @@ absl::Status InitRobustMutex(pthread_mutex_t* mu, absl::string_view name) {
 RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name) : RobustLock(mu, name, [] {}) {}
 
 RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name,
-                       absl::FunctionRef<void()> repair)
+                       absl::FunctionRef<void()> repair, absl::Duration patience)
     : mu_(mu), name_(name) {
-  const int rc = pthread_mutex_lock(mu_);
+  int rc = pthread_mutex_trylock(mu_);
+  if (rc == EBUSY) {
+    // Contended (rare on these locks): wait, but not forever.
+    const timespec deadline = absl::ToTimespec(absl::Now() + patience);
+    rc = pthread_mutex_timedlock(mu_, &deadline);
+  }
   if (rc == 0) return;
   if (rc == EOWNERDEAD) {
     recovered_ = true;
@@ -48,6 +54,11 @@ RobustLock::RobustLock(pthread_mutex_t* mu, absl::string_view name,
     if (c == 0) return;
     status_ = PthreadError(c, "pthread_mutex_consistent", name_);
     pthread_mutex_unlock(mu_);
+  } else if (rc == ETIMEDOUT) {
+    status_ = absl::DeadlineExceededError(absl::StrFormat(
+        "the shared %s was not released within %s: a live process holds it that long "
+        "(stopped, or stuck), or the lock word is damaged",
+        name_, absl::FormatDuration(patience)));
   } else if (rc == ENOTRECOVERABLE) {
     status_ = absl::FailedPreconditionError(absl::StrFormat(
         "the shared %s is unrecoverable: a process took it from a dead holder and released "

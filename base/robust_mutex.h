@@ -16,6 +16,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace keel {
 
@@ -30,12 +31,18 @@ absl::Status InitRobustMutex(pthread_mutex_t* mu, absl::string_view name);
 //
 // Not ok() when the lock cannot be taken: FailedPrecondition for a mutex left
 // unrecoverable (ENOTRECOVERABLE: an earlier recovery did not complete; the group must
-// be restarted), Internal for any other error (a corrupted mutex: EINVAL). The
-// destructor then unlocks nothing.
+// be restarted), DeadlineExceeded when it is not released within `patience` (a live
+// holder stuck or stopped, or a lock word overwritten with another thread's id),
+// Internal for any other error (a corrupted mutex: EINVAL). The destructor then
+// unlocks nothing. Critical sections on these locks are microseconds long: waiting
+// `patience` means something is wrong, and the caller gets an error, not a hang.
+inline constexpr absl::Duration kLockPatience = absl::Seconds(10);
+
 class RobustLock {
  public:
   RobustLock(pthread_mutex_t* mu, absl::string_view name);
-  RobustLock(pthread_mutex_t* mu, absl::string_view name, absl::FunctionRef<void()> repair);
+  RobustLock(pthread_mutex_t* mu, absl::string_view name, absl::FunctionRef<void()> repair,
+             absl::Duration patience = kLockPatience);
   ~RobustLock();
   RobustLock(const RobustLock&) = delete;
   RobustLock& operator=(const RobustLock&) = delete;
