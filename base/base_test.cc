@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include "base/checksum.h"
 #include "base/kill_point.h"
 #include "base/names.h"
+#include "base/ofd_lock.h"
 #include "base/robust_mutex.h"
 #include "base/status.h"
 #include "base/units.h"
@@ -185,6 +187,27 @@ TEST_F(RobustMutexTest, AnOverwrittenLockWordIsAnErrorNotAHang) {
   std::memcpy(static_cast<void*>(mu_), &garbage, sizeof(garbage));
   RobustLock lock(mu_, "test lock", [] {}, absl::Milliseconds(100));
   EXPECT_FALSE(lock.ok());
+}
+
+TEST(OfdLockTest, TwoOpensConflictAndAClosedOneFreesItsLock) {
+  char path[] = "/tmp/keel-ofd-XXXXXX";
+  const int a = mkstemp(path);
+  ASSERT_GE(a, 0);
+  const int b = open(path, O_RDWR);
+  ASSERT_GE(b, 0);
+  EXPECT_FALSE(LockHeld(b, 5, 1));
+  ASSERT_TRUE(TryLock(a, LockType::kExclusive, 5, 1).ok());
+  EXPECT_TRUE(LockHeld(b, 5, 1));
+  EXPECT_FALSE(LockHeld(b, 6, 1)) << "a byte lock covers its byte only";
+  EXPECT_TRUE(absl::IsUnavailable(TryLock(b, LockType::kShared, 5, 1)));
+  // Shared locks share; an exclusive one then waits for both to go.
+  ASSERT_TRUE(TryLock(a, LockType::kShared, 100, 0).ok());
+  ASSERT_TRUE(TryLock(b, LockType::kShared, 100, 0).ok());
+  EXPECT_TRUE(absl::IsUnavailable(TryLock(b, LockType::kExclusive, 100, 0)));
+  close(a);  // every lock of that open file goes with it
+  EXPECT_TRUE(TryLock(b, LockType::kExclusive, 0, 0).ok());
+  close(b);
+  unlink(path);
 }
 
 #ifndef NDEBUG

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -34,6 +35,7 @@
 #include "base/kill_point.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/ofd_lock.h"
 #include "base/robust_mutex.h"
 #include "base/status.h"
 #include "base/units.h"
@@ -117,17 +119,10 @@ bool IsSegmentFileOf(absl::string_view name, absl::string_view prefix) {
   const absl::string_view head = name.substr(0, seg);  // keel.PREFIX.GROUP
   if (head.size() < 17 || head[head.size() - 17] != '.') return false;
   const absl::string_view group = head.substr(head.size() - 16);
-  if (!std::all_of(group.begin(), group.end(), [](char c) { return std::isxdigit(c); })) {
+  if (!std::all_of(group.begin(), group.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
     return false;
   }
   return head.substr(0, head.size() - 17) == absl::StrCat("keel.", prefix);
-}
-
-struct flock WholeFile(short type) {
-  struct flock fl = {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  return fl;
 }
 
 // Segment files of `prefix` in `dirs` that no process has mapped (a write lock can be
@@ -143,8 +138,7 @@ void RemoveStaleSegments(const std::vector<std::string>& dirs, absl::string_view
       const std::string path = absl::StrCat(dir_path, "/", entry->d_name);
       const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0) continue;
-      struct flock fl = WholeFile(F_WRLCK);
-      if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+      if (TryLock(fd, LockType::kExclusive).ok()) {
         if (::unlink(path.c_str()) == 0) {
           KEEL_LOG(Notice, "memory", "removed stale segment file %s", path);
         }
@@ -423,8 +417,9 @@ absl::StatusOr<int> CreateSegment(const SegmentRecord& seg, uint64_t base) {
     ::unlink(path.c_str());
     return status;
   };
-  struct flock fl = WholeFile(F_RDLCK);
-  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return fail(ErrnoStatus(errno, "cannot lock", path));
+  if (absl::Status s = TryLock(fd, LockType::kShared); !s.ok()) {
+    return fail(absl::Status(s.code(), absl::StrCat(path, ": ", s.message())));
+  }
   // A kill from here on leaves a file nobody holds locked: the next primary of the
   // prefix removes it as stale.
   KillPointForTest("memory.create.segment_locked");
@@ -601,8 +596,9 @@ absl::StatusOr<int> AttachSegment(const SegmentRecord& seg, uint64_t base, bool 
         absl::StrFormat("%s is not the segment the primary made (%d bytes, %s)", path, st.st_size,
                         fs.f_type == HUGETLBFS_MAGIC ? "hugetlbfs" : "not hugetlbfs")));
   }
-  struct flock fl = WholeFile(F_RDLCK);
-  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return fail(ErrnoStatus(errno, "cannot lock", path));
+  if (absl::Status s = TryLock(fd, LockType::kShared); !s.ok()) {
+    return fail(absl::Status(s.code(), absl::StrCat(path, ": ", s.message())));
+  }
   if (absl::Status s = MapAt(fd, path, base + seg.offset, seg.size); !s.ok()) return fail(s);
   if (prefault) Prefault(base + seg.offset, seg.size, seg.page_size);
   return fd;

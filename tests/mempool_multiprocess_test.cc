@@ -179,11 +179,7 @@ class MempoolKillTest : public testing::GroupTest {
                                             const std::string& kill_point = "") {
     testing::SpawnOptions options;
     if (!kill_point.empty()) options.env.push_back("KEEL_KILL_POINT=" + kill_point);
-    std::unique_ptr<Subprocess> p =
-        Start({"--proc-type=secondary", "--lcores", lcores}, {}, options);
-    const std::string ready = testing::Await(p.get(), "READY", testing::kTimeout);
-    EXPECT_THAT(ready, StartsWith("READY"));
-    return p;
+    return Join({"--proc-type=secondary", "--lcores", lcores}, {}, options);
   }
   // Kill points exist in debug builds only.
   bool KillPointsCompiledIn(Subprocess* p) { return Ask(p, "killpoints") == "KILLPOINTS on"; }

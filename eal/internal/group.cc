@@ -23,6 +23,7 @@
 #include "base/kill_point.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/ofd_lock.h"
 #include "base/robust_mutex.h"
 #include "base/status.h"
 #include "eal/internal/components.h"
@@ -107,7 +108,7 @@ struct ConfigFile {
   // True when the process in the primary's slot still holds its liveness lock.
   bool PrimaryAlive() const {
     return header.primary_slot < kMaxProcesses &&
-           ByteLockHeld(fd, SlotLockByte(header.primary_slot));
+           LockHeld(fd, SlotLockByte(header.primary_slot), 1);
   }
 };
 
@@ -119,24 +120,13 @@ std::unique_ptr<ConfigFile> OpenConfigFile(const std::string& dir, int flags) {
   return file;
 }
 
-// True when some process holds the primary's OFD lock on `fd`'s file. Only asks:
-// a secondary testing the lock must not take it, or it could make a starting primary
-// fail.
-bool PrimaryLockHeld(int fd) {
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return false;
-  return fl.l_type != F_UNLCK;
-}
-
 // Frees the slots of dead processes (their liveness byte is unlocked) and lcores whose
 // owner is gone. Also repairs what a process killed mid-update left behind: an owner
 // entry naming a free or out-of-range slot, or a slot that does not list the lcore.
 void ReapLocked(SharedConfig* c, int probe_fd) {
   for (int s = 0; s < kMaxProcesses; ++s) {
     ProcessSlot& slot = c->processes[s];
-    if (slot.in_use && !ByteLockHeld(probe_fd, SlotLockByte(s))) {
+    if (slot.in_use && !LockHeld(probe_fd, SlotLockByte(s), 1)) {
       KEEL_LOG(Notice, "eal", "group \"%s\": %s is gone; reclaiming its lcores %s",
                Printable(NameOf(c->prefix)), Who(slot), LcoreList(slot));
       std::memset(&slot, 0, sizeof(slot));
@@ -240,13 +230,11 @@ absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view pr
       if (errno == ENOENT) continue;  // a primary shutting down removed the directory
       return ErrnoStatus(errno, "cannot create", path);
     }
-    struct flock fl = {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) {
-      const int err = errno;
+    if (absl::Status locked = TryLock(fd, LockType::kExclusive); !locked.ok()) {
       ::close(fd);
-      if (err != EAGAIN && err != EACCES) return ErrnoStatus(err, "cannot lock", path);
+      if (!absl::IsUnavailable(locked)) {
+        return absl::Status(locked.code(), absl::StrCat(path, ": ", locked.message()));
+      }
       const std::unique_ptr<ConfigFile> config = OpenConfigFile(dir, O_RDONLY);
       return absl::FailedPreconditionError(absl::StrFormat(
           "file prefix \"%s\": a primary process%s is already running; attach to it with "
@@ -275,7 +263,7 @@ absl::Status CleanStaleState(const std::string& dir, absl::string_view prefix) {
   if (std::unique_ptr<ConfigFile> old = OpenConfigFile(dir, O_RDONLY); old != nullptr) {
     std::vector<std::string> alive;
     for (int s = 0; s < kMaxProcesses; ++s) {
-      if (!ByteLockHeld(old->fd, SlotLockByte(s))) continue;
+      if (!LockHeld(old->fd, SlotLockByte(s), 1)) continue;
       ProcessSlot slot;
       const off_t at = offsetof(SharedConfig, processes) + s * sizeof(ProcessSlot);
       if (::pread(old->fd, &slot, sizeof(slot), at) == sizeof(slot) && slot.in_use) {
@@ -399,7 +387,8 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
     const std::string lock_path = Path(dir, kLockFile);
     const int lock_fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (lock_fd < 0 && errno != ENOENT) return ErrnoStatus(errno, "cannot open", lock_path);
-    const bool primary_running = lock_fd >= 0 && PrimaryLockHeld(lock_fd);
+    // Only asks: a secondary taking the lock could make a starting primary fail.
+    const bool primary_running = lock_fd >= 0 && LockHeld(lock_fd);
     if (lock_fd >= 0) ::close(lock_fd);
     std::unique_ptr<ConfigFile> file = OpenConfigFile(dir, O_RDWR);
     const Header* header = file != nullptr ? &file->header : nullptr;
@@ -490,7 +479,7 @@ absl::Status Group::AttachAsSecondary(const eal::Options& options) {
              prefix_);
   }
   // After the pidfd: the primary still holding its lock means its pid was not reused.
-  if (!ByteLockHeld(probe_fd_, primary_byte)) {
+  if (!LockHeld(probe_fd_, primary_byte, 1)) {
     Leave().IgnoreError();
     return absl::UnavailableError(absl::StrFormat(
         "file prefix \"%s\": the primary process (pid %d) exited while this process attached",
@@ -527,7 +516,10 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   // one still held belongs to a process that forked and left, and is skipped).
   int free_slot = -1;
   for (int s = 0; s < kMaxProcesses && free_slot < 0; ++s) {
-    if (!c->processes[s].in_use && LockByte(config_fd_, SlotLockByte(s)).ok()) free_slot = s;
+    if (!c->processes[s].in_use &&
+        TryLock(config_fd_, LockType::kExclusive, SlotLockByte(s), 1).ok()) {
+      free_slot = s;
+    }
   }
   if (free_slot < 0) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -539,7 +531,6 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   std::memset(&slot, 0, sizeof(slot));
   slot.type = type;
   slot.pid = ::getpid();
-  slot.pid_namespace = PidNamespaceId();
   slot.attach_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   CopyName(slot.name, ProgramName());
   if (options.claim_lcores) {
@@ -577,7 +568,7 @@ void Group::MarkReady() {
 
 bool Group::PrimaryAlive() const {
   if (type_ == ProcessType::kPrimary) return true;
-  return ByteLockHeld(probe_fd_, SlotLockByte(config_->primary_slot));
+  return LockHeld(probe_fd_, SlotLockByte(config_->primary_slot), 1);
 }
 
 absl::Status Group::Leave() {

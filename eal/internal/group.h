@@ -37,7 +37,7 @@ class Group {
   // Secondary: a pidfd for the primary; -1 in the primary and when the primary runs in
   // another PID namespace (its pid means nothing here; PrimaryAlive still answers).
   int primary_pidfd() const { return primary_pidfd_; }
-  // By the primary's slot lock (process.h). Never blocks.
+  // By the primary's slot lock (layout.h). Never blocks.
   bool PrimaryAlive() const;
   absl::StatusOr<eal::GroupInfo> Describe();
   // eal::HoldConfigLockForTest.

@@ -18,7 +18,7 @@
 // file. It sets `init_state` to kReady once every component finished init; secondaries
 // wait for that. RUNDIR/lock carries the primary's OFD write lock for its lifetime.
 //
-// Liveness (process.h): the process in processes[S] holds an OFD write lock on byte
+// Liveness (base/ofd_lock.h): the process in processes[S] holds an OFD write lock on byte
 // SlotLockByte(S) of this file for its lifetime. A slot whose byte is not locked is
 // dead, whatever its pid says. The order that makes a kill harmless:
 //   register: lock the byte, fill the slot, set in_use, then own lcores;
@@ -71,7 +71,6 @@ struct ProcessSlot {
   uint32_t type;  // SharedProcessType
   int32_t pid;    // as its own PID namespace sees it
   uint32_t lcore_count;
-  uint64_t pid_namespace;  // PidNamespaceId() of the process
   uint64_t attach_unix_ms;
   uint64_t lcores[kLcoreWords];  // bit N = owns lcore N
   char name[kNameSize];          // program name (/proc/PID/comm)
