@@ -1,0 +1,124 @@
+// The lookup fast path, inline: tag matching, key comparison by length, single and bulk
+// lookups. Included by hash.h; namespace keel::hash_internal but for Table's members.
+//
+// Readers take no lock. A writer that moves a key (displacement, chain compaction)
+// first publishes it at its new place, then bumps change_count (C0, release), then
+// clears the old place (release). A lookup reads change_count (C1, acquire) before it
+// searches and again (C2) after a miss; when it changed, it searches again:
+//   Reader: C1 -> search P (the key already cleared there) -> search Q (not yet there)?
+//   Impossible without a change: the clear in P follows C0, and C0 follows the
+//   key's publication in Q. If C1 read the count before C0, C2 reads it after (the
+//   clear it saw in P follows C0), so they differ and the reader retries; if C1 read
+//   it after C0, the key is visible in Q.
+// A dead writer leaves change_count alone, so no reader waits for it. A hit needs no
+// check: the key compared equal at a published position.
+#ifndef KEEL_HASH_INTERNAL_LOOKUP_H_
+#define KEEL_HASH_INTERNAL_LOOKUP_H_
+
+#include <emmintrin.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "hash/internal/layout.h"
+
+namespace keel::hash_internal {
+
+// Compares two keys of `length` bytes; common lengths compile to straight-line loads.
+inline bool KeyEqual(const void* a, const void* b, uint32_t length) {
+  switch (length) {
+    case 4:
+      return std::memcmp(a, b, 4) == 0;
+    case 8:
+      return std::memcmp(a, b, 8) == 0;
+    case 12:
+      return std::memcmp(a, b, 12) == 0;
+    case 16: {
+      const __m128i x = _mm_loadu_si128(static_cast<const __m128i*>(a));
+      const __m128i y = _mm_loadu_si128(static_cast<const __m128i*>(b));
+      return _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) == 0xffff;
+    }
+    case 32:
+      return std::memcmp(a, b, 32) == 0;
+    case 40:
+      return std::memcmp(a, b, 40) == 0;
+    case 48:
+      return std::memcmp(a, b, 48) == 0;
+    case 64:
+      return std::memcmp(a, b, 64) == 0;
+    default:
+      return std::memcmp(a, b, length) == 0;
+  }
+}
+
+// Bit 2*i set when slot i's tag is `tag` (slots that are empty may match: the caller
+// checks the position).
+inline uint32_t MatchTags(const Bucket& b, uint16_t tag) {
+  // A 16-byte load of the two tag words: each 8-byte half is one atomic word on x86,
+  // and a torn view between them only makes a slot match or miss that the position
+  // check and the retry (C2) settle.
+  const __m128i tags = _mm_load_si128(reinterpret_cast<const __m128i*>(&b.tags[0]));
+  const __m128i want = _mm_set1_epi16(static_cast<short>(tag));
+  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(tags, want))) & 0x5555u;
+}
+
+// The position of `key` in bucket `b`, or -1; *data when found (and data not null).
+inline int32_t SearchBucket(const TableLayout& t, const Bucket& b, uint16_t tag, const void* key,
+                            uint64_t* data) {
+  for (uint32_t m = MatchTags(b, tag); m != 0; m &= m - 1) {
+    const int slot = __builtin_ctz(m) >> 1;
+    // A1: acquire. Pairs with the writer's release store of the slot (P0 in core.cc):
+    // the key, hash and data at the position are visible.
+    const uint32_t s = b.slots[slot].load(std::memory_order_acquire);
+    if (s == 0) continue;
+    const KeyEntry* e = Entry(t, s - 1);
+    if (KeyEqual(KeyOf(e), key, t.key_length)) {
+      // Acquire: pairs with the release store of an Add replacing the data.
+      if (data != nullptr) *data = e->data.load(std::memory_order_acquire);
+      return static_cast<int32_t>(s - 1);
+    }
+  }
+  return -1;
+}
+
+// The full lookup of a key with its hash: P, then its alternative when P has keys away,
+// then P's overflow chain; retried while writers move keys (C1, C2).
+inline int32_t Find(const TableLayout& t, const void* key, uint32_t hash, uint64_t* data) {
+  const Bucket* buckets = Buckets(t);
+  const uint32_t p = PrimaryBucket(t, hash);
+  const uint16_t tag = TagOf(hash);
+  // C1: acquire. Pairs with C0: a key moved before this bump is visible at its new place.
+  uint32_t before = t.change_count.load(std::memory_order_acquire);
+  for (;;) {
+    const Bucket& b = buckets[p];
+    int32_t pos = SearchBucket(t, b, tag, key, data);
+    if (pos >= 0) return pos;
+    // Acquire: pairs with the writer's release increment of `away` before it publishes a
+    // key in its alternative bucket.
+    if (b.away.load(std::memory_order_acquire) != 0) {
+      pos = SearchBucket(t, buckets[Alternative(t, p, tag)], tag, key, data);
+      if (pos >= 0) return pos;
+    }
+    // Acquire: pairs with the release store that links an overflow bucket after filling
+    // its first slot. The bound stops a walk on a chain a dead writer left looped
+    // (repair fixes it).
+    uint32_t steps = t.ext_buckets;
+    for (uint32_t n = b.next.load(std::memory_order_acquire); n != 0 && steps-- != 0;
+         n = buckets[n - 1].next.load(std::memory_order_acquire)) {
+      pos = SearchBucket(t, buckets[n - 1], tag, key, data);
+      if (pos >= 0) return pos;
+    }
+    // C2: the searches above stay before this load.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint32_t after = t.change_count.load(std::memory_order_acquire);
+    if (after == before) return -1;
+    before = after;
+  }
+}
+
+inline void Prefetch(const void* p) { __builtin_prefetch(p, 0, 3); }
+
+}  // namespace keel::hash_internal
+
+#endif  // KEEL_HASH_INTERNAL_LOOKUP_H_
