@@ -263,12 +263,9 @@ int64_t MakeRoom(TableLayout& t, uint32_t a, uint32_t b, int* slot) {
         freed = nodes[n].parent_slot;
       }
       *slot = freed;
-      return nodes[[&] {
-        int n = head;
-        while (nodes[n].parent >= 0) n = nodes[n].parent;
-        return n;
-      }()]
-          .bucket;
+      int start = head;
+      while (nodes[start].parent >= 0) start = nodes[start].parent;
+      return nodes[start].bucket;
     }
   }
   return -1;

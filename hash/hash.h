@@ -174,9 +174,9 @@ class Table {
   hash_internal::TableLayout* layout() const { return t_; }
 
  private:
+  friend absl::StatusOr<Table> Init(void* mem, const Params& params);
   friend absl::StatusOr<Table> Attach(void* mem);
   friend absl::StatusOr<Table> AttachHashesOnly(void* mem);
-  friend class TableAccess;
   static constexpr uint32_t kNoFunction = 0xffffffff;
 
   uint32_t HashOf(const void* key) const;

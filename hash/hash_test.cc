@@ -1,0 +1,3 @@
+#include "hash/hash.h"
+#include "gtest/gtest.h"
+TEST(Placeholder, Builds) {}
