@@ -325,7 +325,8 @@ bool Place(TableLayout& t, uint32_t hash, uint32_t position) {
     const int64_t room = MakeRoom(t, p, q, &slot);
     if (room == -1) break;
     if (room < 0) continue;  // a path crossed itself: search again
-    if (static_cast<uint32_t>(room) != p) BucketAt(t, p).away.fetch_add(1, std::memory_order_release);
+    if (static_cast<uint32_t>(room) != p)
+      BucketAt(t, p).away.fetch_add(1, std::memory_order_release);
     Publish(BucketAt(t, static_cast<uint32_t>(room)), slot, tag, position);
     return true;
   }
@@ -401,8 +402,8 @@ void Repair(TableLayout& t) {
       if (keep) {
         hash = Entry(t, pos)->hash.load(std::memory_order_relaxed);
         p = PrimaryBucket(t, hash);
-        keep = chain_of >= 0 ? p == chain_of
-                             : (index == p || index == Alternative(t, p, TagOf(hash)));
+        keep =
+            chain_of >= 0 ? p == chain_of : (index == p || index == Alternative(t, p, TagOf(hash)));
       }
       if (!keep) {
         Clear(b, i);
@@ -494,8 +495,7 @@ template <typename F>
 int32_t Write(TableLayout& t, F&& write) {
   RobustLock lock(&t.lock, kLockName, [&] { Repair(t); });
   if (!lock.ok()) {
-    KEEL_LOG(Error, kLog, "table \"%s\": %s", Printable(NameOf(t.name)),
-             lock.status().ToString());
+    KEEL_LOG(Error, kLog, "table \"%s\": %s", Printable(NameOf(t.name)), lock.status().ToString());
     return hash::kInvalid;
   }
   return write();
@@ -599,21 +599,20 @@ absl::Status Check(TableLayout& t) {
       if (s == 0) continue;
       const uint32_t pos = s - 1;
       if (pos >= t.entries) {
-        return loss(absl::StrFormat("bucket %u slot %d holds position %u of %u", index, i, pos,
-                                    t.entries));
+        return loss(
+            absl::StrFormat("bucket %u slot %d holds position %u of %u", index, i, pos, t.entries));
       }
       if (referenced[pos]) {
-        return loss(absl::StrFormat("position %u is in two slots (bucket %u slot %d)", pos,
-                                    index, i));
+        return loss(
+            absl::StrFormat("position %u is in two slots (bucket %u slot %d)", pos, index, i));
       }
       referenced[pos] = true;
       ++count;
       const KeyEntry* e = Entry(t, pos);
       const uint32_t hash = e->hash.load(std::memory_order_relaxed);
       const uint32_t p = PrimaryBucket(t, hash);
-      const bool placed = chain_of >= 0
-                              ? p == chain_of
-                              : (index == p || index == Alternative(t, p, TagOf(hash)));
+      const bool placed =
+          chain_of >= 0 ? p == chain_of : (index == p || index == Alternative(t, p, TagOf(hash)));
       if (!placed) {
         return loss(absl::StrFormat("position %u (hash %08x) is in bucket %u, not one of its own",
                                     pos, hash, index));
@@ -665,8 +664,8 @@ absl::Status Check(TableLayout& t) {
   for (uint32_t i = 0; i < top; ++i) {
     const uint32_t pos = FreeStack(t)[i];
     if (pos >= t.entries || on_stack[pos]) {
-      return loss(absl::StrFormat("free stack entry %u is position %u (a repeat or too big)", i,
-                                  pos));
+      return loss(
+          absl::StrFormat("free stack entry %u is position %u (a repeat or too big)", i, pos));
     }
     on_stack[pos] = true;
   }
@@ -688,9 +687,10 @@ absl::Status Check(TableLayout& t) {
   for (uint32_t i = 0; i < etop; ++i) {
     const uint32_t index = ExtFreeStack(t)[i];
     if (index < nb || index >= nb + ext || ext_free[index - nb] || linked[index - nb]) {
-      return loss(absl::StrFormat("overflow free stack entry %u is bucket %u (linked, a repeat "
-                                  "or out of range)",
-                                  i, index));
+      return loss(
+          absl::StrFormat("overflow free stack entry %u is bucket %u (linked, a repeat "
+                          "or out of range)",
+                          i, index));
     }
     ext_free[index - nb] = true;
   }
@@ -721,8 +721,8 @@ absl::StatusOr<size_t> CheckedSize(const hash::Params& params) {
                    "deleted key's position until FreeKeyWithPosition");
   }
   if (params.entries == 0 || params.entries > hash::kMaxEntries) {
-    return Invalid(name,
-                   absl::StrFormat("entries %u is not in 1..%u", params.entries, hash::kMaxEntries));
+    return Invalid(
+        name, absl::StrFormat("entries %u is not in 1..%u", params.entries, hash::kMaxEntries));
   }
   if (params.key_length == 0 || params.key_length > hash::kMaxKeyLength) {
     return Invalid(name, absl::StrFormat("key length %u is not in 1..%u", params.key_length,
@@ -761,8 +761,8 @@ absl::Status RegisterFunction(absl::string_view name, Function function) {
   absl::MutexLock lock(&r.mu);
   auto [it, inserted] = r.functions.emplace(std::string(name), function);
   if (!inserted && it->second != function) {
-    return absl::AlreadyExistsError(absl::StrFormat(
-        "hash function \"%s\" is already registered with another function", name));
+    return absl::AlreadyExistsError(
+        absl::StrFormat("hash function \"%s\" is already registered with another function", name));
   }
   return absl::OkStatus();
 }
@@ -835,12 +835,11 @@ absl::StatusOr<TableLayout*> Header(void* mem) {
   }
   const std::string name = Printable(NameOf(t->name));
   if (t->layout_version != hash_internal::kLayoutVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "hash \"%s\": layout version %u, this process has hash layout version %u", name,
-        t->layout_version, hash_internal::kLayoutVersion));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("hash \"%s\": layout version %u, this process has hash layout version %u",
+                        name, t->layout_version, hash_internal::kLayoutVersion));
   }
-  const hash_internal::Geometry g =
-      hash_internal::GeometryOf(t->entries, t->key_length, t->flags);
+  const hash_internal::Geometry g = hash_internal::GeometryOf(t->entries, t->key_length, t->flags);
   if (t->entries == 0 || t->entries > kMaxEntries || t->key_length == 0 ||
       t->key_length > kMaxKeyLength || t->num_buckets != g.num_buckets ||
       t->bucket_mask != g.num_buckets - 1 || t->ext_buckets != g.ext_buckets ||
@@ -941,8 +940,7 @@ uint64_t Table::Bulk(const void* const* keys, const uint32_t* hashes, unsigned n
   for (unsigned i = 0; i < n; ++i) {
     const hash_internal::Bucket& b = buckets[hash_internal::PrimaryBucket(t, h[i])];
     candidate[i] = 0;
-    for (uint32_t m = hash_internal::MatchTags(b, hash_internal::TagOf(h[i])); m != 0;
-         m &= m - 1) {
+    for (uint32_t m = hash_internal::MatchTags(b, hash_internal::TagOf(h[i])); m != 0; m &= m - 1) {
       // A1 (lookup.h).
       const uint32_t s = b.slots[__builtin_ctz(m) >> 1].load(std::memory_order_acquire);
       if (s == 0) continue;

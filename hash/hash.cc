@@ -1,11 +1,12 @@
 // Control path through the group's shared memory: Create / Lookup / Free by name, and
 // the table's registration with the EAL. The rest is //hash:core (core.cc).
+#include "hash/hash.h"
+
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "eal/internal/components.h"
-#include "hash/hash.h"
 #include "memory/memory.h"
 
 namespace keel::hash {

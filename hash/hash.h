@@ -89,13 +89,13 @@ using Function = uint32_t (*)(const void* key, uint32_t length, uint32_t init);
 absl::Status RegisterFunction(absl::string_view name, Function function);
 
 struct Params {
-  absl::string_view name;          // 1..kMaxNameLength printable characters
-  uint32_t entries = 0;            // positions: 1..kMaxEntries
-  uint32_t key_length = 0;         // bytes: 1..kMaxKeyLength
+  absl::string_view name;                 // 1..kMaxNameLength printable characters
+  uint32_t entries = 0;                   // positions: 1..kMaxEntries
+  uint32_t key_length = 0;                // bytes: 1..kMaxKeyLength
   absl::string_view function = "crc32c";  // "crc32c", "jhash" or a registered name
-  uint32_t init_value = 0;         // the hash function's seed
-  int socket = kSocketAny;         // Create only
-  uint32_t flags = 0;              // Flags
+  uint32_t init_value = 0;                // the hash function's seed
+  int socket = kSocketAny;                // Create only
+  uint32_t flags = 0;                     // Flags
 };
 
 // A process-local handle to a table (cheap to copy): the table's shared memory and this
@@ -138,8 +138,8 @@ class Table {
   uint64_t LookupBulkWithHash(const void* const* keys, const uint32_t* hashes, unsigned n,
                               int32_t* positions) const;
   uint64_t LookupBulkData(const void* const* keys, unsigned n, uint64_t* data) const;
-  uint64_t LookupBulkWithHashData(const void* const* keys, const uint32_t* hashes,
-                                  unsigned n, uint64_t* data) const;
+  uint64_t LookupBulkWithHashData(const void* const* keys, const uint32_t* hashes, unsigned n,
+                                  uint64_t* data) const;
 
   // The key at `position`, or nullptr when no key is there.
   const void* GetKeyWithPosition(int32_t position) const;
@@ -181,11 +181,11 @@ class Table {
 
   uint32_t HashOf(const void* key) const;
   int32_t Find(const void* key, uint32_t hash, uint64_t* data) const;
-  uint64_t Bulk(const void* const* keys, const uint32_t* hashes, unsigned n,
-                int32_t* positions, uint64_t* data) const;
+  uint64_t Bulk(const void* const* keys, const uint32_t* hashes, unsigned n, int32_t* positions,
+                uint64_t* data) const;
 
   hash_internal::TableLayout* t_ = nullptr;
-  Function function_ = nullptr;        // user functions only
+  Function function_ = nullptr;         // user functions only
   uint32_t function_id_ = kNoFunction;  // hash_internal::FunctionId, or kNoFunction
 };
 

@@ -105,7 +105,7 @@ struct alignas(64) TableLayout {
   std::atomic<uint32_t> count;     // keys present (read without the lock by Count())
   std::atomic<uint32_t> free_top;  // free positions on the stack
   std::atomic<uint32_t> ext_free_top;
-  std::atomic<uint32_t> repairs;   // times a writer's death was repaired
+  std::atomic<uint32_t> repairs;  // times a writer's death was repaired
 };
 static_assert(std::is_standard_layout_v<TableLayout>);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
