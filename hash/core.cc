@@ -387,8 +387,10 @@ void Repair(TableLayout& t) {
   const uint32_t ext = t.ext_buckets;
   std::vector<bool> referenced(t.entries, false);
   std::vector<bool> linked(ext, false);
+  // Counted here and stored once every reference is settled: lock-free readers go on
+  // reading `away`, and it must never drop below the keys away while they do.
+  std::vector<uint32_t> away(nb, 0);
   uint32_t count = 0;
-  for (uint32_t i = 0; i < nb; ++i) BucketAt(t, i).away.store(0, std::memory_order_relaxed);
   // Keeps the reference in (bucket, slot) if it is a key's first, in a bucket it may be
   // in; rewrites its tag. `chain_of`: the main bucket whose chain this is, or -1.
   auto check = [&](uint32_t index, int64_t chain_of) {
@@ -412,11 +414,12 @@ void Repair(TableLayout& t) {
       referenced[pos] = true;
       ++count;
       SetTag(b, i, TagOf(hash));
-      if (chain_of < 0 && index != p) {
-        BucketAt(t, p).away.fetch_add(1, std::memory_order_relaxed);
-      }
+      if (chain_of < 0 && index != p) ++away[p];
     }
   };
+  // Dropping one reference of a key referenced twice leaves the other one findable: an
+  // unfinished move had already counted the key away (Move), and `away` is not lowered
+  // before the loop below.
   for (uint32_t i = 0; i < nb; ++i) check(i, -1);
   for (uint32_t i = 0; i < nb; ++i) {
     uint32_t prev = i;
@@ -428,9 +431,10 @@ void Repair(TableLayout& t) {
       }
       check(index, i);
       const uint32_t next = BucketAt(t, index).next.load(std::memory_order_relaxed);
-      if (EmptySlot(BucketAt(t, index)) >= 0 &&
-          std::all_of(std::begin(BucketAt(t, index).slots), std::end(BucketAt(t, index).slots),
-                      [](const std::atomic<uint32_t>& s) { return s.load() == 0; })) {
+      const Bucket& e = BucketAt(t, index);
+      if (std::all_of(std::begin(e.slots), std::end(e.slots), [](const std::atomic<uint32_t>& s) {
+            return s.load(std::memory_order_relaxed) == 0;
+          })) {
         BucketAt(t, prev).next.store(next, std::memory_order_relaxed);  // empty: unlink
       } else {
         linked[index - nb] = true;
@@ -439,6 +443,7 @@ void Repair(TableLayout& t) {
       n = next;
     }
   }
+  for (uint32_t i = 0; i < nb; ++i) BucketAt(t, i).away.store(away[i], std::memory_order_release);
   const bool keep_deleted = (t.flags & hash::kNoFreeOnDelete) != 0;
   uint32_t top = 0;
   for (uint32_t pos = t.entries; pos-- > 0;) {
@@ -529,7 +534,8 @@ int32_t Add(TableLayout& t, const void* key, uint32_t hash, uint64_t data) {
     // A kill here: the key is in the table; repair marks it live and counts it.
     KillPointForTest("hash.add.placed");
     t.count.fetch_add(1, std::memory_order_relaxed);
-    e->state.store(static_cast<uint32_t>(State::kLive), std::memory_order_relaxed);
+    // Release: pairs with the acquire in GetKeyWithPosition and Iterate.
+    e->state.store(static_cast<uint32_t>(State::kLive), std::memory_order_release);
     return static_cast<int32_t>(position);
   });
 }
