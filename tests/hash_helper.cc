@@ -35,7 +35,8 @@
 //   killpoints                KILLPOINTS on | off (compiled in: debug builds)
 //   churn NAME SEED OPS FIRST COUNT
 //                             CHURNING present=P, then CHURNED ops=N adds=A deletes=D
-//                             present=P errors=E first_error=...
+//                             present=P errors=E first_error=... after OPS operations
+//                             (0: until SIGUSR1)
 //   read NAME FIRST COUNT SECONDS [THREADS]
 //                             READING, then READ lookups=L misses=M wrong=W first=...
 //                             after SECONDS or at SIGUSR1, whichever comes first
@@ -327,6 +328,12 @@ std::string IterateAll(const hash::Table& t) {
   return absl::StrCat("ITERATED n=", n, " wrong=", wrong);
 }
 
+// Set by SIGUSR1: read and churn stop. Relaxed: a flag, with nothing to publish.
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void Stop(int) { g_stop.store(true, std::memory_order_relaxed); }
+
 std::string Churn(const hash::Table& t, uint64_t seed, uint64_t ops, uint64_t first,
                   uint64_t count) {
   if (count == 0) return "ERROR churn over no keys";
@@ -347,11 +354,13 @@ std::string Churn(const hash::Table& t, uint64_t seed, uint64_t ops, uint64_t fi
     ++present;
     if (data != Data(first + i)) error(i, "data");
   }
+  g_stop.store(false, std::memory_order_relaxed);
   std::printf("CHURNING present=%llu\n", static_cast<unsigned long long>(present));
   std::mt19937_64 random(seed);
   uint64_t adds = 0;
   uint64_t deletes = 0;
-  for (uint64_t op = 0; op < ops; ++op) {
+  uint64_t op = 0;
+  for (; (ops == 0 || op < ops) && !g_stop.load(std::memory_order_relaxed); ++op) {
     const uint64_t i = random() % count;
     const void* key = keys[i].data();
     if (position[i] >= 0) {
@@ -376,15 +385,9 @@ std::string Churn(const hash::Table& t, uint64_t seed, uint64_t ops, uint64_t fi
       }
     }
   }
-  return absl::StrCat("CHURNED ops=", ops, " adds=", adds, " deletes=", deletes,
+  return absl::StrCat("CHURNED ops=", op, " adds=", adds, " deletes=", deletes,
                       " present=", present, " errors=", errors, " first_error=", first_error);
 }
-
-// Set by SIGUSR1: readers stop. Relaxed: a flag, with nothing to publish.
-std::atomic<bool> g_stop_reading{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-void StopReading(int) { g_stop_reading.store(true, std::memory_order_relaxed); }
 
 struct ReadResult {
   uint64_t lookups = 0;
@@ -414,8 +417,8 @@ void ReadLoop(const hash::Table& t, uint64_t first, const std::vector<std::strin
       }
     }
   };
-  for (uint64_t round = 0;
-       absl::Now() < deadline && !g_stop_reading.load(std::memory_order_relaxed); ++round) {
+  for (uint64_t round = 0; absl::Now() < deadline && !g_stop.load(std::memory_order_relaxed);
+       ++round) {
     if (round % 2 == 0) {
       for (size_t i = 0; i < count; ++i) {
         uint64_t data = 0;
@@ -441,7 +444,7 @@ std::string Read(const hash::Table& t, uint64_t first, uint64_t count, double se
                  unsigned threads) {
   std::vector<std::string> keys;
   for (uint64_t i = 0; i < count; ++i) keys.push_back(DerivedKey(first + i, t.key_length()));
-  g_stop_reading.store(false, std::memory_order_relaxed);
+  g_stop.store(false, std::memory_order_relaxed);
   std::printf("READING\n");
   const absl::Time deadline = absl::Now() + absl::Seconds(seconds);
   std::vector<ReadResult> results(std::max(1u, threads));
@@ -596,7 +599,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  ::signal(SIGUSR1, StopReading);
+  ::signal(SIGUSR1, Stop);
   std::optional<std::vector<std::string>> app_args = keel::testing::JoinGroup(argc, argv);
   if (!app_args) return 2;
   std::printf("READY pid=%d type=%s\n", getpid(),

@@ -37,7 +37,6 @@ std::string JsonString(absl::string_view s) {
   return out + "\"";
 }
 
-
 // A hash table of the group, or why it cannot be read.
 struct HashTable {
   std::string name;
@@ -102,11 +101,11 @@ void PrintText(const GroupInfo& g) {
     absl::PrintF("  %-16s %-11s %-9s %-7d %s\n", Address(s.addr), keel::FormatMib(s.size),
                  absl::StrCat(s.page_size / 1024, " kB"), s.socket, s.file);
   }
-  std::printf("\nmemory:\n  %-7s %-11s %-11s %-13s %s\n", "SOCKET", "TOTAL", "FREE",
-              "LARGEST FREE", "ALLOCATIONS");
+  std::printf("\nmemory:\n  %-7s %-11s %-11s %-13s %s\n", "SOCKET", "TOTAL", "FREE", "LARGEST FREE",
+              "ALLOCATIONS");
   for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
-    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, keel::FormatMib(u.total), keel::FormatMib(u.free),
-                 keel::FormatMib(u.largest_free), u.allocations);
+    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, keel::FormatMib(u.total),
+                 keel::FormatMib(u.free), keel::FormatMib(u.largest_free), u.allocations);
   }
   std::printf("\nmemzones:\n  %-32s %-16s %-10s %s\n", "NAME", "ADDRESS", "SIZE", "SOCKET");
   for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
@@ -115,8 +114,8 @@ void PrintText(const GroupInfo& g) {
   std::printf("\nobjects:\n  %-32s %-10s %-7s %-16s %s\n", "NAME", "KIND", "LAYOUT", "ADDRESS",
               "CREATOR");
   for (const keel::memory::Object& o : keel::memory::Objects()) {
-    absl::PrintF("  %-32s %-10s %-7d %-16s %d\n", o.name, o.kind, o.layout_version,
-                 Address(o.addr), o.creator_pid);
+    absl::PrintF("  %-32s %-10s %-7d %-16s %d\n", o.name, o.kind, o.layout_version, Address(o.addr),
+                 o.creator_pid);
   }
   std::printf("\nhash tables:\n  %-32s %-12s %-10s %-10s %-5s %-11s %s\n", "NAME", "FUNCTION",
               "ENTRIES", "USED", "KEY", "MEMORY", "FLAGS");
@@ -151,8 +150,7 @@ void PrintJson(const GroupInfo& g) {
   std::vector<std::string> components;
   for (const keel::eal::ComponentVersion& c : g.components) {
     components.push_back(absl::StrFormat("{\"name\": %s, \"version\": %s, \"layout\": %u}",
-                                         JsonString(c.name),
-                                         JsonString(keel::ToString(c.version)),
+                                         JsonString(c.name), JsonString(keel::ToString(c.version)),
                                          c.layout_version));
   }
   std::vector<std::string> segments;
@@ -165,16 +163,16 @@ void PrintJson(const GroupInfo& g) {
   }
   std::vector<std::string> memory;
   for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
-    memory.push_back(absl::StrFormat(
-        "{\"socket\": %d, \"total\": %d, \"free\": %d, \"largest_free\": %d, "
-        "\"allocations\": %d}",
-        u.socket, u.total, u.free, u.largest_free, u.allocations));
+    memory.push_back(
+        absl::StrFormat("{\"socket\": %d, \"total\": %d, \"free\": %d, \"largest_free\": %d, "
+                        "\"allocations\": %d}",
+                        u.socket, u.total, u.free, u.largest_free, u.allocations));
   }
   std::vector<std::string> memzones;
   for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
-    memzones.push_back(absl::StrFormat(
-        "{\"name\": %s, \"address\": %s, \"size\": %d, \"socket\": %d}", JsonString(z.name),
-        JsonString(Address(z.addr)), z.size, z.socket));
+    memzones.push_back(
+        absl::StrFormat("{\"name\": %s, \"address\": %s, \"size\": %d, \"socket\": %d}",
+                        JsonString(z.name), JsonString(Address(z.addr)), z.size, z.socket));
   }
   std::vector<std::string> objects;
   for (const keel::memory::Object& o : keel::memory::Objects()) {
@@ -204,10 +202,9 @@ void PrintJson(const GroupInfo& g) {
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
       "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s]}\n",
       JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
-      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "),
-      absl::StrJoin(components, ", "), absl::StrJoin(segments, ", "),
-      absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "), absl::StrJoin(objects, ", "),
-      absl::StrJoin(hash_tables, ", "));
+      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "),
+      absl::StrJoin(segments, ", "), absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "),
+      absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "));
 }
 
 }  // namespace
