@@ -42,6 +42,11 @@
 //                             after SECONDS or at SIGUSR1, whichever comes first
 //   quit
 //
+// Functions registered (both binaries alike unless said): fnv1a (FNV-1a, 32 bits, the
+// seed xored into the offset basis), constant (every key hashes to the seed: one bucket
+// pair, then its overflow chain), xorshift (hash_helper only), mixed (another function
+// in each binary).
+//
 // KEY: a decimal seed (the derived key DerivedKey(SEED), with data Data(SEED) unless
 // DATA is given), or 0x followed by exactly 2 * KEYLEN hex digits (data DATA or 0).
 // HASH: 8 hex digits. FLAGS: "none" or a '+'-joined list of mw (kMultiWriter), lf
