@@ -3,8 +3,9 @@
 //   procinfo --file-prefix NAME [--attach-timeout SEC] [-- --json]
 //
 // Attaches to the group as a secondary without claiming any lcore, prints its
-// processes, lcores, component versions, memory segments, memory per socket, memzones
-// and registered objects, and detaches.
+// processes, lcores, component versions, memory segments, memory per socket, memzones,
+// registered objects and hash tables, and detaches. Hash tables are read with
+// hash::LookupHashesOnly, so whatever functions they use (procinfo registers none).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "base/units.h"
 #include "eal/eal.h"
+#include "hash/hash.h"
 #include "memory/memory.h"
 
 namespace {
@@ -35,6 +37,37 @@ std::string JsonString(absl::string_view s) {
   return out + "\"";
 }
 
+// A hash table of the group, or why it cannot be read.
+struct HashTable {
+  std::string name;
+  absl::StatusOr<keel::hash::Table> table;
+};
+
+std::vector<HashTable> HashTables() {
+  std::vector<HashTable> tables;
+  for (const keel::memory::Object& o : keel::memory::Objects()) {
+    if (o.kind == "hash") tables.push_back({o.name, keel::hash::LookupHashesOnly(o.name)});
+  }
+  return tables;
+}
+
+// The names of hash::Flags in `flags` (unknown bits in hex).
+std::vector<std::string> FlagNames(uint32_t flags) {
+  static constexpr struct {
+    uint32_t flag;
+    const char* name;
+  } kNames[] = {{keel::hash::kMultiWriter, "multi_writer"},
+                {keel::hash::kLockFreeReaders, "lock_free_readers"},
+                {keel::hash::kExtendableBuckets, "extendable_buckets"},
+                {keel::hash::kNoFreeOnDelete, "no_free_on_delete"}};
+  std::vector<std::string> names;
+  for (const auto& n : kNames) {
+    if (flags & n.flag) names.push_back(n.name);
+    flags &= ~n.flag;
+  }
+  if (flags != 0) names.push_back(absl::StrFormat("0x%x", flags));
+  return names;
+}
 
 std::string Address(const void* p) { return absl::StrFormat("%p", p); }
 
@@ -68,11 +101,11 @@ void PrintText(const GroupInfo& g) {
     absl::PrintF("  %-16s %-11s %-9s %-7d %s\n", Address(s.addr), keel::FormatMib(s.size),
                  absl::StrCat(s.page_size / 1024, " kB"), s.socket, s.file);
   }
-  std::printf("\nmemory:\n  %-7s %-11s %-11s %-13s %s\n", "SOCKET", "TOTAL", "FREE",
-              "LARGEST FREE", "ALLOCATIONS");
+  std::printf("\nmemory:\n  %-7s %-11s %-11s %-13s %s\n", "SOCKET", "TOTAL", "FREE", "LARGEST FREE",
+              "ALLOCATIONS");
   for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
-    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, keel::FormatMib(u.total), keel::FormatMib(u.free),
-                 keel::FormatMib(u.largest_free), u.allocations);
+    absl::PrintF("  %-7d %-11s %-11s %-13s %d\n", u.socket, keel::FormatMib(u.total),
+                 keel::FormatMib(u.free), keel::FormatMib(u.largest_free), u.allocations);
   }
   std::printf("\nmemzones:\n  %-32s %-16s %-10s %s\n", "NAME", "ADDRESS", "SIZE", "SOCKET");
   for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
@@ -81,8 +114,21 @@ void PrintText(const GroupInfo& g) {
   std::printf("\nobjects:\n  %-32s %-10s %-7s %-16s %s\n", "NAME", "KIND", "LAYOUT", "ADDRESS",
               "CREATOR");
   for (const keel::memory::Object& o : keel::memory::Objects()) {
-    absl::PrintF("  %-32s %-10s %-7d %-16s %d\n", o.name, o.kind, o.layout_version,
-                 Address(o.addr), o.creator_pid);
+    absl::PrintF("  %-32s %-10s %-7d %-16s %d\n", o.name, o.kind, o.layout_version, Address(o.addr),
+                 o.creator_pid);
+  }
+  std::printf("\nhash tables:\n  %-32s %-12s %-10s %-10s %-5s %-11s %s\n", "NAME", "FUNCTION",
+              "ENTRIES", "USED", "KEY", "MEMORY", "FLAGS");
+  for (const HashTable& h : HashTables()) {
+    if (!h.table.ok()) {
+      absl::PrintF("  %-32s %s\n", h.name, h.table.status().ToString());
+      continue;
+    }
+    const keel::hash::Table& t = *h.table;
+    const std::vector<std::string> flags = FlagNames(t.flags());
+    absl::PrintF("  %-32s %-12s %-10u %-10u %-5u %-11u %s\n", h.name, t.function(), t.entries(),
+                 t.Count(), t.key_length(), t.memory_size(),
+                 flags.empty() ? "-" : absl::StrJoin(flags, ","));
   }
 }
 
@@ -104,8 +150,7 @@ void PrintJson(const GroupInfo& g) {
   std::vector<std::string> components;
   for (const keel::eal::ComponentVersion& c : g.components) {
     components.push_back(absl::StrFormat("{\"name\": %s, \"version\": %s, \"layout\": %u}",
-                                         JsonString(c.name),
-                                         JsonString(keel::ToString(c.version)),
+                                         JsonString(c.name), JsonString(keel::ToString(c.version)),
                                          c.layout_version));
   }
   std::vector<std::string> segments;
@@ -118,16 +163,16 @@ void PrintJson(const GroupInfo& g) {
   }
   std::vector<std::string> memory;
   for (const keel::memory::SocketUsage& u : keel::memory::Usage()) {
-    memory.push_back(absl::StrFormat(
-        "{\"socket\": %d, \"total\": %d, \"free\": %d, \"largest_free\": %d, "
-        "\"allocations\": %d}",
-        u.socket, u.total, u.free, u.largest_free, u.allocations));
+    memory.push_back(
+        absl::StrFormat("{\"socket\": %d, \"total\": %d, \"free\": %d, \"largest_free\": %d, "
+                        "\"allocations\": %d}",
+                        u.socket, u.total, u.free, u.largest_free, u.allocations));
   }
   std::vector<std::string> memzones;
   for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
-    memzones.push_back(absl::StrFormat(
-        "{\"name\": %s, \"address\": %s, \"size\": %d, \"socket\": %d}", JsonString(z.name),
-        JsonString(Address(z.addr)), z.size, z.socket));
+    memzones.push_back(
+        absl::StrFormat("{\"name\": %s, \"address\": %s, \"size\": %d, \"socket\": %d}",
+                        JsonString(z.name), JsonString(Address(z.addr)), z.size, z.socket));
   }
   std::vector<std::string> objects;
   for (const keel::memory::Object& o : keel::memory::Objects()) {
@@ -136,14 +181,30 @@ void PrintJson(const GroupInfo& g) {
         JsonString(o.name), JsonString(o.kind), o.layout_version, JsonString(Address(o.addr)),
         o.creator_pid));
   }
+  std::vector<std::string> hash_tables;
+  for (const HashTable& h : HashTables()) {
+    if (!h.table.ok()) {
+      hash_tables.push_back(absl::StrFormat("{\"name\": %s, \"error\": %s}", JsonString(h.name),
+                                            JsonString(h.table.status().ToString())));
+      continue;
+    }
+    const keel::hash::Table& t = *h.table;
+    std::vector<std::string> flags;
+    for (const std::string& f : FlagNames(t.flags())) flags.push_back(JsonString(f));
+    hash_tables.push_back(absl::StrFormat(
+        "{\"name\": %s, \"function\": %s, \"entries\": %u, \"used\": %u, \"key_length\": %u, "
+        "\"flags\": [%s], \"memory_size\": %u}",
+        JsonString(h.name), JsonString(t.function()), t.entries(), t.Count(), t.key_length(),
+        absl::StrJoin(flags, ", "), t.memory_size()));
+  }
   absl::PrintF(
       "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
-      "\"memzones\": [%s],\n \"objects\": [%s]}\n",
+      "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s]}\n",
       JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
-      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "),
-      absl::StrJoin(components, ", "), absl::StrJoin(segments, ", "),
-      absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "), absl::StrJoin(objects, ", "));
+      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "),
+      absl::StrJoin(segments, ", "), absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "),
+      absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "));
 }
 
 }  // namespace
