@@ -11,10 +11,12 @@
 // key at its new place before removing it from the old one. What a kill leaves at each
 // point is said at the kill points (hash.*), which the multi-process tests trigger.
 #include <algorithm>
+#include <optional>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -47,6 +49,7 @@ struct Geometry {
   uint64_t keys_offset;
   uint64_t free_offset;
   uint64_t ext_free_offset;
+  uint64_t states_offset;
   uint64_t total_size;
 };
 
@@ -74,7 +77,9 @@ Geometry GeometryOf(uint32_t entries, uint32_t key_length, uint32_t flags) {
   g.keys_offset = g.buckets_offset + uint64_t{g.num_buckets + g.ext_buckets} * sizeof(Bucket);
   g.free_offset = g.keys_offset + RoundUp(uint64_t{entries} * g.key_stride, 64);
   g.ext_free_offset = g.free_offset + RoundUp(uint64_t{entries} * 4, 64);
-  g.total_size = g.ext_free_offset + RoundUp(uint64_t{g.ext_buckets} * 4, 64);
+  g.states_offset = g.ext_free_offset + RoundUp(uint64_t{g.ext_buckets} * 4, 64);
+  g.total_size =
+      g.states_offset + RoundUp((uint64_t{entries} + kStatesPerWord - 1) / kStatesPerWord * 4, 64);
   return g;
 }
 
@@ -160,10 +165,19 @@ uint32_t PositionAt(const Bucket& b, int slot) {
   return b.slots[slot].load(std::memory_order_relaxed);  // position + 1; lock holder reads
 }
 
+// Adds `delta` to a word only the writer changes: a load and a store, not a locked
+// read-modify-write, which would fence and keep one write's cache misses from
+// overlapping the next one's. Release: readers that load the word (`away`,
+// change_count) see what this writer stored before.
+void AddWriterOnly(std::atomic<uint32_t>& word, int32_t delta) {
+  word.store(word.load(std::memory_order_relaxed) + static_cast<uint32_t>(delta),
+             std::memory_order_release);
+}
+
 void BumpChangeCount(TableLayout& t) {
   // C0: release. Pairs with C1/C2 (lookup.h): a reader that reads the new count sees
   // the key published at its new place before it.
-  t.change_count.fetch_add(1, std::memory_order_release);
+  AddWriterOnly(t.change_count, 1);
 }
 
 struct Location {
@@ -171,33 +185,29 @@ struct Location {
   int slot = -1;
 };
 
-// Where `key` is (under the lock): its position, or -1.
-int32_t Locate(TableLayout& t, const void* key, uint32_t hash, Location* where) {
+// Where `key` is (a writer's search): its position, or -1.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Locate(TableLayout& t, const void* key, uint32_t hash, Location* where) {
   const uint32_t p = PrimaryBucket(t, hash);
   const uint16_t tag = TagOf(hash);
-  auto search = [&](uint32_t index) -> int32_t {
-    const Bucket& b = BucketAt(t, index);
-    for (uint32_t m = MatchTags(b, tag); m != 0; m &= m - 1) {
-      const int slot = __builtin_ctz(m) >> 1;
-      const uint32_t s = PositionAt(b, slot);
-      if (s != 0 && KeyEqual(KeyOf(Entry(t, s - 1)), key, t.key_length)) {
-        *where = {index, slot};
-        return static_cast<int32_t>(s - 1);
-      }
-    }
-    return -1;
-  };
-  int32_t pos = search(p);
-  if (pos >= 0) return pos;
+  uint32_t position;
+  if ((where->slot = SearchSlot(t, BucketAt(t, p), tag, key, &position)) >= 0) {
+    where->bucket = p;
+    return static_cast<int32_t>(position);
+  }
   if (BucketAt(t, p).away.load(std::memory_order_relaxed) != 0) {
-    pos = search(Alternative(t, p, tag));
-    if (pos >= 0) return pos;
+    const uint32_t q = Alternative(t, p, tag);
+    if ((where->slot = SearchSlot(t, BucketAt(t, q), tag, key, &position)) >= 0) {
+      where->bucket = q;
+      return static_cast<int32_t>(position);
+    }
   }
   uint32_t steps = t.ext_buckets;
   for (uint32_t n = BucketAt(t, p).next.load(std::memory_order_relaxed); n != 0 && steps-- != 0;
        n = BucketAt(t, n - 1).next.load(std::memory_order_relaxed)) {
-    pos = search(n - 1);
-    if (pos >= 0) return pos;
+    if ((where->slot = SearchSlot(t, BucketAt(t, n - 1), tag, key, &position)) >= 0) {
+      where->bucket = n - 1;
+      return static_cast<int32_t>(position);
+    }
   }
   return -1;
 }
@@ -214,14 +224,14 @@ void Move(TableLayout& t, uint32_t from, int from_slot, uint32_t to, int to_slot
   if (to != primary) {
     // Release: pairs with the reader's acquire of `away`; counted before the key shows
     // in its alternative (a kill leaves it counted once too often: repair recounts).
-    BucketAt(t, primary).away.fetch_add(1, std::memory_order_release);
+    AddWriterOnly(BucketAt(t, primary).away, 1);
   }
   Publish(dst, to_slot, TagOf(hash), position);
   // A kill here leaves the key in both buckets: repair keeps one.
   KillPointForTest("hash.move.published");
   BumpChangeCount(t);
   Clear(src, from_slot);
-  if (from != primary) BucketAt(t, primary).away.fetch_sub(1, std::memory_order_release);
+  if (from != primary) AddWriterOnly(BucketAt(t, primary).away, -1);
 }
 
 // Frees a slot in bucket `a` or `b` by moving keys to their other buckets along the
@@ -318,15 +328,14 @@ bool Place(TableLayout& t, uint32_t hash, uint32_t position) {
     slot = EmptySlot(BucketAt(t, q));
     if (slot >= 0) {
       // Counted before it shows (see Move).
-      BucketAt(t, p).away.fetch_add(1, std::memory_order_release);
+      AddWriterOnly(BucketAt(t, p).away, 1);
       Publish(BucketAt(t, q), slot, tag, position);
       return true;
     }
     const int64_t room = MakeRoom(t, p, q, &slot);
     if (room == -1) break;
     if (room < 0) continue;  // a path crossed itself: search again
-    if (static_cast<uint32_t>(room) != p)
-      BucketAt(t, p).away.fetch_add(1, std::memory_order_release);
+    if (static_cast<uint32_t>(room) != p) AddWriterOnly(BucketAt(t, p).away, 1);
     Publish(BucketAt(t, static_cast<uint32_t>(room)), slot, tag, position);
     return true;
   }
@@ -334,8 +343,7 @@ bool Place(TableLayout& t, uint32_t hash, uint32_t position) {
 }
 
 void PushFree(TableLayout& t, uint32_t position) {
-  KeyEntry* e = Entry(t, position);
-  e->state.store(static_cast<uint32_t>(State::kFree), std::memory_order_relaxed);
+  SetState(t, position, State::kFree);
   const uint32_t top = t.free_top.load(std::memory_order_relaxed);
   FreeStack(t)[top] = position;
   // Grow after it arrives: a kill before leaves it off the stack (repair puts it back).
@@ -447,8 +455,7 @@ void Repair(TableLayout& t) {
   const bool keep_deleted = (t.flags & hash::kNoFreeOnDelete) != 0;
   uint32_t top = 0;
   for (uint32_t pos = t.entries; pos-- > 0;) {
-    KeyEntry* e = Entry(t, pos);
-    const auto state = static_cast<State>(e->state.load(std::memory_order_relaxed));
+    const State state = StateOf(t, pos, std::memory_order_relaxed);
     State now;
     if (referenced[pos]) {
       now = State::kLive;
@@ -457,7 +464,7 @@ void Repair(TableLayout& t) {
     } else {
       now = State::kFree;  // free, an add that did not publish, or a delete cut short
     }
-    e->state.store(static_cast<uint32_t>(now), std::memory_order_relaxed);
+    if (now != state) SetState(t, pos, now);
     if (now == State::kFree) FreeStack(t)[top++] = pos;
   }
   t.free_top.store(top, std::memory_order_relaxed);
@@ -468,8 +475,9 @@ void Repair(TableLayout& t) {
   t.ext_free_top.store(etop, std::memory_order_relaxed);
   t.count.store(count, std::memory_order_relaxed);
   BumpChangeCount(t);
-  t.repairs.fetch_add(1, std::memory_order_relaxed);
-  KEEL_LOG(Warning, kLog, "table \"%s\": a writer died holding its lock; repaired (%u keys)",
+  AddWriterOnly(t.repairs, 1);
+  KEEL_LOG(Warning, kLog,
+           "table \"%s\": a writer died in the middle of a write; repaired (%u keys)",
            Printable(NameOf(t.name)), count);
 }
 
@@ -477,13 +485,9 @@ void Repair(TableLayout& t) {
 void Clean(TableLayout& t) {
   std::memset(static_cast<void*>(Buckets(t)), 0,
               sizeof(Bucket) * (size_t{t.num_buckets} + t.ext_buckets));
-  for (uint32_t pos = 0; pos < t.entries; ++pos) {
-    KeyEntry* e = Entry(t, pos);
-    e->state.store(static_cast<uint32_t>(State::kFree), std::memory_order_relaxed);
-    e->data.store(0, std::memory_order_relaxed);
-    e->hash.store(0, std::memory_order_relaxed);
-    FreeStack(t)[t.entries - 1 - pos] = pos;
-  }
+  std::memset(static_cast<void*>(States(t)), 0,  // State::kFree
+              (size_t{t.entries} + kStatesPerWord - 1) / kStatesPerWord * 4);
+  for (uint32_t pos = 0; pos < t.entries; ++pos) FreeStack(t)[t.entries - 1 - pos] = pos;
   for (uint32_t e = 0; e < t.ext_buckets; ++e) {
     ExtFreeStack(t)[t.ext_buckets - 1 - e] = t.num_buckets + e;
   }
@@ -494,20 +498,55 @@ void Clean(TableLayout& t) {
 
 }  // namespace
 
-// A write under the table's lock: Repair when its last holder died; kInvalid (logged)
-// when the lock cannot be taken.
-template <typename F>
-int32_t Write(TableLayout& t, F&& write) {
-  RobustLock lock(&t.lock, kLockName, [&] { Repair(t); });
-  if (!lock.ok()) {
-    KEEL_LOG(Error, kLog, "table \"%s\": %s", Printable(NameOf(t.name)), lock.status().ToString());
-    return hash::kInvalid;
+// A write's scope. kMultiWriter tables: under the table's robust lock, repaired first
+// when its last holder died; not ok() (logged) when the lock cannot be taken. Other
+// tables have one writer at a time (the caller's contract, as DPDK's): `writing` is set
+// for the length of each write, so a write that finds it set follows one whose writer
+// died, and repairs first. Plain stores: a process's stores reach memory in program
+// order on x86 (kill order), and the signal fences keep the compiler from moving the
+// write's stores across them.
+class WriteScope {
+ public:
+  explicit WriteScope(TableLayout& t) : t_(t), single_((t.flags & hash::kMultiWriter) == 0) {
+    if (!single_) {
+      Lock();
+      return;
+    }
+    // Relaxed: only the one writer reads and writes `writing`.
+    if (t.writing.load(std::memory_order_relaxed) != 0) Repair(t);
+    t.writing.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
   }
-  return write();
-}
+  ~WriteScope() {
+    if (single_) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      t_.writing.store(0, std::memory_order_relaxed);
+    }
+  }
+  WriteScope(const WriteScope&) = delete;
+  WriteScope& operator=(const WriteScope&) = delete;
+
+  bool ok() const { return single_ || (lock_.has_value() && lock_->ok()); }
+  const absl::Status& status() const { return lock_->status(); }
+
+ private:
+  ABSL_ATTRIBUTE_NOINLINE void Lock() {
+    lock_.emplace(&t_.lock, kLockName, [this] { Repair(t_); });
+    if (!lock_->ok()) {
+      KEEL_LOG(Error, kLog, "table \"%s\": %s", Printable(NameOf(t_.name)),
+               lock_->status().ToString());
+    }
+  }
+
+  TableLayout& t_;
+  const bool single_;
+  std::optional<RobustLock> lock_;
+};
 
 int32_t Add(TableLayout& t, const void* key, uint32_t hash, uint64_t data) {
-  return Write(t, [&]() -> int32_t {
+  WriteScope scope(t);
+  if (!scope.ok()) return hash::kInvalid;
+  {
     Location where;
     const int32_t found = Locate(t, key, hash, &where);
     if (found >= 0) {
@@ -522,7 +561,7 @@ int32_t Add(TableLayout& t, const void* key, uint32_t hash, uint64_t data) {
     // repair finds it free (or reserved) and puts it back.
     t.free_top.store(top - 1, std::memory_order_relaxed);
     KeyEntry* e = Entry(t, position);
-    e->state.store(static_cast<uint32_t>(State::kReserved), std::memory_order_relaxed);
+    SetState(t, position, State::kReserved);
     KillPointForTest("hash.add.popped");
     std::memcpy(KeyOf(e), key, t.key_length);
     e->hash.store(hash, std::memory_order_relaxed);
@@ -533,15 +572,16 @@ int32_t Add(TableLayout& t, const void* key, uint32_t hash, uint64_t data) {
     }
     // A kill here: the key is in the table; repair marks it live and counts it.
     KillPointForTest("hash.add.placed");
-    t.count.fetch_add(1, std::memory_order_relaxed);
-    // Release: pairs with the acquire in GetKeyWithPosition and Iterate.
-    e->state.store(static_cast<uint32_t>(State::kLive), std::memory_order_release);
+    AddWriterOnly(t.count, 1);
+    SetState(t, position, State::kLive);
     return static_cast<int32_t>(position);
-  });
+  }
 }
 
 int32_t Delete(TableLayout& t, const void* key, uint32_t hash) {
-  return Write(t, [&]() -> int32_t {
+  WriteScope scope(t);
+  if (!scope.ok()) return hash::kInvalid;
+  {
     Location where;
     const int32_t found = Locate(t, key, hash, &where);
     if (found < 0) return hash::kNotFound;
@@ -552,37 +592,36 @@ int32_t Delete(TableLayout& t, const void* key, uint32_t hash) {
     if (where.bucket >= t.num_buckets) {
       CompactChain(t, p, where.bucket, where.slot);
     } else if (where.bucket != p) {
-      BucketAt(t, p).away.fetch_sub(1, std::memory_order_release);
+      AddWriterOnly(BucketAt(t, p).away, -1);
     }
-    t.count.fetch_sub(1, std::memory_order_relaxed);
+    AddWriterOnly(t.count, -1);
     if (t.flags & hash::kNoFreeOnDelete) {
-      Entry(t, found)->state.store(static_cast<uint32_t>(State::kDeleted),
-                                   std::memory_order_relaxed);
+      SetState(t, static_cast<uint32_t>(found), State::kDeleted);
     } else {
       PushFree(t, static_cast<uint32_t>(found));
     }
     return found;
-  });
+  }
 }
 
 int32_t FreePosition(TableLayout& t, int32_t position) {
   if (position < 0 || static_cast<uint32_t>(position) >= t.entries) return hash::kInvalid;
-  return Write(t, [&]() -> int32_t {
-    KeyEntry* e = Entry(t, static_cast<uint32_t>(position));
-    if (e->state.load(std::memory_order_relaxed) != static_cast<uint32_t>(State::kDeleted)) {
+  WriteScope scope(t);
+  if (!scope.ok()) return hash::kInvalid;
+  {
+    if (StateOf(t, static_cast<uint32_t>(position), std::memory_order_relaxed) != State::kDeleted) {
       return hash::kInvalid;
     }
     PushFree(t, static_cast<uint32_t>(position));
     return 0;
-  });
+  }
 }
 
 void Reset(TableLayout& t) {
-  Write(t, [&]() -> int32_t {
-    Clean(t);
-    BumpChangeCount(t);
-    return 0;
-  });
+  WriteScope scope(t);
+  if (!scope.ok()) return;
+  Clean(t);
+  BumpChangeCount(t);
 }
 
 // Checks every invariant (see Verify in hash.h) and returns the first violation.
@@ -627,9 +666,9 @@ absl::Status Check(TableLayout& t) {
         return loss(absl::StrFormat("bucket %u slot %d: tag %04x, the key's is %04x", index, i,
                                     TagAt(b, i), TagOf(hash)));
       }
-      if (e->state.load(std::memory_order_relaxed) != static_cast<uint32_t>(State::kLive)) {
+      if (const State st = StateOf(t, pos, std::memory_order_relaxed); st != State::kLive) {
         return loss(absl::StrFormat("position %u is in a bucket but in state %u", pos,
-                                    e->state.load(std::memory_order_relaxed)));
+                                    static_cast<uint32_t>(st)));
       }
       if (!keys.insert(absl::string_view(static_cast<const char*>(KeyOf(e)), t.key_length))
                .second) {
@@ -676,7 +715,7 @@ absl::Status Check(TableLayout& t) {
     on_stack[pos] = true;
   }
   for (uint32_t pos = 0; pos < t.entries; ++pos) {
-    const uint32_t state = Entry(t, pos)->state.load(std::memory_order_relaxed);
+    const uint32_t state = static_cast<uint32_t>(StateOf(t, pos, std::memory_order_relaxed));
     const bool is_free = state == static_cast<uint32_t>(State::kFree);
     if (is_free != on_stack[pos]) {
       return loss(absl::StrFormat("position %u is in state %u but %s the free stack", pos, state,
@@ -709,8 +748,8 @@ absl::Status Check(TableLayout& t) {
 }
 
 absl::Status Verify(TableLayout& t) {
-  RobustLock lock(&t.lock, kLockName, [&] { Repair(t); });
-  if (!lock.ok()) return lock.status();
+  WriteScope scope(t);
+  if (!scope.ok()) return scope.status();
   return Check(t);
 }
 
@@ -815,6 +854,7 @@ absl::StatusOr<Table> Init(void* mem, const Params& params) {
   t->keys_offset = g.keys_offset;
   t->free_offset = g.free_offset;
   t->ext_free_offset = g.ext_free_offset;
+  t->states_offset = g.states_offset;
   t->total_size = g.total_size;
   CopyName(t->name, name);
   CopyName(t->function, params.function);
@@ -851,8 +891,8 @@ absl::StatusOr<TableLayout*> Header(void* mem) {
       t->bucket_mask != g.num_buckets - 1 || t->ext_buckets != g.ext_buckets ||
       t->key_stride != g.key_stride || t->buckets_offset != g.buckets_offset ||
       t->keys_offset != g.keys_offset || t->free_offset != g.free_offset ||
-      t->ext_free_offset != g.ext_free_offset || t->total_size != g.total_size ||
-      t->function_id > static_cast<uint32_t>(FunctionId::kUser)) {
+      t->ext_free_offset != g.ext_free_offset || t->states_offset != g.states_offset ||
+      t->total_size != g.total_size || t->function_id > static_cast<uint32_t>(FunctionId::kUser)) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "hash \"%s\": the header is damaged (entries %u, key length %u, buckets %u)", name,
         t->entries, t->key_length, t->num_buckets));
@@ -979,23 +1019,22 @@ uint64_t Table::Bulk(const void* const* keys, const uint32_t* hashes, unsigned n
 
 const void* Table::GetKeyWithPosition(int32_t position) const {
   if (position < 0 || static_cast<uint32_t>(position) >= t_->entries) return nullptr;
-  const hash_internal::KeyEntry* e = hash_internal::Entry(*t_, static_cast<uint32_t>(position));
-  // Acquire: pairs with the writer's store of kLive after the key's publication.
-  if (e->state.load(std::memory_order_acquire) !=
-      static_cast<uint32_t>(hash_internal::State::kLive)) {
+  const uint32_t pos = static_cast<uint32_t>(position);
+  // Acquire: pairs with SetState's release of kLive after the key's publication.
+  if (hash_internal::StateOf(*t_, pos, std::memory_order_acquire) != hash_internal::State::kLive) {
     return nullptr;
   }
-  return hash_internal::KeyOf(e);
+  return hash_internal::KeyOf(hash_internal::Entry(*t_, pos));
 }
 
 int32_t Table::Iterate(const void** key, uint64_t* data, uint32_t* next) const {
   for (uint32_t pos = *next; pos < t_->entries; ++pos) {
-    const hash_internal::KeyEntry* e = hash_internal::Entry(*t_, pos);
     // Acquire: as GetKeyWithPosition.
-    if (e->state.load(std::memory_order_acquire) !=
-        static_cast<uint32_t>(hash_internal::State::kLive)) {
+    if (hash_internal::StateOf(*t_, pos, std::memory_order_acquire) !=
+        hash_internal::State::kLive) {
       continue;
     }
+    const hash_internal::KeyEntry* e = hash_internal::Entry(*t_, pos);
     if (key != nullptr) *key = hash_internal::KeyOf(e);
     if (data != nullptr) *data = e->data.load(std::memory_order_acquire);
     *next = pos + 1;

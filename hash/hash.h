@@ -21,12 +21,14 @@
 //   //hash       adds Create / Lookup / LookupHashesOnly / Free (tables in the group's
 //                shared memory, by name) and registers the layout version with the EAL.
 //
-// Concurrency. Writes (Add*, Delete*, FreeKeyWithPosition, Reset) from any threads and
-// processes serialize on the table's robust lock: a writer killed at any instruction
-// is repaired by the next one (Verify() checks every invariant). Lookups take no lock
-// and never wait for a writer. With kLockFreeReaders they may run while writers add,
-// delete and displace keys, and never miss a key present throughout; without it, as in
-// DPDK, lookups may run beside each other but not beside writes.
+// Concurrency. With kMultiWriter, writes (Add*, Delete*, FreeKeyWithPosition, Reset,
+// Verify) from any threads and processes serialize on the table's robust lock;
+// without it, as in DPDK, one write at a time (any thread or process: the caller
+// serializes them) and no lock is taken. Either way a writer killed at any instruction
+// is repaired by the next write (Verify() checks every invariant). Lookups take no
+// lock and never wait for a writer. With kLockFreeReaders they may run while writers
+// add, delete and displace keys, and never miss a key present throughout; without it,
+// as in DPDK, lookups may run beside each other but not beside writes.
 #ifndef KEEL_HASH_HASH_H_
 #define KEEL_HASH_HASH_H_
 
@@ -49,9 +51,9 @@ inline constexpr Version kVersion = {0, 1, 0};
 
 // Creation flags (DPDK's RTE_HASH_EXTRA_FLAGS_*).
 enum Flags : uint32_t {
-  // Writes from several threads or processes at once (MULTI_WRITER_ADD). keel's writers
-  // always serialize on the table's robust lock, because that lock is also how a killed
-  // writer gets repaired; the flag is kept so DPDK code ports unchanged.
+  // Writes from several threads or processes at once (MULTI_WRITER_ADD): each write
+  // takes the table's robust lock (a locked instruction, so a write's cache misses no
+  // longer overlap the next one's). Without it writes take no lock and must not overlap.
   kMultiWriter = 1u << 0,
   // Lookups concurrent with writes (RW_CONCURRENCY_LF). Needs kNoFreeOnDelete: a reader
   // may still be reading a deleted key's position.
@@ -102,15 +104,15 @@ struct Params {
 // process's hash function for it. Default-constructed, it refers to no table.
 //
 // Fast-path calls never allocate and never return a Status. Lookups are wait-free but
-// for retries while writers move keys; writes take the table's lock.
+// for retries while writers move keys.
 class Table {
  public:
   Table() = default;
 
-  // --- Writes (take the table's lock) ---
+  // --- Writes (kMultiWriter: take the table's lock; else one at a time) ---
   // Adds `key` (key_length bytes) with `data`, or, when present, replaces its data.
   // Returns its position, or kNoSpace, or kInvalid (no function in this process: see
-  // LookupHashesOnly; or the lock could not be taken: the error is logged).
+  // LookupHashesOnly; or kMultiWriter's lock could not be taken: the error is logged).
   int32_t Add(const void* key, uint64_t data = 0) const;
   // The same with `hash`, which must be the table's function of `key` (Hash()).
   int32_t AddWithHash(const void* key, uint32_t hash, uint64_t data = 0) const;
@@ -155,10 +157,9 @@ class Table {
   // LookupHashesOnly).
   bool CanHash() const { return function_id_ != kNoFunction; }
 
-  // Checks every invariant of the table under its lock (repairing first if a writer
-  // died): each key in one of its two buckets (or its bucket's overflow chain) once,
-  // tags, counts, free positions and overflow buckets all accounted for. DataLoss names
-  // the first violation.
+  // Checks every invariant of the table; a write (repairing first if a writer died): each key in
+  // one of its two buckets (or its bucket's overflow chain) once, tags, counts, free positions and
+  // overflow buckets all accounted for. DataLoss names the first violation.
   absl::Status Verify() const;
 
   // What the table is.

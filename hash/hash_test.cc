@@ -531,14 +531,25 @@ TEST_F(TableTest, VerifyNamesTheDamage) {
   EXPECT_TRUE(t.Verify().ok()) << t.Verify();
 }
 
-// Takes the table's lock in a thread that exits holding it: the next locker recovers it
-// as from a killed writer and repairs.
-void DieHoldingTheLock(Table t) {
-  std::thread([&] { pthread_mutex_lock(&t.layout()->lock); }).join();
+// Leaves the table as a writer killed mid-write does: a kMultiWriter table's lock taken
+// by a thread that exits holding it (the next locker recovers it as from a killed
+// process), another table's `writing` flag set.
+void DieMidWrite(Table t) {
+  if (t.flags() & kMultiWriter) {
+    std::thread([&] { pthread_mutex_lock(&t.layout()->lock); }).join();
+  } else {
+    t.layout()->writing.store(1);
+  }
 }
 
-TEST_F(TableTest, ADeadWritersHalfDoneWorkIsRepaired) {
-  Table t = Make(P(256, 16, kExtendableBuckets));
+class RepairTest : public TableTest, public ::testing::WithParamInterface<uint32_t> {};
+INSTANTIATE_TEST_SUITE_P(Writers, RepairTest, ::testing::Values(0u, kMultiWriter),
+                         [](const auto& info) {
+                           return std::string(info.param ? "MultiWriter" : "SingleWriter");
+                         });
+
+TEST_P(RepairTest, ADeadWritersHalfDoneWorkIsRepaired) {
+  Table t = Make(P(256, 16, kExtendableBuckets | GetParam()));
   for (int i = 0; i < 100; ++i) {
     const Key16 k = KeyOf(i);
     ASSERT_GE(t.Add(&k, i), 0);
@@ -559,8 +570,7 @@ TEST_F(TableTest, ADeadWritersHalfDoneWorkIsRepaired) {
   const uint32_t top = layout->free_top.load();
   const uint32_t taken = hash_internal::FreeStack(*layout)[top - 1];
   layout->free_top.store(top - 1);
-  hash_internal::Entry(*layout, taken)
-      ->state.store(static_cast<uint32_t>(hash_internal::State::kReserved));
+  hash_internal::SetState(*layout, taken, hash_internal::State::kReserved);
   // As a delete cut short after clearing the slot: key 9 gone from its bucket, live.
   const Key16 k9 = KeyOf(9);
   auto [b9, s9] = SlotOf(t, t.Lookup(&k9));
@@ -568,7 +578,7 @@ TEST_F(TableTest, ADeadWritersHalfDoneWorkIsRepaired) {
   layout->count.fetch_add(3);  // and a count gone wrong
   EXPECT_FALSE(t.Verify().ok());
 
-  DieHoldingTheLock(t);
+  DieMidWrite(t);
   ASSERT_TRUE(t.Verify().ok()) << t.Verify();
   EXPECT_EQ(layout->repairs.load(), 1u);
   EXPECT_EQ(t.Count(), 99u);
@@ -591,8 +601,8 @@ TEST_F(TableTest, ADeadWritersHalfDoneWorkIsRepaired) {
   EXPECT_TRUE(t.Verify().ok()) << t.Verify();
 }
 
-TEST_F(TableTest, ARepairKeepsDeletedPositionsForNoFreeOnDelete) {
-  Table t = Make(P(64, 16, kNoFreeOnDelete));
+TEST_P(RepairTest, ARepairKeepsDeletedPositionsForNoFreeOnDelete) {
+  Table t = Make(P(64, 16, kNoFreeOnDelete | GetParam()));
   for (int i = 0; i < 10; ++i) {
     const Key16 k = KeyOf(i);
     ASSERT_GE(t.Add(&k), 0);
@@ -605,7 +615,7 @@ TEST_F(TableTest, ARepairKeepsDeletedPositionsForNoFreeOnDelete) {
   auto [b, s] = SlotOf(t, p4);
   b->slots[s].store(0);
   t.layout()->count.fetch_sub(1);
-  DieHoldingTheLock(t);
+  DieMidWrite(t);
   ASSERT_TRUE(t.Verify().ok()) << t.Verify();
   // Both stay reserved for their readers until freed.
   EXPECT_EQ(t.FreeKeyWithPosition(p3), 0);

@@ -7,7 +7,7 @@
 //
 // [TableLayout][buckets: num_buckets main, then ext_buckets overflow][keys: entries
 //  KeyEntry of key_stride bytes][free positions: entries uint32][free overflow
-//  buckets: ext_buckets uint32]
+//  buckets: ext_buckets uint32][position states: 2 bits each]
 //
 // A key's hash h picks its primary bucket P = h & bucket_mask and its tag h >> 16; its
 // alternative bucket is Alternative(P, tag) (and P = Alternative(alternative, tag)). A
@@ -28,7 +28,7 @@
 namespace keel::hash_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 1;  // unreleased: no older layout to refuse
 inline constexpr uint64_t kHashMagic = 0x687361686c65656bULL;  // "keelhash"
 inline constexpr int kNameSize = 64;
 inline constexpr int kFunctionNameSize = 32;
@@ -63,14 +63,22 @@ enum class State : uint32_t {
   kDeleted = 3,   // deleted, waiting for FreeKeyWithPosition (kNoFreeOnDelete)
 };
 
-// A key's record at its position; the key's bytes follow (key_stride in all).
+// A key's record at its position; the key's bytes follow (key_stride in all). Written
+// by Add before the position is published, not by Delete: a delete writes no line of
+// the key store.
 struct KeyEntry {
   std::atomic<uint64_t> data;
   // The key's full hash: no call but hashing a new key needs the function.
   std::atomic<uint32_t> hash;
-  std::atomic<uint32_t> state;
+  uint32_t reserved;
 };
 static_assert(sizeof(KeyEntry) == 16);
+
+// Position states, 2 bits each, 16 positions to a word of their own array (a quarter
+// byte per position, so the writes of a delete stay in cache): what a repair needs to
+// know of a position no bucket references, and what GetKeyWithPosition and Iterate
+// read.
+inline constexpr int kStatesPerWord = 16;
 
 struct alignas(64) TableLayout {
   // --- Line 0..: fixed at Init, read by every call ---
@@ -89,6 +97,7 @@ struct alignas(64) TableLayout {
   uint64_t keys_offset;
   uint64_t free_offset;
   uint64_t ext_free_offset;
+  uint64_t states_offset;
   uint64_t total_size;
   char name[kNameSize];
   char function[kFunctionNameSize];
@@ -100,12 +109,13 @@ struct alignas(64) TableLayout {
   // without moving leave it alone, so readers keep it cached.
   alignas(64) std::atomic<uint32_t> change_count;
 
-  // --- Writers' line: under `lock` ---
+  // --- Writers' line: under `lock` (kMultiWriter), else the one writer's ---
   alignas(64) pthread_mutex_t lock;
   std::atomic<uint32_t> count;     // keys present (read without the lock by Count())
   std::atomic<uint32_t> free_top;  // free positions on the stack
   std::atomic<uint32_t> ext_free_top;
   std::atomic<uint32_t> repairs;  // times a writer's death was repaired
+  std::atomic<uint32_t> writing;  // tables without kMultiWriter: 1 during a write
 };
 static_assert(std::is_standard_layout_v<TableLayout>);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
@@ -142,6 +152,27 @@ inline uint32_t* FreeStack(TableLayout& t) {
 }
 inline uint32_t* ExtFreeStack(TableLayout& t) {
   return reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(&t) + t.ext_free_offset);
+}
+
+inline std::atomic<uint32_t>* States(TableLayout& t) {
+  return reinterpret_cast<std::atomic<uint32_t>*>(reinterpret_cast<char*>(&t) + t.states_offset);
+}
+inline const std::atomic<uint32_t>* States(const TableLayout& t) {
+  return reinterpret_cast<const std::atomic<uint32_t>*>(reinterpret_cast<const char*>(&t) +
+                                                        t.states_offset);
+}
+inline State StateOf(const TableLayout& t, uint32_t position, std::memory_order order) {
+  const uint32_t word = States(t)[position / kStatesPerWord].load(order);
+  return static_cast<State>((word >> (2 * (position % kStatesPerWord))) & 3);
+}
+// Writers only (the lock holder, or the one writer): a load and a store. Release: pairs
+// with the acquire in GetKeyWithPosition and Iterate.
+inline void SetState(TableLayout& t, uint32_t position, State state) {
+  std::atomic<uint32_t>& w = States(t)[position / kStatesPerWord];
+  const int shift = 2 * (position % kStatesPerWord);
+  w.store((w.load(std::memory_order_relaxed) & ~(3u << shift)) |
+              (static_cast<uint32_t>(state) << shift),
+          std::memory_order_release);
 }
 
 inline uint16_t TagAt(const Bucket& b, int slot) {

@@ -63,23 +63,30 @@ inline uint32_t MatchTags(const Bucket& b, uint16_t tag) {
   return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(tags, want))) & 0x5555u;
 }
 
-// The position of `key` in bucket `b`, or -1; *data when found (and data not null).
-inline int32_t SearchBucket(const TableLayout& t, const Bucket& b, uint16_t tag, const void* key,
-                            uint64_t* data) {
+// The slot of bucket `b` that holds `key`, or -1; its position into *position.
+inline int SearchSlot(const TableLayout& t, const Bucket& b, uint16_t tag, const void* key,
+                      uint32_t* position) {
   for (uint32_t m = MatchTags(b, tag); m != 0; m &= m - 1) {
     const int slot = __builtin_ctz(m) >> 1;
     // A1: acquire. Pairs with the writer's release store of the slot (P0 in core.cc):
     // the key, hash and data at the position are visible.
     const uint32_t s = b.slots[slot].load(std::memory_order_acquire);
-    if (s == 0) continue;
-    const KeyEntry* e = Entry(t, s - 1);
-    if (KeyEqual(KeyOf(e), key, t.key_length)) {
-      // Acquire: pairs with the release store of an Add replacing the data.
-      if (data != nullptr) *data = e->data.load(std::memory_order_acquire);
-      return static_cast<int32_t>(s - 1);
+    if (s != 0 && KeyEqual(KeyOf(Entry(t, s - 1)), key, t.key_length)) {
+      *position = s - 1;
+      return slot;
     }
   }
   return -1;
+}
+
+// The position of `key` in bucket `b`, or -1; *data when found (and data not null).
+inline int32_t SearchBucket(const TableLayout& t, const Bucket& b, uint16_t tag, const void* key,
+                            uint64_t* data) {
+  uint32_t position;
+  if (SearchSlot(t, b, tag, key, &position) < 0) return -1;
+  // Acquire: pairs with the release store of an Add replacing the data.
+  if (data != nullptr) *data = Entry(t, position)->data.load(std::memory_order_acquire);
+  return static_cast<int32_t>(position);
 }
 
 // The full lookup of a key with its hash: P, then its alternative when P has keys away,
