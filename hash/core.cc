@@ -11,8 +11,8 @@
 // key at its new place before removing it from the old one. What a kill leaves at each
 // point is said at the kill points (hash.*), which the multi-process tests trigger.
 #include <algorithm>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -186,7 +186,8 @@ struct Location {
 };
 
 // Where `key` is (a writer's search): its position, or -1.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Locate(TableLayout& t, const void* key, uint32_t hash, Location* where) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Locate(TableLayout& t, const void* key, uint32_t hash,
+                                                   Location* where) {
   const uint32_t p = PrimaryBucket(t, hash);
   const uint16_t tag = TagOf(hash);
   uint32_t position;
@@ -974,45 +975,65 @@ uint64_t Table::Bulk(const void* const* keys, const uint32_t* hashes, unsigned n
     return 0;
   }
   const TableLayout& t = *t_;
+  uint64_t hits = 0;
+  if (n <= 2) {
+    // Too few keys for a pipeline to hide anything: one lookup after the other, which
+    // the CPU overlaps as it overlaps a caller's loop of single lookups.
+    for (unsigned i = 0; i < n; ++i) {
+      const int32_t pos =
+          hash_internal::Find(t, keys[i], hashes != nullptr ? hashes[i] : HashOf(keys[i]),
+                              data != nullptr ? &data[i] : nullptr);
+      if (pos >= 0) hits |= uint64_t{1} << i;
+      if (positions != nullptr) positions[i] = pos >= 0 ? pos : kNotFound;
+    }
+    return hits;
+  }
   const hash_internal::Bucket* buckets = hash_internal::Buckets(t);
   uint32_t h[kMaxBulk];
   uint32_t candidate[kMaxBulk];
-  // Stage 1: every key's primary bucket on its way.
-  for (unsigned i = 0; i < n; ++i) {
-    h[i] = hashes != nullptr ? hashes[i] : HashOf(keys[i]);
-    hash_internal::Prefetch(&buckets[hash_internal::PrimaryBucket(t, h[i])]);
-  }
-  // Stage 2: the first slot whose tag matches, its key on its way.
-  for (unsigned i = 0; i < n; ++i) {
-    const hash_internal::Bucket& b = buckets[hash_internal::PrimaryBucket(t, h[i])];
-    candidate[i] = 0;
-    for (uint32_t m = hash_internal::MatchTags(b, hash_internal::TagOf(h[i])); m != 0; m &= m - 1) {
-      // A1 (lookup.h).
-      const uint32_t s = b.slots[__builtin_ctz(m) >> 1].load(std::memory_order_acquire);
-      if (s == 0) continue;
-      candidate[i] = s;
-      const char* e = reinterpret_cast<const char*>(hash_internal::Entry(t, s - 1));
-      hash_internal::Prefetch(e);
-      if (t.key_stride > 64) hash_internal::Prefetch(e + t.key_stride - 1);
-      break;
+  // A software pipeline, kAhead keys apart: key i's bucket is fetched while key i-kAhead
+  // has its tags matched and its key fetched, and key i-2*kAhead is compared, so bucket
+  // and key lines are in flight together all along.
+  constexpr unsigned kAhead = 8;
+  for (unsigned i = 0; i < n + 2 * kAhead; ++i) {
+    if (i < n) {
+      h[i] = hashes != nullptr ? hashes[i] : HashOf(keys[i]);
+      hash_internal::Prefetch(&buckets[hash_internal::PrimaryBucket(t, h[i])]);
     }
-  }
-  // Stage 3: compare; anything else (another candidate, the alternative bucket, the
-  // chain, a retry) goes the single-key way.
-  uint64_t hits = 0;
-  for (unsigned i = 0; i < n; ++i) {
-    uint64_t* d = data != nullptr ? &data[i] : nullptr;
-    int32_t pos = -1;
-    if (candidate[i] != 0) {
-      const hash_internal::KeyEntry* e = hash_internal::Entry(t, candidate[i] - 1);
-      if (hash_internal::KeyEqual(hash_internal::KeyOf(e), keys[i], t.key_length)) {
-        pos = static_cast<int32_t>(candidate[i] - 1);
-        if (d != nullptr) *d = e->data.load(std::memory_order_acquire);
+    if (i >= kAhead && i - kAhead < n) {
+      // The first slot whose tag matches; its key on its way.
+      const unsigned j = i - kAhead;
+      const hash_internal::Bucket& b = buckets[hash_internal::PrimaryBucket(t, h[j])];
+      candidate[j] = 0;
+      for (uint32_t m = hash_internal::MatchTags(b, hash_internal::TagOf(h[j])); m != 0;
+           m &= m - 1) {
+        // A1 (lookup.h).
+        const uint32_t s = b.slots[__builtin_ctz(m) >> 1].load(std::memory_order_acquire);
+        if (s == 0) continue;
+        candidate[j] = s;
+        const char* e = reinterpret_cast<const char*>(hash_internal::Entry(t, s - 1));
+        hash_internal::Prefetch(e);
+        if (t.key_stride > 64) hash_internal::Prefetch(e + t.key_stride - 1);
+        break;
       }
     }
-    if (pos < 0) pos = hash_internal::Find(t, keys[i], h[i], d);
-    if (pos >= 0) hits |= uint64_t{1} << i;
-    if (positions != nullptr) positions[i] = pos >= 0 ? pos : kNotFound;
+    if (i >= 2 * kAhead && i - 2 * kAhead < n) {
+      // Compare; anything else (another candidate, the alternative bucket, the chain, a
+      // retry) goes the single-key way.
+      const unsigned k = i - 2 * kAhead;
+      uint64_t* d = data != nullptr ? &data[k] : nullptr;
+      int32_t pos = -1;
+      if (candidate[k] != 0) {
+        const hash_internal::KeyEntry* e = hash_internal::Entry(t, candidate[k] - 1);
+        if (hash_internal::KeyEqual(hash_internal::KeyOf(e), keys[k], t.key_length)) {
+          pos = static_cast<int32_t>(candidate[k] - 1);
+          if (d != nullptr) *d = e->data.load(std::memory_order_acquire);
+        }
+      }
+      if (pos < 0) pos = hash_internal::Find(t, keys[k], h[k], d);
+      if (pos >= 0) hits |= uint64_t{1} << k;
+      if (positions != nullptr) positions[k] = pos >= 0 ? pos : kNotFound;
+    }
   }
   return hits;
 }
