@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -221,7 +222,7 @@ absl::Status Free(const Table& table);
 
 // --- Inline fast paths ---
 
-inline uint32_t Table::HashOf(const void* key) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t Table::HashOf(const void* key) const {
   switch (static_cast<hash_internal::FunctionId>(function_id_)) {
     case hash_internal::FunctionId::kCrc32c:
       return Crc32c(key, t_->key_length, t_->init_value);
@@ -233,25 +234,30 @@ inline uint32_t Table::HashOf(const void* key) const {
   return 0;
 }
 
-inline int32_t Table::Find(const void* key, uint32_t hash, uint64_t* data) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::Find(const void* key, uint32_t hash,
+                                                        uint64_t* data) const {
   const int32_t pos = hash_internal::Find(*t_, key, hash, data);
   return pos >= 0 ? pos : kNotFound;
 }
 
-inline int32_t Table::LookupWithHash(const void* key, uint32_t hash) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::LookupWithHash(const void* key,
+                                                                  uint32_t hash) const {
   return Find(key, hash, nullptr);
 }
 
-inline int32_t Table::LookupWithHashData(const void* key, uint32_t hash, uint64_t* data) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::LookupWithHashData(const void* key,
+                                                                      uint32_t hash,
+                                                                      uint64_t* data) const {
   return Find(key, hash, data);
 }
 
-inline int32_t Table::Lookup(const void* key) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::Lookup(const void* key) const {
   if (!CanHash()) return kInvalid;
   return Find(key, HashOf(key), nullptr);
 }
 
-inline int32_t Table::LookupData(const void* key, uint64_t* data) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::LookupData(const void* key,
+                                                              uint64_t* data) const {
   if (!CanHash()) return kInvalid;
   return Find(key, HashOf(key), data);
 }

@@ -55,7 +55,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -515,77 +517,117 @@ double ThreadCpuNs() {
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-// Runs one timed `pass` per benchmark iteration after an untimed `setup`; a pass returns
-// what it counted (hits, misses or successes), which must be `want`. With `warm`, one
-// untimed pass first. Reports ns_per_key, the timed time over the keys passed, and
-// cpu_share, the measuring thread's CPU time over that time: below 1 when the machine
-// took the CPU away during the passes.
-template <typename Setup, typename Pass>
-void Passes(benchmark::State& state, bool warm, uint64_t want, const char* what, Setup&& setup,
-            Pass&& pass) {
-  if (warm) pass();
-  double total_ns = 0;
-  double cpu_ns = 0;
-  uint64_t passes = 0;
-  for (auto _ : state) {
-    setup();
-    const double cpu_start = ThreadCpuNs();
-    const double start = NowNs();
-    const uint64_t got = pass();
-    const double ns = NowNs() - start;
-    cpu_ns += ThreadCpuNs() - cpu_start;
-    state.SetIterationTime(ns * 1e-9);
-    total_ns += ns;
-    ++passes;
-    if (got != want) {
-      state.SkipWithError(absl::StrFormat("%u %s of %u", got, what, want).c_str());
-      break;
+// What one side does in a case: an untimed `setup` before each pass, `begin` and `end`
+// around it (the concurrent case's writer; `end` returns an error or ""), and the timed
+// `pass`, which returns what it counted (hits, misses or successes): it must be `want`.
+// With `warm`, one untimed pass first.
+struct Job {
+  bool warm = false;
+  uint64_t want = kKeys;
+  const char* what = "hits";
+  std::function<void()> setup = [] {};
+  std::function<uint64_t()> pass;
+  std::function<void()> begin = [] {};
+  std::function<std::string()> end = [] { return std::string(); };
+  std::function<double()> writes_per_s;  // the concurrent case's writer rate
+};
+
+// Runs a case on both sides, pass by pass: each benchmark iteration is one keel pass and
+// one DPDK pass, the side going first alternating, so a slow spell of the machine falls
+// on both and each run's ratio compares passes made moments apart. Reports each side's
+// ns per key (timed time over the keys passed) and cpu share (the measuring thread's CPU
+// time over that time: below 1 when the machine took the CPU away).
+void Paired(benchmark::State& state, Job (&jobs)[2]) {
+  for (Job& j : jobs) {
+    if (!j.warm) continue;
+    j.setup();
+    j.begin();
+    j.pass();
+    if (std::string e = j.end(); !e.empty()) {
+      state.SkipWithError(e.c_str());
+      return;
     }
   }
-  state.counters["ns_per_key"] = passes ? total_ns / (passes * double{kKeys}) : 0;
-  state.counters["cpu_share"] = total_ns > 0 ? cpu_ns / total_ns : 0;
+  double ns[2] = {0, 0};
+  double cpu[2] = {0, 0};
+  uint64_t passes = 0;
+  for (auto _ : state) {
+    double both = 0;
+    for (int k = 0; k < 2; ++k) {
+      const int side = static_cast<int>((passes + k) % 2);
+      Job& j = jobs[side];
+      j.setup();
+      j.begin();
+      const double cpu_start = ThreadCpuNs();
+      const double start = NowNs();
+      const uint64_t got = j.pass();
+      const double took = NowNs() - start;
+      cpu[side] += ThreadCpuNs() - cpu_start;
+      ns[side] += took;
+      both += took;
+      std::string error = j.end();
+      if (error.empty() && got != j.want) {
+        error = absl::StrFormat("%u %s of %u", got, j.what, j.want);
+      }
+      if (!error.empty()) {
+        state.SkipWithError(absl::StrCat(kSideName[side], ": ", error).c_str());
+        return;
+      }
+    }
+    state.SetIterationTime(both * 1e-9);
+    ++passes;
+  }
+  for (int side = 0; side < 2; ++side) {
+    const std::string name = side ? "dpdk" : "keel";
+    state.counters[name + "_ns_per_key"] = passes ? ns[side] / (passes * double{kKeys}) : 0;
+    state.counters[name + "_cpu_share"] = ns[side] > 0 ? cpu[side] / ns[side] : 0;
+    if (jobs[side].writes_per_s) state.counters[name + "_writes_per_s"] = jobs[side].writes_per_s();
+  }
 }
 
 template <typename Side>
-void BM_AddWithHash(benchmark::State& state) {
+Job AddWithHash(int) {
   const auto t = Tables<Side>::scratch;
   const Key* keys = g_keys->insert.data();
   const uint32_t* h = g_hashes[Side::kSide].insert.data();
-  Passes(
-      state, false, kKeys, "adds succeeded", [&] { Side::Reset(t); },
-      [&] {
-        uint64_t ok = 0;
-        for (uint32_t i = 0; i < kKeys; ++i) {
-          int32_t pos = Side::Add(t, &keys[i], h[i], 0);
-          benchmark::DoNotOptimize(pos);
-          ok += pos >= 0;
-        }
-        return ok;
-      });
+  Job j;
+  j.what = "adds succeeded";
+  j.setup = [t] { Side::Reset(t); };
+  j.pass = [t, keys, h] {
+    uint64_t ok = 0;
+    for (uint32_t i = 0; i < kKeys; ++i) {
+      int32_t pos = Side::Add(t, &keys[i], h[i], 0);
+      benchmark::DoNotOptimize(pos);
+      ok += pos >= 0;
+    }
+    return ok;
+  };
+  return j;
 }
 
 template <typename Side>
-void BM_DeleteWithHash(benchmark::State& state) {
+Job DeleteWithHash(int) {
   const auto t = Tables<Side>::scratch;
   const Key* keys = g_keys->lookup.data();
   const uint32_t* h = g_hashes[Side::kSide].lookup.data();
-  std::string error;
-  Passes(
-      state, false, kKeys, "deletes succeeded",
-      [&] {
-        Side::Reset(t);
-        if (error.empty()) error = Fill<Side>(t, false);
-      },
-      [&] {
-        uint64_t ok = 0;
-        for (uint32_t i = 0; i < kKeys; ++i) {
-          int32_t pos = Side::Delete(t, &keys[i], h[i]);
-          benchmark::DoNotOptimize(pos);
-          ok += pos >= 0;
-        }
-        return ok;
-      });
-  if (!error.empty()) state.SkipWithError(error.c_str());
+  auto error = std::make_shared<std::string>();
+  Job j;
+  j.what = "deletes succeeded";
+  j.setup = [t, error] {
+    Side::Reset(t);
+    if (error->empty()) *error = Fill<Side>(t, false);
+  };
+  j.pass = [t, keys, h] {
+    uint64_t ok = 0;
+    for (uint32_t i = 0; i < kKeys; ++i) {
+      int32_t pos = Side::Delete(t, &keys[i], h[i]);
+      benchmark::DoNotOptimize(pos);
+      ok += pos >= 0;
+    }
+    return ok;
+  };
+  j.end = [error] { return *error; };
+  return j;
 }
 
 // Single-key lookups of `keys`; returns how many were found. kMode 0: with hash,
@@ -612,66 +654,46 @@ uint64_t LookupPass(typename Side::Table t, const Key* keys, const uint32_t* h) 
   return found;
 }
 
-template <typename Side>
-void BM_LookupWithHash(benchmark::State& state) {
+// Lookups of `keys` in the lookup table (kMiss: the absent keys) in mode kMode.
+template <typename Side, int kMode, bool kMiss = false>
+Job Lookups(int) {
   const auto t = Tables<Side>::lookup;
-  Passes(
-      state, true, kKeys, "hits", [] {},
-      [&] {
-        return LookupPass<Side, 0>(t, g_keys->lookup.data(), g_hashes[Side::kSide].lookup.data());
-      });
-}
-
-template <typename Side>
-void BM_Lookup(benchmark::State& state) {
-  const auto t = Tables<Side>::lookup;
-  Passes(
-      state, true, kKeys, "hits", [] {},
-      [&] { return LookupPass<Side, 1>(t, g_keys->lookup.data(), nullptr); });
-}
-
-template <typename Side>
-void BM_LookupWithHashData(benchmark::State& state) {
-  const auto t = Tables<Side>::lookup;
-  Passes(
-      state, true, kKeys, "hits", [] {},
-      [&] {
-        return LookupPass<Side, 2>(t, g_keys->lookup.data(), g_hashes[Side::kSide].lookup.data());
-      });
-}
-
-template <typename Side>
-void BM_LookupMissWithHash(benchmark::State& state) {
-  const auto t = Tables<Side>::lookup;
-  Passes(
-      state, true, 0, "hits (of absent keys)", [] {},
-      [&] {
-        return LookupPass<Side, 0>(t, g_keys->miss.data(), g_hashes[Side::kSide].miss.data());
-      });
+  const Key* keys = kMiss ? g_keys->miss.data() : g_keys->lookup.data();
+  const uint32_t* h =
+      kMiss ? g_hashes[Side::kSide].miss.data() : g_hashes[Side::kSide].lookup.data();
+  Job j;
+  j.warm = true;
+  if (kMiss) {
+    j.want = 0;
+    j.what = "hits (of absent keys)";
+  }
+  j.pass = [t, keys, h] { return LookupPass<Side, kMode>(t, keys, kMode == 1 ? nullptr : h); };
+  return j;
 }
 
 template <typename Side, bool kWithHash>
-void BM_LookupBulk(benchmark::State& state) {
+Job LookupBulk(int n_arg) {
   const auto t = Tables<Side>::lookup;
-  const unsigned n = static_cast<unsigned>(state.range(0));
+  const unsigned n = static_cast<unsigned>(n_arg);
   const void** keys = const_cast<const void**>(g_keys->lookup_ptrs.data());
   const uint32_t* h = g_hashes[Side::kSide].lookup.data();
-  Passes(
-      state, true, kKeys, "hits", [] {},
-      [&] {
-        int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
-        uint64_t found = 0;
-        for (uint32_t i = 0; i < kKeys; i += n) {
-          if constexpr (kWithHash) {
-            Side::LookupBulkWithHash(t, keys + i, h + i, n, pos);
-          } else {
-            Side::LookupBulk(t, keys + i, n, pos);
-          }
-          benchmark::DoNotOptimize(pos[0]);
-          for (unsigned j = 0; j < n; ++j) found += pos[j] >= 0;
-        }
-        return found;
-      });
+  Job j;
+  j.warm = true;
+  j.pass = [t, n, keys, h] {
+    int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+    uint64_t found = 0;
+    for (uint32_t i = 0; i < kKeys; i += n) {
+      if constexpr (kWithHash) {
+        Side::LookupBulkWithHash(t, keys + i, h + i, n, pos);
+      } else {
+        Side::LookupBulk(t, keys + i, n, pos);
+      }
+      benchmark::DoNotOptimize(pos[0]);
+      for (unsigned k = 0; k < n; ++k) found += pos[k] >= 0;
+    }
+    return found;
+  };
+  return j;
 }
 
 // The concurrent case's writer, on lcore 1: adds the writer keys, then deletes them and
@@ -719,42 +741,60 @@ int WriterMain(void* arg) {
   return 0;
 }
 
+// Lookups with hash in the concurrent table while the writer runs on lcore 1: started
+// before each pass (and the warm-up), stopped after it.
 template <typename Side>
-void BM_LookupWithWriter(benchmark::State& state) {
+Job LookupWithWriter(int) {
+  struct State {
+    Writer w;
+    double started = 0;
+    uint64_t writes = 0;
+    double seconds = 0;
+  };
   const auto t = Tables<Side>::rw;
-  Writer w;
-  if (rte_eal_remote_launch(WriterMain<Side>, &w, 1) != 0) {
-    state.SkipWithError("lcore 1 is busy");
-    return;
-  }
-  // Acquire: pairs with the writer's release of `running`.
-  while (w.running.load(std::memory_order_acquire) == 0) {
-  }
-  const double start = NowNs();
-  Passes(
-      state, true, kKeys, "hits of keys present throughout", [] {},
-      [&] {
-        return LookupPass<Side, 0>(t, g_keys->lookup.data(), g_hashes[Side::kSide].lookup.data());
-      });
-  w.stop.store(1, std::memory_order_relaxed);
-  rte_eal_wait_lcore(1);
-  const double seconds = (NowNs() - start) * 1e-9;
-  state.counters["writes_per_s"] = w.writes / seconds;
-  std::string error = w.error;
-  if (error.empty() && w.writes == 0) error = "the writer wrote nothing";
-  if (error.empty() && Side::Count(t) != kKeys) {
-    error = absl::StrFormat("count %u after the writer stopped, want %u", Side::Count(t), kKeys);
-  }
-  if constexpr (Side::kSide == Keel::kSide) {
-    if (absl::Status s = t.Verify(); error.empty() && !s.ok()) error = s.ToString();
-  }
-  if (!error.empty()) state.SkipWithError(error.c_str());
+  auto st = std::make_shared<State>();
+  Job j;
+  j.warm = true;
+  j.what = "hits of keys present throughout";
+  j.begin = [st] {
+    st->w.running.store(0);
+    st->w.stop.store(0);
+    st->w.writes = 0;
+    if (rte_eal_remote_launch(WriterMain<Side>, &st->w, 1) != 0) {
+      st->w.error = "lcore 1 is busy";
+      return;
+    }
+    // Acquire: pairs with the writer's release of `running`.
+    while (st->w.running.load(std::memory_order_acquire) == 0) {
+    }
+    st->started = NowNs();
+  };
+  j.pass = [t] {
+    return LookupPass<Side, 0>(t, g_keys->lookup.data(), g_hashes[Side::kSide].lookup.data());
+  };
+  j.end = [t, st]() -> std::string {
+    st->w.stop.store(1, std::memory_order_relaxed);
+    rte_eal_wait_lcore(1);
+    st->seconds += (NowNs() - st->started) * 1e-9;
+    st->writes += st->w.writes;
+    if (!st->w.error.empty()) return st->w.error;
+    if (st->w.writes == 0) return "the writer wrote nothing";
+    if (Side::Count(t) != kKeys) {
+      return absl::StrFormat("count %u after the writer stopped, want %u", Side::Count(t), kKeys);
+    }
+    if constexpr (Side::kSide == Keel::kSide) {
+      if (absl::Status s = t.Verify(); !s.ok()) return s.ToString();
+    }
+    return "";
+  };
+  j.writes_per_s = [st] { return st->seconds > 0 ? st->writes / st->seconds : 0; };
+  return j;
 }
 
 // --- Reporting -----------------------------------------------------------------------
 
 struct Case {
-  std::string key;    // function name without "BM_Keel" / "BM_Dpdk", then "/arg"
+  std::string key;    // benchmark name without "BM_", then "/arg"
   std::string label;  // for the table
   double target;
 };
@@ -794,31 +834,28 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (run.run_type != Run::RT_Iteration) continue;  // means, medians: not measurements
       measurements.push_back(run);
       const std::string& function = run.run_name.function_name;
-      int side;
-      if (function.rfind("BM_Keel", 0) == 0) {
-        side = 0;
-      } else if (function.rfind("BM_Dpdk", 0) == 0) {
-        side = 1;
-      } else {
-        continue;
-      }
-      std::string key = function.substr(7);
+      if (function.rfind("BM_", 0) != 0) continue;
+      std::string key = function.substr(3);
       if (!run.run_name.args.empty()) absl::StrAppend(&key, "/", run.run_name.args);
       if (run.error_occurred) {
+        const int side = run.error_message.rfind(kSideName[1], 0) == 0 ? 1 : 0;
         Errors(side)[key] = run.error_message;
         continue;
       }
-      auto it = run.counters.find("ns_per_key");
-      if (it != run.counters.end()) {
-        Measured(side)[key].push_back({run.repetition_index, it->second.value});
-      }
-      it = run.counters.find("cpu_share");
-      if (it != run.counters.end()) {
-        CpuShares(side)[key].push_back({run.repetition_index, it->second.value});
-      }
-      it = run.counters.find("writes_per_s");
-      if (it != run.counters.end()) {
-        WriterRates(side)[key].push_back({run.repetition_index, it->second.value});
+      for (int side = 0; side < 2; ++side) {
+        const std::string name = side ? "dpdk" : "keel";
+        auto it = run.counters.find(name + "_ns_per_key");
+        if (it != run.counters.end()) {
+          Measured(side)[key].push_back({run.repetition_index, it->second.value});
+        }
+        it = run.counters.find(name + "_cpu_share");
+        if (it != run.counters.end()) {
+          CpuShares(side)[key].push_back({run.repetition_index, it->second.value});
+        }
+        it = run.counters.find(name + "_writes_per_s");
+        if (it != run.counters.end()) {
+          WriterRates(side)[key].push_back({run.repetition_index, it->second.value});
+        }
       }
     }
     if (!measurements.empty()) ConsoleReporter::ReportRuns(measurements);
@@ -923,40 +960,42 @@ void PrintTable() {
   }
 }
 
-void Register(const std::string& key, const std::string& label, double target,
-              void (*keel)(benchmark::State&), void (*dpdk)(benchmark::State&), int iterations,
-              int arg = -1) {
+using MakeJob = Job (*)(int arg);
+
+void Register(const std::string& key, const std::string& label, double target, MakeJob keel,
+              MakeJob dpdk, int iterations, int arg = -1) {
   Cases().push_back({arg < 0 ? key : absl::StrCat(key, "/", arg), label, target});
-  for (int side = 0; side < 2; ++side) {
-    benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
-        absl::StrCat(side ? "BM_Dpdk" : "BM_Keel", key).c_str(), side ? dpdk : keel);
-    if (arg >= 0) b->Arg(arg);
-    b->Iterations(iterations)->UseManualTime()->Unit(benchmark::kMillisecond);
-  }
+  benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
+      absl::StrCat("BM_", key).c_str(), [keel, dpdk, arg](benchmark::State& state) {
+        Job jobs[2] = {keel(arg), dpdk(arg)};
+        Paired(state, jobs);
+      });
+  if (arg >= 0) b->Arg(arg);
+  b->Iterations(iterations)->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 void RegisterAll() {
-  Register("AddWithHash", "add with hash", kSingleTarget, BM_AddWithHash<Keel>,
-           BM_AddWithHash<Dpdk>, 3);
-  Register("LookupWithHash", "lookup with hash", kSingleTarget, BM_LookupWithHash<Keel>,
-           BM_LookupWithHash<Dpdk>, 5);
-  Register("Lookup", "lookup (hashing inside)", kSingleTarget, BM_Lookup<Keel>, BM_Lookup<Dpdk>, 5);
+  Register("AddWithHash", "add with hash", kSingleTarget, AddWithHash<Keel>, AddWithHash<Dpdk>, 3);
+  Register("LookupWithHash", "lookup with hash", kSingleTarget, Lookups<Keel, 0>, Lookups<Dpdk, 0>,
+           5);
+  Register("Lookup", "lookup (hashing inside)", kSingleTarget, Lookups<Keel, 1>, Lookups<Dpdk, 1>,
+           5);
   for (unsigned n : kBulkSizes) {
     Register("LookupBulkWithHash", absl::StrCat("bulk ", n, " with hash"), kBulkTarget,
-             BM_LookupBulk<Keel, true>, BM_LookupBulk<Dpdk, true>, 5, static_cast<int>(n));
+             LookupBulk<Keel, true>, LookupBulk<Dpdk, true>, 5, static_cast<int>(n));
   }
   for (unsigned n : kBulkSizes) {
     Register("LookupBulk", absl::StrCat("bulk ", n, " (hashing inside)"), kBulkTarget,
-             BM_LookupBulk<Keel, false>, BM_LookupBulk<Dpdk, false>, 5, static_cast<int>(n));
+             LookupBulk<Keel, false>, LookupBulk<Dpdk, false>, 5, static_cast<int>(n));
   }
-  Register("LookupWithHashData", "lookup with hash, data", kSingleTarget,
-           BM_LookupWithHashData<Keel>, BM_LookupWithHashData<Dpdk>, 5);
-  Register("LookupMissWithHash", "lookup miss with hash", kBulkTarget, BM_LookupMissWithHash<Keel>,
-           BM_LookupMissWithHash<Dpdk>, 5);
-  Register("DeleteWithHash", "delete with hash", kSingleTarget, BM_DeleteWithHash<Keel>,
-           BM_DeleteWithHash<Dpdk>, 3);
-  Register("LookupWithWriter", "lookup w/ hash, a writer", kSingleTarget, BM_LookupWithWriter<Keel>,
-           BM_LookupWithWriter<Dpdk>, 5);
+  Register("LookupWithHashData", "lookup with hash, data", kSingleTarget, Lookups<Keel, 2>,
+           Lookups<Dpdk, 2>, 5);
+  Register("LookupMissWithHash", "lookup miss with hash", kBulkTarget, Lookups<Keel, 0, true>,
+           Lookups<Dpdk, 0, true>, 5);
+  Register("DeleteWithHash", "delete with hash", kSingleTarget, DeleteWithHash<Keel>,
+           DeleteWithHash<Dpdk>, 3);
+  Register("LookupWithWriter", "lookup w/ hash, a writer", kSingleTarget, LookupWithWriter<Keel>,
+           LookupWithWriter<Dpdk>, 5);
 }
 
 // Creates, fills and checks every table; false (after saying why) when a side cannot be

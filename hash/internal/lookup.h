@@ -136,8 +136,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Find(const TableLayout& t, const voi
                                                  uint32_t hash, uint64_t* data) {
   // C1: acquire. Pairs with C0: a key moved before this bump is visible at its new place.
   const uint32_t before = t.change_count.load(std::memory_order_acquire);
-  const int32_t pos = SearchBucket(t, Buckets(t)[PrimaryBucket(t, hash)], TagOf(hash), key, data);
+  const Bucket& b = Buckets(t)[PrimaryBucket(t, hash)];
+  const int32_t pos = SearchBucket(t, b, TagOf(hash), key, data);
   if (pos >= 0) return pos;
+  // Most misses end here: no key away, no chain, no writer moved a key meanwhile (C2).
+  // Acquire: as in FindBeyondPrimary.
+  if ((b.away.load(std::memory_order_acquire) | b.next.load(std::memory_order_acquire)) == 0) {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (t.change_count.load(std::memory_order_acquire) == before) return -1;
+  }
   return FindBeyondPrimary(t, key, hash, data, before);
 }
 
