@@ -976,18 +976,6 @@ uint64_t Table::Bulk(const void* const* keys, const uint32_t* hashes, unsigned n
   }
   const TableLayout& t = *t_;
   uint64_t hits = 0;
-  if (n <= 2) {
-    // Too few keys for a pipeline to hide anything: one lookup after the other, which
-    // the CPU overlaps as it overlaps a caller's loop of single lookups.
-    for (unsigned i = 0; i < n; ++i) {
-      const int32_t pos =
-          hash_internal::Find(t, keys[i], hashes != nullptr ? hashes[i] : HashOf(keys[i]),
-                              data != nullptr ? &data[i] : nullptr);
-      if (pos >= 0) hits |= uint64_t{1} << i;
-      if (positions != nullptr) positions[i] = pos >= 0 ? pos : kNotFound;
-    }
-    return hits;
-  }
   const hash_internal::Bucket* buckets = hash_internal::Buckets(t);
   uint32_t h[kMaxBulk];
   uint32_t candidate[kMaxBulk];
@@ -1001,21 +989,18 @@ uint64_t Table::Bulk(const void* const* keys, const uint32_t* hashes, unsigned n
       hash_internal::Prefetch(&buckets[hash_internal::PrimaryBucket(t, h[i])]);
     }
     if (i >= kAhead && i - kAhead < n) {
-      // The first slot whose tag matches; its key on its way.
+      // The position in the first slot whose tag matches (0: none, or an empty slot), its
+      // key on its way. No branch on the data: a miss costs one more line, position 0's.
       const unsigned j = i - kAhead;
       const hash_internal::Bucket& b = buckets[hash_internal::PrimaryBucket(t, h[j])];
-      candidate[j] = 0;
-      for (uint32_t m = hash_internal::MatchTags(b, hash_internal::TagOf(h[j])); m != 0;
-           m &= m - 1) {
-        // A1 (lookup.h).
-        const uint32_t s = b.slots[__builtin_ctz(m) >> 1].load(std::memory_order_acquire);
-        if (s == 0) continue;
-        candidate[j] = s;
-        const char* e = reinterpret_cast<const char*>(hash_internal::Entry(t, s - 1));
-        hash_internal::Prefetch(e);
-        if (t.key_stride > 64) hash_internal::Prefetch(e + t.key_stride - 1);
-        break;
-      }
+      const uint32_t m = hash_internal::MatchTags(b, hash_internal::TagOf(h[j]));
+      // A1 (lookup.h).
+      const uint32_t s =
+          m != 0 ? b.slots[__builtin_ctz(m) >> 1].load(std::memory_order_acquire) : 0;
+      candidate[j] = s;
+      const char* e = reinterpret_cast<const char*>(hash_internal::Entry(t, s != 0 ? s - 1 : 0));
+      hash_internal::Prefetch(e);
+      if (t.key_stride > 64) hash_internal::Prefetch(e + t.key_stride - 1);
     }
     if (i >= 2 * kAhead && i - 2 * kAhead < n) {
       // Compare; anything else (another candidate, the alternative bucket, the chain, a
@@ -1031,7 +1016,7 @@ uint64_t Table::Bulk(const void* const* keys, const uint32_t* hashes, unsigned n
         }
       }
       if (pos < 0) pos = hash_internal::Find(t, keys[k], h[k], d);
-      if (pos >= 0) hits |= uint64_t{1} << k;
+      hits |= uint64_t{pos >= 0} << k;
       if (positions != nullptr) positions[k] = pos >= 0 ? pos : kNotFound;
     }
   }

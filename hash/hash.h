@@ -183,6 +183,11 @@ class Table {
 
   uint32_t HashOf(const void* key) const;
   int32_t Find(const void* key, uint32_t hash, uint64_t* data) const;
+  // Bulk lookups of at most this many keys run inline (BulkInline), larger ones through
+  // Bulk's software pipeline.
+  static constexpr unsigned kInlineBulk = 2;
+  uint64_t BulkInline(const void* const* keys, const uint32_t* hashes, unsigned n,
+                      int32_t* positions, uint64_t* data) const;
   uint64_t Bulk(const void* const* keys, const uint32_t* hashes, unsigned n, int32_t* positions,
                 uint64_t* data) const;
 
@@ -262,21 +267,50 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::LookupData(const void* key,
   return Find(key, HashOf(key), data);
 }
 
-inline uint64_t Table::LookupBulk(const void* const* keys, unsigned n, int32_t* positions) const {
+// A few keys: one lookup after the other, inline, which the CPU overlaps as it overlaps a
+// caller's loop of single lookups (a pipeline has nothing to hide at this size).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Table::BulkInline(const void* const* keys,
+                                                               const uint32_t* hashes, unsigned n,
+                                                               int32_t* positions,
+                                                               uint64_t* data) const {
+  if (hashes == nullptr && !CanHash()) return Bulk(keys, hashes, n, positions, data);
+  uint64_t hits = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    const int32_t pos =
+        hash_internal::Find(*t_, keys[i], hashes != nullptr ? hashes[i] : HashOf(keys[i]),
+                            data != nullptr ? &data[i] : nullptr);
+    hits |= uint64_t{pos >= 0} << i;
+    if (positions != nullptr) positions[i] = pos >= 0 ? pos : kNotFound;
+  }
+  return hits;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Table::LookupBulk(const void* const* keys, unsigned n,
+                                                               int32_t* positions) const {
+  if (n <= kInlineBulk) return BulkInline(keys, nullptr, n, positions, nullptr);
   return Bulk(keys, nullptr, n, positions, nullptr);
 }
 
-inline uint64_t Table::LookupBulkWithHash(const void* const* keys, const uint32_t* hashes,
-                                          unsigned n, int32_t* positions) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Table::LookupBulkWithHash(const void* const* keys,
+                                                                       const uint32_t* hashes,
+                                                                       unsigned n,
+                                                                       int32_t* positions) const {
+  if (n <= kInlineBulk) return BulkInline(keys, hashes, n, positions, nullptr);
   return Bulk(keys, hashes, n, positions, nullptr);
 }
 
-inline uint64_t Table::LookupBulkData(const void* const* keys, unsigned n, uint64_t* data) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Table::LookupBulkData(const void* const* keys,
+                                                                   unsigned n,
+                                                                   uint64_t* data) const {
+  if (n <= kInlineBulk) return BulkInline(keys, nullptr, n, nullptr, data);
   return Bulk(keys, nullptr, n, nullptr, data);
 }
 
-inline uint64_t Table::LookupBulkWithHashData(const void* const* keys, const uint32_t* hashes,
-                                              unsigned n, uint64_t* data) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Table::LookupBulkWithHashData(const void* const* keys,
+                                                                           const uint32_t* hashes,
+                                                                           unsigned n,
+                                                                           uint64_t* data) const {
+  if (n <= kInlineBulk) return BulkInline(keys, hashes, n, nullptr, data);
   return Bulk(keys, hashes, n, nullptr, data);
 }
 

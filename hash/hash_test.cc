@@ -337,6 +337,23 @@ TEST_F(TableTest, KeysOfUnusualLengthsWork) {
   }
 }
 
+// Keys as small objects of their own (the compiler sees their size at each call: the
+// inline lookup must not read past them, nor warn that it might).
+TEST_F(TableTest, KeysThatAreSmallObjectsWork) {
+  Table t4 = Make(P(64, 4));
+  for (uint32_t k = 0; k < 40; ++k) ASSERT_GE(t4.Add(&k, k), 0);
+  for (uint32_t k = 0; k < 40; ++k) {
+    uint64_t d = 0;
+    ASSERT_GE(t4.LookupData(&k, &d), 0);
+    EXPECT_EQ(d, k);
+  }
+  const uint32_t absent = 99;
+  EXPECT_EQ(t4.Lookup(&absent), kNotFound);
+  const void* one = &absent;
+  int32_t pos;
+  EXPECT_EQ(t4.LookupBulk(&one, 1, &pos), 0u);
+}
+
 TEST_F(TableTest, HighLoadDisplacesKeysAndFindsEveryOne) {
   constexpr uint32_t kEntries = 1 << 16;
   Table t = Make(P(kEntries));
