@@ -10,6 +10,8 @@
 // order its stores such that the buckets never lose a key that was present: publish a
 // key at its new place before removing it from the old one. What a kill leaves at each
 // point is said at the kill points (hash.*), which the multi-process tests trigger.
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -153,12 +155,17 @@ void Clear(Bucket& b, int slot) {
   b.slots[slot].store(0, std::memory_order_release);
 }
 
+// The first empty slot of `b`, or -1: the 8 positions compared with 0 at once, so
+// which slot it is costs no mispredicted branch. (Plain vector loads of the writer's own
+// words: only the writer stores slots.)
 int EmptySlot(const Bucket& b) {
-  for (int i = 0; i < kBucketEntries; ++i) {
-    // Relaxed: the lock holder is the only writer of slots.
-    if (b.slots[i].load(std::memory_order_relaxed) == 0) return i;
-  }
-  return -1;
+  static_assert(sizeof(b.slots) == 32 && alignof(Bucket) >= 16);
+  const __m128i* p = reinterpret_cast<const __m128i*>(&b.slots[0]);
+  const __m128i zero = _mm_setzero_si128();
+  const int mask = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p), zero))) |
+                   _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p + 1), zero)))
+                       << 4;
+  return mask != 0 ? __builtin_ctz(mask) : -1;
 }
 
 uint32_t PositionAt(const Bucket& b, int slot) {
