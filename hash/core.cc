@@ -130,96 +130,6 @@ void Probe(FunctionId id, hash::Function user, uint32_t length, uint32_t init,
   }
 }
 
-// --- Bucket writes (under the lock) ----------------------------------------------
-
-Bucket& BucketAt(TableLayout& t, uint32_t index) { return Buckets(t)[index]; }
-
-void SetTag(Bucket& b, int slot, uint16_t tag) {
-  const int shift = 16 * (slot % 4);
-  // Relaxed: only the lock holder writes tags; readers treat them as hints (MatchTags).
-  const uint64_t w = b.tags[slot / 4].load(std::memory_order_relaxed);
-  b.tags[slot / 4].store((w & ~(uint64_t{0xffff} << shift)) | (uint64_t{tag} << shift),
-                         std::memory_order_relaxed);
-}
-
-// Publishes `position` in `slot`, its entry already written.
-void Publish(Bucket& b, int slot, uint16_t tag, uint32_t position) {
-  SetTag(b, slot, tag);
-  // P0: release. Pairs with A1 (lookup.h): a reader that sees the position sees the
-  // key, hash and data written before, and the tag.
-  b.slots[slot].store(position + 1, std::memory_order_release);
-}
-
-void Clear(Bucket& b, int slot) {
-  // Release: follows C0 for a move (see Move) and whatever this writer did before.
-  b.slots[slot].store(0, std::memory_order_release);
-}
-
-// The first empty slot of `b`, or -1: the 8 positions compared with 0 at once, so
-// which slot it is costs no mispredicted branch. (Plain vector loads of the writer's own
-// words: only the writer stores slots.)
-int EmptySlot(const Bucket& b) {
-  static_assert(sizeof(b.slots) == 32 && alignof(Bucket) >= 16);
-  const __m128i* p = reinterpret_cast<const __m128i*>(&b.slots[0]);
-  const __m128i zero = _mm_setzero_si128();
-  const int mask = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p), zero))) |
-                   _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p + 1), zero)))
-                       << 4;
-  return mask != 0 ? __builtin_ctz(mask) : -1;
-}
-
-uint32_t PositionAt(const Bucket& b, int slot) {
-  return b.slots[slot].load(std::memory_order_relaxed);  // position + 1; lock holder reads
-}
-
-// Adds `delta` to a word only the writer changes: a load and a store, not a locked
-// read-modify-write, which would fence and keep one write's cache misses from
-// overlapping the next one's. Release: readers that load the word (`away`,
-// change_count) see what this writer stored before.
-void AddWriterOnly(std::atomic<uint32_t>& word, int32_t delta) {
-  word.store(word.load(std::memory_order_relaxed) + static_cast<uint32_t>(delta),
-             std::memory_order_release);
-}
-
-void BumpChangeCount(TableLayout& t) {
-  // C0: release. Pairs with C1/C2 (lookup.h): a reader that reads the new count sees
-  // the key published at its new place before it.
-  AddWriterOnly(t.change_count, 1);
-}
-
-struct Location {
-  uint32_t bucket = 0;  // index among main and overflow buckets
-  int slot = -1;
-};
-
-// Where `key` is (a writer's search): its position, or -1.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Locate(TableLayout& t, const void* key, uint32_t hash,
-                                                   Location* where) {
-  const uint32_t p = PrimaryBucket(t, hash);
-  const uint16_t tag = TagOf(hash);
-  uint32_t position;
-  if ((where->slot = SearchSlot(t, BucketAt(t, p), tag, key, &position)) >= 0) {
-    where->bucket = p;
-    return static_cast<int32_t>(position);
-  }
-  if (BucketAt(t, p).away.load(std::memory_order_relaxed) != 0) {
-    const uint32_t q = Alternative(t, p, tag);
-    if ((where->slot = SearchSlot(t, BucketAt(t, q), tag, key, &position)) >= 0) {
-      where->bucket = q;
-      return static_cast<int32_t>(position);
-    }
-  }
-  uint32_t steps = t.ext_buckets;
-  for (uint32_t n = BucketAt(t, p).next.load(std::memory_order_relaxed); n != 0 && steps-- != 0;
-       n = BucketAt(t, n - 1).next.load(std::memory_order_relaxed)) {
-    if ((where->slot = SearchSlot(t, BucketAt(t, n - 1), tag, key, &position)) >= 0) {
-      where->bucket = n - 1;
-      return static_cast<int32_t>(position);
-    }
-  }
-  return -1;
-}
-
 // Moves the key at (from, from_slot) to its other bucket `to`, slot `to_slot` (empty).
 // Every step keeps the key findable by a concurrent reader (lookup.h).
 void Move(TableLayout& t, uint32_t from, int from_slot, uint32_t to, int to_slot) {
@@ -321,41 +231,30 @@ bool PlaceInChain(TableLayout& t, uint32_t p, uint16_t tag, uint32_t position) {
   return true;
 }
 
-// Puts `position` (its entry written) in one of its buckets. False when there is no
-// room.
-bool Place(TableLayout& t, uint32_t hash, uint32_t position) {
+}  // namespace
+
+// The room-making part of Place (write.h), after the primary and the alternative bucket
+// were both found full: displacement, then the overflow chain.
+bool PlaceSlow(TableLayout& t, uint32_t hash, uint32_t position) {
   const uint32_t p = PrimaryBucket(t, hash);
   const uint16_t tag = TagOf(hash);
   const uint32_t q = Alternative(t, p, tag);
   for (int attempt = 0; attempt < 4; ++attempt) {
-    int slot = EmptySlot(BucketAt(t, p));
-    if (slot >= 0) {
-      Publish(BucketAt(t, p), slot, tag, position);
-      return true;
-    }
-    slot = EmptySlot(BucketAt(t, q));
-    if (slot >= 0) {
-      // Counted before it shows (see Move).
-      AddWriterOnly(BucketAt(t, p).away, 1);
-      Publish(BucketAt(t, q), slot, tag, position);
-      return true;
-    }
+    int slot;
     const int64_t room = MakeRoom(t, p, q, &slot);
     if (room == -1) break;
-    if (room < 0) continue;  // a path crossed itself: search again
+    if (room == -2) {
+      // A path crossed itself, after some moves: they may have emptied a slot of p or q.
+      if (EmptySlot(BucketAt(t, p)) >= 0 || EmptySlot(BucketAt(t, q)) >= 0) {
+        return Place(t, hash, position);
+      }
+      continue;
+    }
     if (static_cast<uint32_t>(room) != p) AddWriterOnly(BucketAt(t, p).away, 1);
     Publish(BucketAt(t, static_cast<uint32_t>(room)), slot, tag, position);
     return true;
   }
   return t.ext_buckets != 0 && PlaceInChain(t, p, tag, position);
-}
-
-void PushFree(TableLayout& t, uint32_t position) {
-  SetState(t, position, State::kFree);
-  const uint32_t top = t.free_top.load(std::memory_order_relaxed);
-  FreeStack(t)[top] = position;
-  // Grow after it arrives: a kill before leaves it off the stack (repair puts it back).
-  t.free_top.store(top + 1, std::memory_order_relaxed);
 }
 
 // Removes the hole at (hole, hole_slot) of p's chain by moving the chain's last key into
@@ -489,6 +388,8 @@ void Repair(TableLayout& t) {
            Printable(NameOf(t.name)), count);
 }
 
+namespace {
+
 // Empties the table: every position free (the lowest popped first), no key in a bucket.
 void Clean(TableLayout& t) {
   std::memset(static_cast<void*>(Buckets(t)), 0,
@@ -506,13 +407,9 @@ void Clean(TableLayout& t) {
 
 }  // namespace
 
-// A write's scope. kMultiWriter tables: under the table's robust lock, repaired first
-// when its last holder died; not ok() (logged) when the lock cannot be taken. Other
-// tables have one writer at a time (the caller's contract, as DPDK's): `writing` is set
-// for the length of each write, so a write that finds it set follows one whose writer
-// died, and repairs first. Plain stores: a process's stores reach memory in program
-// order on x86 (kill order), and the signal fences keep the compiler from moving the
-// write's stores across them.
+// A write's scope: kMultiWriter tables under the table's robust lock, repaired first
+// when its last holder died (not ok(), logged, when the lock cannot be taken); others
+// marked by BeginSingleWrite (write.h).
 class WriteScope {
  public:
   explicit WriteScope(TableLayout& t) : t_(t), single_((t.flags & hash::kMultiWriter) == 0) {
@@ -520,16 +417,10 @@ class WriteScope {
       Lock();
       return;
     }
-    // Relaxed: only the one writer reads and writes `writing`.
-    if (t.writing.load(std::memory_order_relaxed) != 0) Repair(t);
-    t.writing.store(1, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
+    BeginSingleWrite(t);
   }
   ~WriteScope() {
-    if (single_) {
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      t_.writing.store(0, std::memory_order_relaxed);
-    }
+    if (single_) EndSingleWrite(t_);
   }
   WriteScope(const WriteScope&) = delete;
   WriteScope& operator=(const WriteScope&) = delete;
@@ -550,67 +441,6 @@ class WriteScope {
   const bool single_;
   std::optional<RobustLock> lock_;
 };
-
-int32_t Add(TableLayout& t, const void* key, uint32_t hash, uint64_t data) {
-  WriteScope scope(t);
-  if (!scope.ok()) return hash::kInvalid;
-  {
-    Location where;
-    const int32_t found = Locate(t, key, hash, &where);
-    if (found >= 0) {
-      // Release: pairs with the reader's acquire of the data.
-      Entry(t, found)->data.store(data, std::memory_order_release);
-      return found;
-    }
-    const uint32_t top = t.free_top.load(std::memory_order_relaxed);
-    if (top == 0) return hash::kNoSpace;
-    const uint32_t position = FreeStack(t)[top - 1];
-    // Shrink first: a kill after it leaves the position off the stack and unreferenced;
-    // repair finds it free (or reserved) and puts it back.
-    t.free_top.store(top - 1, std::memory_order_relaxed);
-    KeyEntry* e = Entry(t, position);
-    SetState(t, position, State::kReserved);
-    KillPointForTest("hash.add.popped");
-    std::memcpy(KeyOf(e), key, t.key_length);
-    e->hash.store(hash, std::memory_order_relaxed);
-    e->data.store(data, std::memory_order_relaxed);
-    if (!Place(t, hash, position)) {
-      PushFree(t, position);
-      return hash::kNoSpace;
-    }
-    // A kill here: the key is in the table; repair marks it live and counts it.
-    KillPointForTest("hash.add.placed");
-    AddWriterOnly(t.count, 1);
-    SetState(t, position, State::kLive);
-    return static_cast<int32_t>(position);
-  }
-}
-
-int32_t Delete(TableLayout& t, const void* key, uint32_t hash) {
-  WriteScope scope(t);
-  if (!scope.ok()) return hash::kInvalid;
-  {
-    Location where;
-    const int32_t found = Locate(t, key, hash, &where);
-    if (found < 0) return hash::kNotFound;
-    const uint32_t p = PrimaryBucket(t, hash);
-    Clear(BucketAt(t, where.bucket), where.slot);
-    // A kill here: the key is gone; repair frees (or keeps deleted) its position.
-    KillPointForTest("hash.delete.cleared");
-    if (where.bucket >= t.num_buckets) {
-      CompactChain(t, p, where.bucket, where.slot);
-    } else if (where.bucket != p) {
-      AddWriterOnly(BucketAt(t, p).away, -1);
-    }
-    AddWriterOnly(t.count, -1);
-    if (t.flags & hash::kNoFreeOnDelete) {
-      SetState(t, static_cast<uint32_t>(found), State::kDeleted);
-    } else {
-      PushFree(t, static_cast<uint32_t>(found));
-    }
-    return found;
-  }
-}
 
 int32_t FreePosition(TableLayout& t, int32_t position) {
   if (position < 0 || static_cast<uint32_t>(position) >= t.entries) return hash::kInvalid;
@@ -951,22 +781,16 @@ absl::StatusOr<Table> Attach(void* mem) {
   return table;
 }
 
-int32_t Table::Add(const void* key, uint64_t data) const {
-  if (!CanHash()) return kInvalid;
-  return hash_internal::Add(*t_, key, HashOf(key), data);
+int32_t Table::AddLocked(const void* key, uint32_t hash, uint64_t data) const {
+  hash_internal::WriteScope scope(*t_);
+  if (!scope.ok()) return kInvalid;
+  return hash_internal::AddExclusive(*t_, key, hash, data);
 }
 
-int32_t Table::AddWithHash(const void* key, uint32_t hash, uint64_t data) const {
-  return hash_internal::Add(*t_, key, hash, data);
-}
-
-int32_t Table::Delete(const void* key) const {
-  if (!CanHash()) return kInvalid;
-  return hash_internal::Delete(*t_, key, HashOf(key));
-}
-
-int32_t Table::DeleteWithHash(const void* key, uint32_t hash) const {
-  return hash_internal::Delete(*t_, key, hash);
+int32_t Table::DeleteLocked(const void* key, uint32_t hash) const {
+  hash_internal::WriteScope scope(*t_);
+  if (!scope.ok()) return kInvalid;
+  return hash_internal::DeleteExclusive(*t_, key, hash);
 }
 
 int32_t Table::FreeKeyWithPosition(int32_t position) const {

@@ -45,6 +45,7 @@
 #include "hash/functions.h"
 #include "hash/internal/layout.h"
 #include "hash/internal/lookup.h"
+#include "hash/internal/write.h"
 
 namespace keel::hash {
 
@@ -182,6 +183,9 @@ class Table {
   static constexpr uint32_t kNoFunction = 0xffffffff;
 
   uint32_t HashOf(const void* key) const;
+  // kMultiWriter writes: under the table's lock (core.cc).
+  int32_t AddLocked(const void* key, uint32_t hash, uint64_t data) const;
+  int32_t DeleteLocked(const void* key, uint32_t hash) const;
   int32_t Find(const void* key, uint32_t hash, uint64_t* data) const;
   // Bulk lookups of at most this many keys run inline (BulkInline), larger ones through
   // Bulk's software pipeline.
@@ -226,6 +230,40 @@ absl::StatusOr<Table> LookupHashesOnly(absl::string_view name);
 absl::Status Free(const Table& table);
 
 // --- Inline fast paths ---
+
+static_assert(kNoFreeOnDelete == hash_internal::kNoFreeOnDeleteFlag);
+static_assert(kNotFound == hash_internal::kWriteNotFound);
+static_assert(kNoSpace == hash_internal::kWriteNoSpace);
+
+// Writes: a kMultiWriter table's under its lock, out of line; another's inline, marked
+// for repair after a kill (write.h).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::AddWithHash(const void* key, uint32_t hash,
+                                                               uint64_t data) const {
+  if (t_->flags & kMultiWriter) return AddLocked(key, hash, data);
+  hash_internal::BeginSingleWrite(*t_);
+  const int32_t result = hash_internal::AddExclusive(*t_, key, hash, data);
+  hash_internal::EndSingleWrite(*t_);
+  return result;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::Add(const void* key, uint64_t data) const {
+  if (!CanHash()) return kInvalid;
+  return AddWithHash(key, HashOf(key), data);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::DeleteWithHash(const void* key,
+                                                                  uint32_t hash) const {
+  if (t_->flags & kMultiWriter) return DeleteLocked(key, hash);
+  hash_internal::BeginSingleWrite(*t_);
+  const int32_t result = hash_internal::DeleteExclusive(*t_, key, hash);
+  hash_internal::EndSingleWrite(*t_);
+  return result;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int32_t Table::Delete(const void* key) const {
+  if (!CanHash()) return kInvalid;
+  return DeleteWithHash(key, HashOf(key));
+}
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t Table::HashOf(const void* key) const {
   switch (static_cast<hash_internal::FunctionId>(function_id_)) {

@@ -38,6 +38,9 @@ inline constexpr int kProbes = 4;
 
 enum class FunctionId : uint32_t { kCrc32c = 0, kJhash = 1, kUser = 2 };
 
+// hash::kNoFreeOnDelete, for the inline write paths (write.h).
+inline constexpr uint32_t kNoFreeOnDeleteFlag = 1u << 3;
+
 // One cache line: the tags of its 8 slots, their positions, the overflow chain.
 struct alignas(64) Bucket {
   // Tags of slots 0..7, 16 bits each (slot i in bits 16*(i%4) of word i/4). A hint:
