@@ -8,7 +8,10 @@
 // the full hash of every key is kept with it, so a process that cannot compute the
 // function still uses the *WithHash calls, iteration and positions.
 //
-//   keel::hash::Params p{.name = "flows", .entries = 1 << 20, .key_length = 16};
+//   keel::hash::Params p;
+//   p.name = "flows";
+//   p.entries = 1 << 20;
+//   p.key_length = 16;
 //   keel::hash::Table flows = *keel::hash::Create(p);            // in one process
 //   int32_t pos = flows.Add(&key);                               // >= 0, or an error
 //   keel::hash::Table same = *keel::hash::Lookup("flows");       // in another process
