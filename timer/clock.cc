@@ -132,10 +132,14 @@ uint64_t HpetClock::Register(uint64_t offset) const {
 
 uint64_t HpetClock::Read() const {
   if (counter64_) return Register(kHpetCounter);
-  const uint32_t low = *reinterpret_cast<const volatile uint32_t*>(regs_ + kHpetCounter);
-  // Acquire / acq_rel: `last` is the only shared state; ordering only matters among the
-  // readers' updates of it, which the compare-and-swap serializes.
+  // `last` first, then the register: the reading is then never older than `last`'s
+  // own, so a reader delayed between the two cannot take the counter's advance for a
+  // wrap (and push `last` 2^32 ticks ahead for every process); a delay longer than 2^31
+  // ticks makes this reading low, and it is not stored. Acquire: the register read
+  // stays after the load (and pairs with the release of the compare-and-swap below, so
+  // `last` is a value some reader read from the register before).
   uint64_t last = shared_->last.load(std::memory_order_acquire);
+  const uint32_t low = *reinterpret_cast<const volatile uint32_t*>(regs_ + kHpetCounter);
   for (;;) {
     const uint64_t value = ExtendCounter32(last, low);
     // Older than the newest reading (another reader's, made after ours): no update.

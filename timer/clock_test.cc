@@ -140,11 +140,26 @@ TEST(HpetTest, AReadingOlderThanTheLastIsNotTakenForAWrap) {
   EXPECT_EQ(ExtendCounter32(5, 0xffffffffu), 0u);             // before the first: clamped
 }
 
+// Nobody read for more than 2^31 ticks (the contract broken): the reading comes out low,
+// and the shared state is left alone rather than pushed a wrap ahead for every process.
+TEST(HpetTest, AReadingBeyondHalfTheRangeDoesNotMoveTheSharedState) {
+  FakeHpet fake(kPeriod14MHz, false, true);
+  HpetShared shared;
+  absl::StatusOr<HpetClock> hpet = HpetClock::Map(fake.fd(), &shared);
+  ASSERT_TRUE(hpet.ok());
+  shared.last.store(0x100000010ull);
+  fake.Set(0x90000000u);
+  EXPECT_LT(hpet->Read(), 0x100000010ull);
+  EXPECT_EQ(shared.last.load(), 0x100000010ull);
+}
+
 TEST(HpetTest, ThreadsReadingWhileTheCounterRunsSeeItGrow) {
   FakeHpet fake(kPeriod14MHz, false, true);
   HpetShared shared;
   absl::StatusOr<HpetClock> hpet = HpetClock::Map(fake.fd(), &shared);
   ASSERT_TRUE(hpet.ok());
+  fake.Set(0xfff00000u);
+  ASSERT_EQ(hpet->Read(), 0xfff00000u);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> backwards{0};
   std::vector<std::thread> readers;
@@ -158,11 +173,15 @@ TEST(HpetTest, ThreadsReadingWhileTheCounterRunsSeeItGrow) {
       }
     });
   }
-  uint64_t counter = 0;
+  // Small steps across one wrap: no reader can be held off 2^31 ticks (8M steps), which
+  // the contract forbids; the thread moving the counter reads it too.
+  uint64_t counter = 0xfff00000u;
   for (int i = 0; i < 200000; ++i) {
-    counter += 0x10000;  // 65536 wraps of the low half in all
+    counter += 0x100;
     fake.Set(static_cast<uint32_t>(counter));
+    ASSERT_LE(hpet->Read(), counter);
   }
+  ASSERT_GT(counter, uint64_t{1} << 32);
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(backwards.load(), 0u);
