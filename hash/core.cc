@@ -1,9 +1,11 @@
 // The table's core: sizing, Init and Attach on caller memory, the function registry,
-// the writers (under the table's robust lock), the bulk lookup, repair and Verify. No
+// the writers' slow parts (displacement, overflow chains, kMultiWriter's lock), the bulk
+// lookup, repair and Verify; the write fast paths are inline in internal/write.h. No
 // EAL, no memory component: //hash:core depends on //base and Abseil alone.
 //
-// Crash order. A writer may die between any two instructions; the next writer's lock
-// recovers the mutex and runs Repair(), which rebuilds everything derived from the
+// Crash order. A writer may die between any two instructions; the next write notices
+// (kMultiWriter: its lock recovers the mutex; else the `writing` word is still set) and
+// runs Repair(), which rebuilds everything derived from the
 // buckets: each position's state, the free stacks, the counts, the `away` counters,
 // the tags; a key referenced twice (a move cut short between its publication at the new
 // place and its removal at the old) keeps one reference. So each writer only has to
@@ -136,7 +138,8 @@ void Move(TableLayout& t, uint32_t from, int from_slot, uint32_t to, int to_slot
   Bucket& src = BucketAt(t, from);
   Bucket& dst = BucketAt(t, to);
   const uint32_t position = PositionAt(src, from_slot) - 1;
-  // Relaxed: written by an earlier lock holder, before the lock passed to us.
+  // Relaxed: written by an earlier write, which happened before this one (the lock, or
+  // the caller's ordering of its one writer).
   const uint32_t hash = Entry(t, position)->hash.load(std::memory_order_relaxed);
   const uint32_t primary = PrimaryBucket(t, hash);
   if (to != primary) {
@@ -296,7 +299,8 @@ void CompactChain(TableLayout& t, uint32_t p, uint32_t hole, int hole_slot) {
 }
 
 // Rebuilds what a writer killed mid-operation may have left inconsistent, from the
-// buckets and the position states (see the top of the file). Runs under the lock.
+// buckets and the position states (see the top of the file). Runs with the write access
+// held (the recovered lock, or the one writer's).
 void Repair(TableLayout& t) {
   const uint32_t nb = t.num_buckets;
   const uint32_t ext = t.ext_buckets;

@@ -155,8 +155,8 @@ class Table {
   int32_t Iterate(const void** key, uint64_t* data, uint32_t* next) const;
   uint32_t Count() const;
 
-  // The table's function of `key` (kInvalid's bit pattern is never returned: callers
-  // without the function must not call this; it returns 0 and logs).
+  // The table's function of `key`. Only for handles that CanHash(): without the
+  // function it logs and returns 0.
   uint32_t Hash(const void* key) const;
   // True when this process can compute the table's function (Lookup, not
   // LookupHashesOnly).

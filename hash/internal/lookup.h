@@ -42,8 +42,7 @@ inline const void* Opaque(const void* p) {
 
 // Compares two keys of `length` bytes: 16 bytes (the usual flow key) in one vector
 // compare, 8 in one word, other multiples of 16 vector by vector, the rest by memcmp.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool KeyEqual(const void* a, const void* b,
-                                                  uint32_t length) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool KeyEqual(const void* a, const void* b, uint32_t length) {
   a = Opaque(a);
   b = Opaque(b);
   if (length == 16) return Equal16(a, b);
@@ -81,7 +80,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int SearchSlot(const TableLayout& t, const B
                                                    uint32_t* position) {
   for (uint32_t m = MatchTags(b, tag); m != 0; m &= m - 1) {
     const int slot = __builtin_ctz(m) >> 1;
-    // A1: acquire. Pairs with the writer's release store of the slot (P0 in core.cc):
+    // A1: acquire. Pairs with the writer's release store of the slot (P0 in write.h):
     // the key, hash and data at the position are visible.
     const uint32_t s = b.slots[slot].load(std::memory_order_acquire);
     if (s != 0 && KeyEqual(KeyOf(Entry(t, s - 1)), key, t.key_length)) {

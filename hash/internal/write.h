@@ -35,7 +35,8 @@ inline Bucket& BucketAt(TableLayout& t, uint32_t index) { return Buckets(t)[inde
 
 inline void SetTag(Bucket& b, int slot, uint16_t tag) {
   const int shift = 16 * (slot % 4);
-  // Relaxed: only the lock holder writes tags; readers treat them as hints (MatchTags).
+  // Relaxed: only the writer (the lock holder or the one writer) writes tags; readers
+  // treat them as hints (MatchTags).
   const uint64_t w = b.tags[slot / 4].load(std::memory_order_relaxed);
   b.tags[slot / 4].store((w & ~(uint64_t{0xffff} << shift)) | (uint64_t{tag} << shift),
                          std::memory_order_relaxed);
@@ -68,7 +69,8 @@ inline int EmptySlot(const Bucket& b) {
 }
 
 inline uint32_t PositionAt(const Bucket& b, int slot) {
-  return b.slots[slot].load(std::memory_order_relaxed);  // position + 1; lock holder reads
+  // Relaxed: the writer reads its own stores. Position + 1.
+  return b.slots[slot].load(std::memory_order_relaxed);
 }
 
 // Adds `delta` to a word only the writer changes: a load and a store, not a locked
