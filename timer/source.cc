@@ -456,6 +456,8 @@ absl::Status InitPrimary(const eal_internal::InitContext& context) {
     }
   }
 
+  // Every process of the group reports the reason as recorded (cut to fit).
+  if (why.size() >= sizeof(record->why)) why = why.substr(0, sizeof(record->why) - 4) + "...";
   SourceInfo info;
   info.why = why;
   if (group->hpet != nullptr) {

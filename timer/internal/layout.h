@@ -41,7 +41,7 @@ inline constexpr uint32_t kLayoutVersion = 1;  // unreleased: no older layout to
 inline constexpr uint64_t kClockMagic = 0x316b6c63726d6974ULL;  // "timrclk1"
 // The memzone that holds the ClockRecord.
 inline constexpr char kClockMemzone[] = "keel.timer.clock";
-inline constexpr int kWhySize = 192;
+inline constexpr int kWhySize = 512;
 
 // ClockRecord::source.
 enum SharedSource : uint32_t { kSharedTsc = 0, kSharedHpet = 1 };
@@ -60,7 +60,8 @@ struct alignas(64) ClockRecord {
   uint32_t hpet_counter_64_bit;  // HPET: 1 when its main counter has 64 bits
   int32_t primary_pid;           // who filled the record (as its PID namespace sees it)
   uint32_t reserved;
-  // Why the primary chose the source ("auto: cannot open /dev/hpet: ..."), NUL-padded.
+  // Why the primary chose the source ("auto: cannot open /dev/hpet: ..."), NUL-padded;
+  // cut to kWhySize - 1 bytes, ending in "..." when cut.
   char why[kWhySize];
   // A 32-bit HPET's extension to 64 bits, shared by every process reading it
   // (HpetClock::Read). Zero-initialized by the primary; unused for the TSC and a 64-bit
