@@ -139,6 +139,7 @@ class FdServer {
   int stop_fd_ = -1;  // eventfd: readable once the destructor asks the thread to stop
   bool bound_ = false;
   bool running_ = false;
+  pid_t owner_pid_ = ::getpid();  // the process whose thread serves
   pthread_t thread_{};
 };
 
@@ -184,6 +185,14 @@ absl::StatusOr<std::unique_ptr<FdServer>> FdServer::Start(const std::string& dir
 }
 
 FdServer::~FdServer() {
+  if (::getpid() != owner_pid_) {
+    // A forked child of the primary (fork() copies no thread): the thread, the eventfd
+    // and the socket's name are the parent's; only this process's descriptors go.
+    for (int fd : {listen_fd_, stop_fd_}) {
+      if (fd >= 0) ::close(fd);
+    }
+    return;
+  }
   if (running_) {
     const uint64_t one = 1;
     // The eventfd counter cannot overflow with one write; EINTR aside it succeeds.
@@ -280,9 +289,11 @@ absl::StatusOr<int> ReceiveHpetFd(const std::string& dir, absl::Duration timeout
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  // Bounds connect() too (a full backlog makes it wait).
+  // Bound connect() (a full backlog makes it wait) and recvmsg() (should poll() below
+  // be interrupted).
   const timeval tv = absl::ToTimeval(timeout);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   int dir_fd = -1;
   absl::StatusOr<sockaddr_un> addr = SocketAddress(dir, kSocketFile, &dir_fd);
   if (!addr.ok()) return fail(addr.status().message());
@@ -339,8 +350,8 @@ absl::StatusOr<int> ReceiveHpetFd(const std::string& dir, absl::Duration timeout
         "it closed the connection without sending the HPET's fd (it refuses processes of "
         "another uid; see the primary's log)");
   }
-  if (n != static_cast<ssize_t>(sizeof(message)) || message.magic != kFdMagic ||
-      message.layout_version != kLayoutVersion) {
+  if (n != static_cast<ssize_t>(sizeof(message)) || (header.msg_flags & MSG_TRUNC) != 0 ||
+      message.magic != kFdMagic || message.layout_version != kLayoutVersion) {
     return refuse(
         absl::StrFormat("it sent %d bytes that are not a keel HPET fd message of layout version %u",
                         n, kLayoutVersion));
