@@ -149,6 +149,17 @@ absl::Status ValidateFilePrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTimerSource(TimerSource source) {
+  switch (source) {
+    case TimerSource::kAuto:
+    case TimerSource::kTsc:
+    case TimerSource::kHpet:
+      return absl::OkStatus();
+  }
+  return BadValue("--timer-source", absl::StrCat(static_cast<int>(source)),
+                  "must be tsc, hpet or auto");
+}
+
 absl::Status ValidateProcess(const Options& options) {
   switch (options.proc_type) {
     case ProcessType::kPrimary:
@@ -288,6 +299,7 @@ absl::Status Validate(const Options& options, const MachineInfo& machine,
   if (absl::Status s = ValidateProcess(options); !s.ok()) return s;
   if (absl::Status s = ValidateMemorySizes(options, machine); !s.ok()) return s;
   if (absl::Status s = ValidateMemoryPlacement(options); !s.ok()) return s;
+  if (absl::Status s = ValidateTimerSource(options.timer_source); !s.ok()) return s;
   return ValidateLogging(options);
 }
 
@@ -529,6 +541,7 @@ enum class Flag {
   kMemory, kSocketMem, kSocketLimit, kHugeDir, kNoHuge, kPrefault, kBaseVirtaddr,   // memory
   kChannels,
   kLogLevel, kLogTimestamp,                           // logging
+  kTimerSource,                                       // timer
   kHelp, kVersion,                                    // information
 };
 
@@ -556,6 +569,7 @@ constexpr FlagSpec kFlags[] = {
     {"-n", Flag::kChannels, true},
     {"--log-level", Flag::kLogLevel, true},
     {"--log-timestamp", Flag::kLogTimestamp, false},
+    {"--timer-source", Flag::kTimerSource, true},
     {"-h", Flag::kHelp, false},
     {"--help", Flag::kHelp, false},
     {"-v", Flag::kVersion, false},
@@ -804,6 +818,21 @@ absl::Status ParseLogFlag(const Arg& arg, Options* opts) {
   return absl::OkStatus();
 }
 
+// --timer-source tsc|hpet|auto.
+absl::Status ParseTimerSource(absl::string_view v, TimerSource* out) {
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(v);
+  if (trimmed == "tsc") {
+    *out = TimerSource::kTsc;
+  } else if (trimmed == "hpet") {
+    *out = TimerSource::kHpet;
+  } else if (trimmed == "auto") {
+    *out = TimerSource::kAuto;
+  } else {
+    return BadValue("--timer-source", v, "must be tsc, hpet or auto");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseFlag(const Arg& arg, Options* opts, CommandLine* cl) {
   switch (arg.spec->flag) {
     case Flag::kCoreList:
@@ -827,6 +856,8 @@ absl::Status ParseFlag(const Arg& arg, Options* opts, CommandLine* cl) {
     case Flag::kLogLevel:
     case Flag::kLogTimestamp:
       return ParseLogFlag(arg, opts);
+    case Flag::kTimerSource:
+      return ParseTimerSource(arg.value, &opts->timer_source);
     case Flag::kHelp:
       opts->help = true;
       return absl::OkStatus();
@@ -879,6 +910,18 @@ absl::string_view ProcessTypeName(ProcessType type) {
       return "secondary";
     case ProcessType::kAuto:
       return "auto";
+  }
+  return "unknown";
+}
+
+absl::string_view TimerSourceName(TimerSource source) {
+  switch (source) {
+    case TimerSource::kAuto:
+      return "auto";
+    case TimerSource::kTsc:
+      return "tsc";
+    case TimerSource::kHpet:
+      return "hpet";
   }
   return "unknown";
 }
@@ -971,6 +1014,8 @@ std::string Usage(absl::string_view program) {
       "  --log-level [COMP:]LVL  log level, globally or per component\n"
       "                          (emerg..debug or 1..8)\n"
       "  --log-timestamp         prefix log lines with a UTC timestamp\n"
+      "  --timer-source SRC      tsc, hpet or auto (default: the HPET when /dev/hpet\n"
+      "                          opens, else the TSC); the primary chooses for all\n"
       "  -h, --help              print this help\n"
       "  -v                      print the version of every keel component\n",
       program, kMaxLcores - 1, kMaxFilePrefixLength, absl::ToDoubleSeconds(kMaxAttachTimeout),

@@ -47,6 +47,12 @@ inline constexpr absl::Duration kMaxAttachTimeout = absl::Hours(1);
 enum class ProcessType { kPrimary, kSecondary, kAuto };
 absl::string_view ProcessTypeName(ProcessType type);  // "primary", "secondary", "auto"
 
+// --timer-source: the clock behind keel::timer::Cycles() for the whole group (the
+// primary chooses; see timer/README.md). kAuto: the HPET when /dev/hpet opens and maps,
+// else the TSC.
+enum class TimerSource { kAuto, kTsc, kHpet };
+absl::string_view TimerSourceName(TimerSource source);  // "auto", "tsc", "hpet"
+
 // What option validation needs to know of the machine. Tests pass their own.
 struct MachineInfo {
   CpuSet present_cpus;   // /sys/devices/system/cpu/present
@@ -85,6 +91,9 @@ struct Options {
   bool log_timestamp = false;                      // --log-timestamp
   // --attach-timeout SECONDS: in (0, kMaxAttachTimeout].
   absl::Duration attach_timeout = absl::Seconds(5);
+  // --timer-source tsc|hpet|auto. A primary resolves it; a secondary follows the group
+  // with kAuto and is refused (by //timer's init) when it names another source.
+  TimerSource timer_source = TimerSource::kAuto;
   bool help = false;                               // -h, --help
   bool print_version = false;                      // -v
   // Set by tools (procinfo) that attach as a secondary without taking any lcore; not a

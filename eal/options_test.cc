@@ -204,6 +204,13 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"--attach-timeout", "-1"}, "--attach-timeout \"-1\""},
         RejectCase{{"--attach-timeout", "soon"}, "--attach-timeout \"soon\""},
         RejectCase{{"--attach-timeout", "inf"}, "--attach-timeout \"inf\""},
+        // --timer-source
+        RejectCase{{"--timer-source"}, "option --timer-source requires a value"},
+        RejectCase{{"--timer-source", "rdtsc"},
+                   "--timer-source \"rdtsc\": must be tsc, hpet or auto"},
+        RejectCase{{"--timer-source=TSC"}, "--timer-source \"TSC\": must be tsc, hpet or auto"},
+        RejectCase{{"--timer-source="}, "--timer-source \"\": must be tsc, hpet or auto"},
+        RejectCase{{"--timer-source", "hpet,tsc"}, "--timer-source \"hpet,tsc\""},
         // Unknown options and stray arguments.
         RejectCase{{"--foo"}, "unknown option \"--foo\""},
         RejectCase{{"-x"}, "unknown option \"-x\""},
@@ -329,6 +336,7 @@ TEST(ParseOptions, SocketLimitZeroMeansNoLimit) {
 TEST(Usage, SaysWhatZeroMeansAndFitsATerminal) {
   const std::string usage = Usage("prog");
   EXPECT_THAT(usage, HasSubstr("memory limit per NUMA node, 0 = no limit on that node"));
+  EXPECT_THAT(usage, HasSubstr("--timer-source SRC      tsc, hpet or auto"));
   EXPECT_THAT(usage, HasSubstr("memory per NUMA node, 0 = none on that node, but some\n"
                                "                          node must get memory"));
   for (absl::string_view line : absl::StrSplit(usage, '\n')) {
@@ -401,6 +409,27 @@ TEST(ParseOptions, LcoreMapShapes) {
   EXPECT_EQ(opts->lcores.at(0), Cpus({0, 6}));
   EXPECT_EQ(opts->lcores.at(6), Cpus({0, 6}));
   EXPECT_EQ(opts->lcores.at(7), Cpus({7}));
+}
+
+TEST(ParseOptions, TimerSource) {
+  absl::StatusOr<Options> opts = Parse({});
+  ASSERT_TRUE(opts.ok()) << opts.status();
+  EXPECT_EQ(opts->timer_source, TimerSource::kAuto);
+  for (const auto& [text, source] : std::vector<std::pair<std::string, TimerSource>>{
+           {"tsc", TimerSource::kTsc}, {"hpet", TimerSource::kHpet}, {"auto", TimerSource::kAuto}}) {
+    opts = Parse({"--timer-source", text});
+    ASSERT_TRUE(opts.ok()) << text << ": " << opts.status();
+    EXPECT_EQ(opts->timer_source, source) << text;
+    EXPECT_EQ(TimerSourceName(source), text);
+    opts = Parse({"--timer-source=" + text});  // attached value
+    ASSERT_TRUE(opts.ok()) << text << ": " << opts.status();
+    EXPECT_EQ(opts->timer_source, source) << text;
+  }
+  // The last one given wins, as for the other single-valued options.
+  opts = Parse(Args("--timer-source hpet --timer-source tsc"));
+  ASSERT_TRUE(opts.ok()) << opts.status();
+  EXPECT_EQ(opts->timer_source, TimerSource::kTsc);
+  EXPECT_EQ(TimerSourceName(static_cast<TimerSource>(7)), "unknown");
 }
 
 TEST(ParseOptions, EveryOtherFlag) {
@@ -618,6 +647,9 @@ const std::vector<CodeCase>& CodeCases() {
        "--attach-timeout \"inf\": not a number of seconds in (0, 3600]"},
       {"AttachTimeoutAboveAnHour", [](Options& o, M m) { o.attach_timeout = absl::Seconds(3601); },
        "--attach-timeout \"3601\": not a number of seconds in (0, 3600]"},
+      {"TimerSourceOutOfRange",
+       [](Options& o, M m) { o.timer_source = static_cast<TimerSource>(7); },
+       "--timer-source \"7\": must be tsc, hpet or auto"},
   };
   return *cases;
 }
