@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "eal/internal/components.h"
 #include "eal/internal/group.h"
+#include "eal/internal/identity.h"
 #include "eal/internal/layout.h"
 #include "eal/internal/lcores.h"
 
@@ -165,6 +166,24 @@ std::string RuntimeDirectory() { return g_state->group->dir(); }
 int PrimaryExitFd() { return g_state == nullptr ? -1 : g_state->group->primary_pidfd(); }
 
 bool PrimaryAlive() { return g_state != nullptr && g_state->group->PrimaryAlive(); }
+
+}  // namespace keel::eal
+
+namespace keel::eal_internal {
+
+uint32_t SelfToken() { return eal::g_state == nullptr ? 0 : eal::g_state->group->SelfToken(); }
+
+bool TokenAlive(uint32_t token) {
+  return eal::g_state != nullptr && eal::g_state->group->TokenAlive(token);
+}
+
+uint32_t LcoreOwnerToken(unsigned lcore) {
+  return eal::g_state == nullptr ? 0 : eal::g_state->group->LcoreOwnerToken(lcore);
+}
+
+}  // namespace keel::eal_internal
+
+namespace keel::eal {
 
 absl::StatusOr<GroupInfo> DescribeGroup() {
   if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");

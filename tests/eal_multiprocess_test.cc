@@ -68,7 +68,7 @@ TEST_F(EalMultiProcessTest, PrimaryAndSecondarySeeEachOther) {
   EXPECT_THAT(out, HasSubstr(absl::StrFormat("PROC pid=%d type=primary lcores=0\n",
                                              primary->pid())));
   EXPECT_THAT(out, HasSubstr("type=secondary lcores=7 self"));
-  EXPECT_THAT(out, HasSubstr("COMPONENT eal layout=2"));
+  EXPECT_THAT(out, HasSubstr("COMPONENT eal layout=3"));
 
   // The primary now sees only itself: the secondary unregistered on Cleanup.
   primary->Send("describe\n");
@@ -115,7 +115,7 @@ TEST_F(EalMultiProcessTest, SecondaryWithAnotherLayoutVersionIsRefused) {
             2);
   EXPECT_THAT(out, HasSubstr("FAILED_PRECONDITION"));
   EXPECT_THAT(out, HasSubstr("component \"eal\""));
-  EXPECT_THAT(out, HasSubstr("uses shared-layout version 2, this process has layout version 999"));
+  EXPECT_THAT(out, HasSubstr("uses shared-layout version 3, this process has layout version 999"));
   Quit(primary.get());
 }
 
@@ -309,7 +309,7 @@ TEST_F(EalMultiProcessTest, WorkerLcoresRunPinnedAndReturnResults) {
 TEST_F(EalMultiProcessTest, VersionFlagListsComponents) {
   std::string out;
   ASSERT_EQ(Run({"-v", "-l", "0"}, {"once"}, &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("eal 0.1.0 (layout 2)"));
+  EXPECT_THAT(out, HasSubstr("eal 0.1.0 (layout 3)"));
 }
 
 TEST_F(EalMultiProcessTest, HelpPrintsUsageAndJoinsNothing) {

@@ -549,6 +549,16 @@ absl::Status ValidateRecord(const memory::Memzone& zone, absl::string_view prefi
 absl::Status InitSecondary(const eal_internal::InitContext& context) {
   const std::string& prefix = context.options.file_prefix;
   absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kClockMemzone);
+  if (!zone.ok() && absl::IsNotFound(zone.status()) &&
+      context.options.timer_source != TimerSource::kHpet) {
+    // A primary built without //timer chose no source (tools such as procinfo attach to
+    // any group): this process keeps its own TSC, as before eal::Init.
+    KEEL_LOG(Info, kComponent,
+             "group \"%s\" has no timer clock record (its primary is built without //timer): "
+             "this process uses its own TSC",
+             prefix);
+    return absl::OkStatus();
+  }
   if (!zone.ok()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "group \"%s\" has no timer clock record (%s); is its primary built without //timer?",

@@ -27,6 +27,7 @@
 #include "base/robust_mutex.h"
 #include "base/status.h"
 #include "eal/internal/components.h"
+#include "eal/internal/identity.h"
 #include "eal/internal/process.h"
 #include "eal/internal/runtime_dir.h"
 
@@ -532,6 +533,7 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   slot.type = type;
   slot.pid = ::getpid();
   slot.attach_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  slot.incarnation = ++c->last_incarnation;
   CopyName(slot.name, ProgramName());
   if (options.claim_lcores) {
     for (const auto& [lcore, cpus] : options.lcores) {
@@ -564,6 +566,44 @@ Group::~Group() {
 void Group::MarkReady() {
   // I0 (layout.h).
   config_->init_state.store(kReady, std::memory_order_release);
+}
+
+namespace {
+
+constexpr uint32_t kSlotTokenBits = 7;  // slot + 1, 1..64
+constexpr uint32_t kIncarnationMask = (1u << (kTokenBits - kSlotTokenBits)) - 1;
+
+uint32_t MakeToken(uint32_t slot, uint32_t incarnation) {
+  return (slot + 1) | ((incarnation & kIncarnationMask) << kSlotTokenBits);
+}
+
+// Relaxed: the table changes under the config lock, which tokens do not take; a slot
+// read while it changes gives a token that is dead or not the holder's, which callers
+// treat as "not alive" (they recheck).
+template <typename T>
+T Peek(const T& field) {
+  return __atomic_load_n(&field, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
+uint32_t Group::SelfToken() const {
+  return MakeToken(static_cast<uint32_t>(slot_), Peek(config_->processes[slot_].incarnation));
+}
+
+bool Group::TokenAlive(uint32_t token) const {
+  const uint32_t slot = (token & ((1u << kSlotTokenBits) - 1));
+  if (slot == 0 || slot > kMaxProcesses || token >> kTokenBits != 0) return false;
+  const ProcessSlot& p = config_->processes[slot - 1];
+  if (Peek(p.in_use) == 0 || MakeToken(slot - 1, Peek(p.incarnation)) != token) return false;
+  return LockHeld(probe_fd_, SlotLockByte(slot - 1), 1);
+}
+
+uint32_t Group::LcoreOwnerToken(unsigned lcore) const {
+  if (lcore >= eal::kMaxLcores) return 0;
+  const uint32_t owner = Peek(config_->lcore_owner[lcore]);
+  if (owner == 0 || owner > kMaxProcesses) return 0;
+  return MakeToken(owner - 1, Peek(config_->processes[owner - 1].incarnation));
 }
 
 bool Group::PrimaryAlive() const {

@@ -40,6 +40,10 @@ class Group {
   // By the primary's slot lock (layout.h). Never blocks.
   bool PrimaryAlive() const;
   absl::StatusOr<eal::GroupInfo> Describe();
+  // Process tokens (identity.h). Lock-free.
+  uint32_t SelfToken() const;
+  bool TokenAlive(uint32_t token) const;
+  uint32_t LcoreOwnerToken(unsigned lcore) const;
   // eal::HoldConfigLockForTest.
   absl::Status HoldLockForTest(absl::Duration hold, const std::function<void()>& on_held);
 

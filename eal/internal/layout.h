@@ -40,7 +40,7 @@
 namespace keel::eal_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint64_t kConfigMagic = 0x316766636c65656bULL;  // "keelcfg1"
 
 inline constexpr int kMaxProcesses = 64;
@@ -72,6 +72,11 @@ struct ProcessSlot {
   int32_t pid;    // as its own PID namespace sees it
   uint32_t lcore_count;
   uint64_t attach_unix_ms;
+  // Numbers the registrations of the group: with the slot index it names this process
+  // for components that record who holds what (eal_internal::SelfToken), and differs
+  // from that of any earlier process in the same slot.
+  uint32_t incarnation;
+  uint32_t reserved;
   uint64_t lcores[kLcoreWords];  // bit N = owns lcore N
   char name[kNameSize];          // program name (/proc/PID/comm)
 };
@@ -97,7 +102,8 @@ struct SharedConfig {
   // Robust, process-shared. Guards everything below it.
   pthread_mutex_t lock;
   uint32_t component_count;
-  uint32_t pad1;
+  // The incarnation of the last registered process; each registration takes the next.
+  uint32_t last_incarnation;
   ComponentRecord components[kMaxComponents];
   ProcessSlot processes[kMaxProcesses];
   // lcore N is owned by processes[lcore_owner[N] - 1]; 0 = free.

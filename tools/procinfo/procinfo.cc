@@ -4,8 +4,9 @@
 //
 // Attaches to the group as a secondary without claiming any lcore, prints its
 // processes, lcores, component versions, memory segments, memory per socket, memzones,
-// registered objects and hash tables, and detaches. Hash tables are read with
-// hash::LookupHashesOnly, so whatever functions they use (procinfo registers none).
+// registered objects, hash tables, the group's clock and its timer sets (pending timers
+// per lcore), and detaches. Hash tables are read with hash::LookupHashesOnly, so whatever
+// functions they use (procinfo registers none); timer sets need no callback either.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "eal/eal.h"
 #include "hash/hash.h"
 #include "memory/memory.h"
+#include "timer/timer.h"
 
 namespace {
 
@@ -49,6 +51,20 @@ std::vector<HashTable> HashTables() {
     if (o.kind == "hash") tables.push_back({o.name, keel::hash::LookupHashesOnly(o.name)});
   }
   return tables;
+}
+
+// A timer set of the group, or why it cannot be read.
+struct TimerSetInfo {
+  std::string name;
+  absl::StatusOr<keel::timer::TimerSet> set;
+};
+
+std::vector<TimerSetInfo> TimerSets() {
+  std::vector<TimerSetInfo> sets;
+  for (const keel::memory::Object& o : keel::memory::Objects()) {
+    if (o.kind == "timer_set") sets.push_back({o.name, keel::timer::Lookup(o.name)});
+  }
+  return sets;
 }
 
 // The names of hash::Flags in `flags` (unknown bits in hex).
@@ -130,6 +146,24 @@ void PrintText(const GroupInfo& g) {
                  t.Count(), t.key_length(), t.memory_size(),
                  flags.empty() ? "-" : absl::StrJoin(flags, ","));
   }
+  const keel::timer::SourceInfo clock = keel::timer::CurrentSourceInfo();
+  absl::PrintF("\nclock: %s at %d Hz (%s)\n", keel::timer::SourceName(clock.source), clock.hz,
+               clock.why);
+  std::printf("\ntimer sets:\n  %-32s %-9s %-6s %-9s %-10s %-8s %-7s %s\n", "NAME", "CAPACITY",
+              "LCORE", "PENDING", "RAN", "MISSING", "MISSED", "ADOPTIONS");
+  for (const TimerSetInfo& t : TimerSets()) {
+    if (!t.set.ok()) {
+      absl::PrintF("  %-32s %s\n", t.name, t.set.status().ToString());
+      continue;
+    }
+    const std::vector<keel::timer::LcoreStats> stats = t.set->Stats();
+    if (stats.empty()) absl::PrintF("  %-32s %-9u -\n", t.name, t.set->capacity());
+    for (const keel::timer::LcoreStats& st : stats) {
+      absl::PrintF("  %-32s %-9u %-6u %-9u %-10u %-8u %-7u %u\n", t.name, t.set->capacity(),
+                   st.lcore, st.pending, st.ran, st.missing_callback, st.missed_periods,
+                   st.adoptions);
+    }
+  }
 }
 
 void PrintJson(const GroupInfo& g) {
@@ -197,14 +231,39 @@ void PrintJson(const GroupInfo& g) {
         JsonString(h.name), JsonString(t.function()), t.entries(), t.Count(), t.key_length(),
         absl::StrJoin(flags, ", "), t.memory_size()));
   }
+  std::vector<std::string> timer_sets;
+  for (const TimerSetInfo& t : TimerSets()) {
+    if (!t.set.ok()) {
+      timer_sets.push_back(absl::StrFormat("{\"name\": %s, \"error\": %s}", JsonString(t.name),
+                                           JsonString(t.set.status().ToString())));
+      continue;
+    }
+    std::vector<std::string> per_lcore;
+    for (const keel::timer::LcoreStats& st : t.set->Stats()) {
+      per_lcore.push_back(absl::StrFormat(
+          "{\"lcore\": %u, \"pending\": %u, \"ran\": %u, \"missing_callback\": %u, "
+          "\"missed_periods\": %u, \"adoptions\": %u}",
+          st.lcore, st.pending, st.ran, st.missing_callback, st.missed_periods, st.adoptions));
+    }
+    timer_sets.push_back(absl::StrFormat("{\"name\": %s, \"capacity\": %u, \"lcores\": [%s]}",
+                                         JsonString(t.name), t.set->capacity(),
+                                         absl::StrJoin(per_lcore, ", ")));
+  }
+  const keel::timer::SourceInfo clock = keel::timer::CurrentSourceInfo();
+  const std::string clock_json =
+      absl::StrFormat("{\"source\": %s, \"hz\": %u, \"why\": %s}",
+                      JsonString(keel::timer::SourceName(clock.source)), clock.hz,
+                      JsonString(clock.why));
   absl::PrintF(
       "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
-      "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s]}\n",
+      "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s],\n \"clock\": %s,\n "
+      "\"timer_sets\": [%s]}\n",
       JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
       absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "),
       absl::StrJoin(segments, ", "), absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "),
-      absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "));
+      absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "), clock_json,
+      absl::StrJoin(timer_sets, ", "));
 }
 
 }  // namespace
