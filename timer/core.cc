@@ -199,8 +199,8 @@ class Core {
     Local& local = *s.local_;
     // Acquire: pairs with the release-store below, by another thread of this process.
     Callback fn = local.fns[id].load(std::memory_order_acquire);
+    if (ABSL_PREDICT_TRUE(fn != nullptr && fn != &MissingCallbackMarker)) return fn;
     const uint64_t epoch = TheRegistry().epoch.load(std::memory_order_acquire);
-    if (fn != nullptr && fn != &MissingCallbackMarker) return fn;
     if (fn == &MissingCallbackMarker &&
         local.resolved_epoch[id].load(std::memory_order_relaxed) == epoch) {
       return nullptr;
