@@ -51,30 +51,29 @@ absl::StatusOr<ProcessHooks> GroupHooks();
 
 enum class Mode { kSingle, kPeriodic };
 
+// The Arm for `ticks` from now (Cycles()), once or every `ticks`.
+inline Arm ArmIn(uint64_t ticks, Mode mode, unsigned lcore, CallbackId callback, void* arg,
+                 Late late) {
+  Arm arm;
+  arm.expiry = Cycles() + ticks;
+  arm.period = mode == Mode::kPeriodic ? ticks : 0;
+  arm.lcore = lcore;
+  arm.callback = callback;
+  arm.arg = arg;
+  arm.late = late;
+  return arm;
+}
+
 // rte_timer_reset: arms `timer` to expire `ticks` from now (Cycles()), once or every
 // `ticks`, on `lcore`, running callback `callback` with `arg`. From any thread.
 inline Result Reset(TimerSet& set, Timer timer, uint64_t ticks, Mode mode, unsigned lcore,
                     CallbackId callback, void* arg = nullptr, Late late = Late::kCatchUp) {
-  Arm arm;
-  arm.expiry = Cycles() + ticks;
-  arm.period = mode == Mode::kPeriodic ? ticks : 0;
-  arm.lcore = lcore;
-  arm.callback = callback;
-  arm.arg = arg;
-  arm.late = late;
-  return set.Reset(timer, arm, eal::LcoreId());
+  return set.Reset(timer, ArmIn(ticks, mode, lcore, callback, arg, late), eal::LcoreId());
 }
 // rte_timer_reset_sync: Reset, waiting while the timer is busy (never inside a callback).
 inline Result ResetSync(TimerSet& set, Timer timer, uint64_t ticks, Mode mode, unsigned lcore,
                         CallbackId callback, void* arg = nullptr, Late late = Late::kCatchUp) {
-  Arm arm;
-  arm.expiry = Cycles() + ticks;
-  arm.period = mode == Mode::kPeriodic ? ticks : 0;
-  arm.lcore = lcore;
-  arm.callback = callback;
-  arm.arg = arg;
-  arm.late = late;
-  return set.ResetSync(timer, arm, eal::LcoreId());
+  return set.ResetSync(timer, ArmIn(ticks, mode, lcore, callback, arg, late), eal::LcoreId());
 }
 inline Result Stop(TimerSet& set, Timer timer) { return set.Stop(timer, eal::LcoreId()); }
 inline Result StopSync(TimerSet& set, Timer timer) { return set.StopSync(timer, eal::LcoreId()); }
