@@ -273,7 +273,6 @@ class Core {
       const uint32_t c = taken[i];
       if (c >= h->chunk_count) continue;  // a corrupted stack: leave it
       meta[c].owner = static_cast<uint16_t>(lcore + 1);
-      meta[c].count = 0;
       meta[c].next = w.free_head;
       w.free_head = c + 1;
       ++w.free_count;
@@ -312,14 +311,12 @@ class Core {
     w.free_head = m.next;
     --w.free_count;
     m.next = 0;
-    m.count = 0;
     return c;
   }
 
   static void FreeChunk(TimerSet& s, unsigned lcore, uint32_t c) {
     ti::Wheel& w = s.wheels_[lcore];
     ti::ChunkMeta& m = Meta(s)[c - 1];
-    m.count = 0;
     m.next = w.free_head;
     w.free_head = c;
     ++w.free_count;
@@ -333,20 +330,19 @@ class Core {
                                                   const ti::Entry& e) {
     ti::Wheel& w = s.wheels_[lcore];
     ti::SlotList& list = w.slots[level][slot];
-    ti::ChunkMeta* meta = Meta(s);
-    if (list.tail == 0 || meta[list.tail - 1].count == ti::kChunkEntries) {
+    if (list.tail == 0 || list.count == ti::kChunkEntries) {
       const uint32_t c = AllocChunk(s, lcore);
       if (c == 0) return false;
       if (list.tail == 0) {
         list.head = c;
       } else {
-        meta[list.tail - 1].next = c;
+        Meta(s)[list.tail - 1].next = c;
       }
       list.tail = c;
+      list.count = 0;
     }
-    ti::ChunkMeta& m = meta[list.tail - 1];
-    Chunks(s)[list.tail - 1].entries[m.count] = e;
-    ++m.count;
+    Chunks(s)[list.tail - 1].entries[list.count] = e;
+    ++list.count;
     w.bitmap[level] |= uint64_t{1} << slot;
     return true;
   }
@@ -391,14 +387,16 @@ class Core {
     ti::Chunk* chunks = Chunks(s);
     uint64_t taken = 0;
     uint32_t c = list.head;
-    list.head = list.tail = 0;
+    const uint32_t tail = list.tail, tail_count = list.count;
+    list.head = list.tail = list.count = 0;
     w.bitmap[level] &= ~(uint64_t{1} << slot);
     while (c != 0) {
-      const ti::ChunkMeta m = meta[c - 1];
-      out->insert(out->end(), chunks[c - 1].entries, chunks[c - 1].entries + m.count);
-      taken += m.count;
+      const uint32_t next = meta[c - 1].next;
+      const uint32_t count = c == tail ? tail_count : ti::kChunkEntries;
+      out->insert(out->end(), chunks[c - 1].entries, chunks[c - 1].entries + count);
+      taken += count;
       FreeChunk(s, lcore, c);
-      c = m.next;
+      c = next;
     }
     w.entries.store(w.entries.load(std::memory_order_relaxed) - taken, std::memory_order_relaxed);
   }
@@ -658,7 +656,6 @@ class Core {
     ti::ChunkMeta* meta = Meta(s);
     for (uint32_t c = h->chunk_count; c-- > 0;) {
       if (meta[c].owner != lcore + 1) continue;
-      meta[c].count = 0;
       meta[c].next = w.free_head;
       w.free_head = c + 1;
       ++w.free_count;
@@ -729,14 +726,16 @@ class Core {
         w.missing_callback.fetch_add(1, std::memory_order_relaxed);
         WarnMissing(s, id);
       }
-      state = running;
+      // Nobody else writes a record running here (Reset and Stop from elsewhere see
+      // kRunning and return kBusy), so plain stores move it on; unless the callback
+      // re-armed or stopped it (this thread).
+      if (r.state.load(std::memory_order_relaxed) != running) return ran;
       if (period == 0) {
-        // Unless the callback re-armed or stopped it.
-        r.state.compare_exchange_strong(state, ti::MakeState(ti::kStopped, lcore, 0, e.gen),
-                                        std::memory_order_acq_rel, std::memory_order_relaxed);
+        // Release: pairs with the acquire of a Reset or Stop that sees kStopped, so it
+        // sees what the callback wrote.
+        r.state.store(ti::MakeState(ti::kStopped, lcore, 0, e.gen), std::memory_order_release);
         return ran;
       }
-      if (r.state.load(std::memory_order_relaxed) != running) return ran;
       // No drift: the next period counts from the expiry, not from now. Periods already
       // due when this one ran are missed: run late, back to back (kCatchUp), or skipped.
       const uint64_t next = expiry + period;
@@ -760,12 +759,8 @@ class Core {
     const uint32_t gen = e.gen + 1;
     const bool inserted = Insert(s, lcore, {expiry, e.timer, gen});
     // S1 for the next period (no other thread changes a record running here).
-    if (r.state.compare_exchange_strong(state, ti::MakeState(ti::kPending, lcore, 0, gen),
-                                        std::memory_order_acq_rel, std::memory_order_relaxed)) {
-      if (!inserted) NotifyLcore(s, lcore, e.timer);
-    } else if (inserted) {
-      ++w.stale;
-    }
+    r.state.store(ti::MakeState(ti::kPending, lcore, 0, gen), std::memory_order_release);
+    if (!inserted) NotifyLcore(s, lcore, e.timer);
     return ran;
   }
 
@@ -795,11 +790,48 @@ class Core {
     return ran;
   }
 
+  static bool Before(const ti::Entry& a, const ti::Entry& b) {
+    return a.expiry != b.expiry ? a.expiry < b.expiry : a.timer < b.timer;
+  }
+
+  // Sorts v[from..) by (expiry, timer) with an insertion sort, which is linear for
+  // entries that arrive nearly in order (timers armed in expiry order, the usual case);
+  // gives up, leaving v[from..) permuted, after 2 moves per entry.
+  static bool SortNearlyInOrder(std::vector<ti::Entry>& v, size_t from) {
+    size_t budget = 2 * (v.size() - from);
+    for (size_t i = from + 1; i < v.size(); ++i) {
+      if (!Before(v[i], v[i - 1])) continue;
+      const ti::Entry e = v[i];
+      size_t j = i;
+      do {
+        v[j] = v[j - 1];
+        --j;
+        if (budget-- == 0) {
+          v[j] = e;
+          return false;
+        }
+      } while (j > from && Before(e, v[j - 1]));
+      v[j] = e;
+    }
+    return true;
+  }
+
   static void SortEntries(std::vector<ti::Entry>& v, size_t from) {
-    std::sort(v.begin() + static_cast<ptrdiff_t>(from), v.end(),
-              [](const ti::Entry& a, const ti::Entry& b) {
-                return a.expiry != b.expiry ? a.expiry < b.expiry : a.timer < b.timer;
-              });
+    if (SortNearlyInOrder(v, from)) return;
+    std::sort(v.begin() + static_cast<ptrdiff_t>(from), v.end(), Before);
+  }
+
+  // Runs the due entries of `batch` (sorted, every entry of granules up to cur) and puts
+  // the others (only those of granule cur can be) back.
+  static unsigned RunSorted(TimerSet& s, unsigned lcore, std::vector<ti::Entry>& batch,
+                            uint64_t now) {
+    size_t due = batch.size();
+    while (due > 0 && batch[due - 1].expiry > now) --due;
+    for (size_t i = due; i < batch.size(); ++i) {
+      if (!Insert(s, lcore, batch[i])) NotifyLcore(s, lcore, batch[i].timer);
+    }
+    KillPointForTest("timer.manage.batch");
+    return RunBatch(s, lcore, batch, due, now);
   }
 
   // Runs everything due at `now`.
@@ -824,14 +856,7 @@ class Core {
           TakeSlot(s, lcore, 0, ev.slot, &batch);
           SortEntries(batch, from);
         }
-        // Not yet due: only entries of granule n (the current one now) can be.
-        size_t due = batch.size();
-        while (due > 0 && batch[due - 1].expiry > now) --due;
-        for (size_t i = due; i < batch.size(); ++i) {
-          if (!Insert(s, lcore, batch[i])) NotifyLcore(s, lcore, batch[i].timer);
-        }
-        KillPointForTest("timer.manage.batch");
-        ran += RunBatch(s, lcore, batch, due, now);
+        ran += RunSorted(s, lcore, batch, now);
         if (w.cur == n) break;
         continue;
       }
@@ -843,9 +868,18 @@ class Core {
       }
       w.cur = ev.granule;
       if (ev.level > 0) {
+        // A slot due as a whole (a late Manage, or one that runs everything at once)
+        // whose entries came nearly in order runs as it is, without cascading: the lower
+        // levels are empty, so it holds every entry of its granules.
+        const uint64_t last = ev.granule + (uint64_t{1} << (ev.level * ti::kSlotBits)) - 1;
         std::vector<ti::Entry>& moving = t_moving;
         moving.clear();
         TakeSlot(s, lcore, ev.level, ev.slot, &moving);
+        if (last <= n && SortNearlyInOrder(moving, 0)) {
+          w.cur = last;
+          ran += RunSorted(s, lcore, moving, now);
+          continue;
+        }
         KillPointForTest("timer.manage.cascade");
         for (const ti::Entry& e : moving) {
           if (!Insert(s, lcore, e)) NotifyLcore(s, lcore, e.timer);
@@ -889,7 +923,8 @@ class Core {
       const ti::SlotList& list = w.slots[0][w.cur & (ti::kSlots - 1)];
       for (uint32_t c = list.head; c != 0; c = Meta(s)[c - 1].next) {
         const ti::Chunk& chunk = Chunks(s)[c - 1];
-        for (uint32_t i = 0; i < Meta(s)[c - 1].count; ++i) {
+        const uint32_t count = c == list.tail ? list.count : ti::kChunkEntries;
+        for (uint32_t i = 0; i < count; ++i) {
           next = std::min(next, chunk.entries[i].expiry);
         }
       }

@@ -298,6 +298,40 @@ TEST_F(TimerSetTest, ExpiryOrderMatchesModel) {
   EXPECT_EQ(Manage(set, 0, ~uint64_t{0} >> 1), model.size());
 }
 
+// Timers armed nearly in expiry order, run by one late Manage (whole slots due at once
+// take the path without cascading) or by many: in exact order either way.
+TEST_F(TimerSetTest, NearlyInOrderArmsRunInExactOrder) {
+  constexpr uint32_t kTimers = 60000;
+  for (const bool one_manage : {true, false}) {
+    SCOPED_TRACE(one_manage ? "one late Manage" : "many");
+    TimerSet set = Make(kTimers);
+    const CallbackId cb = *set.AddCallback("record");
+    Manage(set, 0, 1);
+    std::mt19937_64 rng(9);
+    std::vector<std::pair<uint64_t, uint32_t>> expected;
+    for (uint32_t i = 0; i < kTimers; ++i) {
+      const Timer t = *set.NewTimer();
+      const uint64_t expiry = 1000 + i * 5000 + rng() % 10000;  // up to 2 spacings late
+      ASSERT_EQ(set.Reset(t, At(expiry, 0, cb), 0), Result::kOk);
+      expected.push_back({expiry, t.id});
+    }
+    std::sort(expected.begin(), expected.end());
+    g_log->count = 0;
+    if (one_manage) {
+      EXPECT_EQ(Manage(set, 0, uint64_t{kTimers} * 5000 + 20000), kTimers);
+    } else {
+      for (uint64_t now = 0; now <= uint64_t{kTimers} * 5000 + 20000; now += 777'777) {
+        Manage(set, 0, now);
+      }
+      Manage(set, 0, uint64_t{kTimers} * 5000 + 20000);
+    }
+    ASSERT_EQ(g_log->count.load(), kTimers);
+    for (uint32_t i = 0; i < kTimers; ++i) {
+      ASSERT_EQ(g_log->runs[i].timer, expected[i].second) << "run " << i;
+    }
+  }
+}
+
 void Periodic(TimerSet&, Timer, void* arg) {
   auto* times = static_cast<std::vector<uint64_t>*>(arg);
   times->push_back(t_now);

@@ -108,14 +108,18 @@ static_assert(sizeof(Chunk) == 256);
 // finds the wheel's chunks by `owner`, whatever state the wheel was left in.
 struct ChunkMeta {
   uint32_t next;  // index + 1 of the next chunk of a slot or free list; 0 = none
-  uint16_t count;
+  uint16_t reserved;
   uint16_t owner;
 };
 static_assert(sizeof(ChunkMeta) == 8);
 
+// A slot's chunks: every one full but the tail, which holds `count` entries (kept here,
+// on the wheel's lines, so an append reads no chunk header).
 struct SlotList {
   uint32_t head;  // chunk index + 1; 0 = empty
   uint32_t tail;
+  uint32_t count;
+  uint32_t reserved;
 };
 
 // One lcore's wheel. Written by the process that owns the lcore (`owner`), apart from
