@@ -429,15 +429,8 @@ class Core {
 
   // --- Records -----------------------------------------------------------------------
 
-  // Counts an entry of `lcore` made stale by the caller.
   static void MarkStale(TimerSet& s, unsigned lcore, unsigned caller_lcore) {
-    if (lcore >= ti::kLcores) return;
-    if (OwnsWheel(s, lcore, caller_lcore)) {
-      ++s.wheels_[lcore].stale;
-    } else {
-      // Relaxed: a hint for the owner's compaction.
-      s.wheels_[lcore].remote_stale.fetch_add(1, std::memory_order_relaxed);
-    }
+    s.StaleEntry(lcore, caller_lcore);
   }
 
   // A record left in kConfig by a dead process: stop it (its arm never happened).
@@ -1259,7 +1252,7 @@ Result TimerSet::Reset(Timer timer, const Arm& arm, unsigned caller_lcore) {
   return Core::Reset(*this, timer, arm, caller_lcore);
 }
 
-Result TimerSet::Stop(Timer timer, unsigned caller_lcore) {
+Result TimerSet::StopSlow(Timer timer, unsigned caller_lcore) {
   return Core::Stop(*this, timer, caller_lcore);
 }
 

@@ -28,6 +28,7 @@
 #ifndef KEEL_TIMER_TIMER_SET_H_
 #define KEEL_TIMER_TIMER_SET_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -170,7 +171,26 @@ class TimerSet {
   Result Reset(Timer timer, const Arm& arm, unsigned caller_lcore);
   // Stops `timer`. kOk also when it was not pending; kBusy when its callback runs on
   // another lcore (it may re-arm itself) or another thread is arming it.
-  Result Stop(Timer timer, unsigned caller_lcore);
+  Result Stop(Timer timer, unsigned caller_lcore) {
+    // Inline, the usual case: a pending timer stopped by compare-and-swap (as in StopSlow).
+    if (ABSL_PREDICT_TRUE(timer.id < header_->capacity)) {
+      std::atomic<uint64_t>& state = timers_[timer.id].state;
+      uint64_t s = state.load(std::memory_order_acquire);
+      if (timer_internal::StatusOf(s) == timer_internal::kPending) {
+        const unsigned lcore = timer_internal::LcoreOf(s);
+        if (state.compare_exchange_strong(
+                s, timer_internal::MakeState(timer_internal::kStopped, lcore, 0,
+                                             timer_internal::GenOf(s)),
+                std::memory_order_acq_rel, std::memory_order_acquire)) {
+          StaleEntry(lcore, caller_lcore);
+          return Result::kOk;
+        }
+      } else if (timer_internal::StatusOf(s) == timer_internal::kStopped) {
+        return Result::kOk;
+      }
+    }
+    return StopSlow(timer, caller_lcore);
+  }
   // Reset / Stop that wait while the timer is busy. Inside a callback they never wait:
   // kWouldWaitInCallback instead; kOwnerDead when the timer's callback was running on an
   // lcore whose process died, until a process takes the lcore over.
@@ -214,6 +234,19 @@ class TimerSet {
   TimerSet(timer_internal::SetHeader* header, const ProcessHooks& hooks);
 
   unsigned ManageSlow(unsigned lcore, uint64_t now);
+  Result StopSlow(Timer timer, unsigned caller_lcore);
+  // Counts an entry of `lcore` that the caller made stale (a compaction hint): the
+  // owner's own count, or the count other lcores and processes add to.
+  void StaleEntry(unsigned lcore, unsigned caller_lcore) {
+    if (lcore >= timer_internal::kLcores) return;
+    timer_internal::Wheel& w = wheels_[lcore];
+    if (caller_lcore == lcore && w.owner == self_) {
+      ++w.stale;
+    } else {
+      // Relaxed: a hint for the owner's compaction.
+      w.remote_stale.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 
   timer_internal::SetHeader* header_ = nullptr;
   timer_internal::TimerRecord* timers_ = nullptr;
