@@ -79,6 +79,16 @@ thread_local std::vector<ti::Entry> t_deferred;
 
 inline void Prefetch(const void* p) { __builtin_prefetch(p, 1, 3); }
 
+// Keeps the compiler from moving stores across it: where shared writes must reach memory
+// in a crash-safe order (a SIGKILL stops the process between two stores; the CPU, x86,
+// keeps stores in order).
+inline void CrashOrder() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+// a + b, or UINT64_MAX when that overflows ("never", at the top of the tick space).
+inline uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return a > ~uint64_t{0} - b ? ~uint64_t{0} : a + b;
+}
+
 uint64_t RoundUp64(uint64_t n) { return (n + 63) & ~uint64_t{63}; }
 
 struct Geometry {
@@ -262,10 +272,13 @@ class Core {
     RobustLock lock(&h->lock, kLockName);
     if (!lock.ok()) return;
     uint32_t taken[kRefillChunks];
-    const uint32_t n = std::min(kRefillChunks, h->free_chunks);
+    const uint32_t n = std::min({kRefillChunks, h->free_chunks, h->chunk_count});
     uint32_t* stack = FreeChunks(s);
     for (uint32_t i = 0; i < n; ++i) taken[i] = stack[h->free_chunks - 1 - i];
     h->free_chunks -= n;
+    // The compiler keeps the stores in program order (crash order; kill points compile
+    // away with NDEBUG, so they do not keep it).
+    CrashOrder();
     KillPointForTest("timer.refill.taken");
     ti::ChunkMeta* meta = Meta(s);
     ti::Wheel& w = s.wheels_[lcore];
@@ -299,6 +312,7 @@ class Core {
       stack[h->free_chunks + given] = c;
       ++given;
     }
+    CrashOrder();
     h->free_chunks += given;
   }
 
@@ -452,7 +466,8 @@ class Core {
     KillPointForTest("timer.notify.bit");
     Summary(s, lcore)[id / 4096].fetch_or(uint64_t{1} << ((id / 64) % 64),
                                           std::memory_order_release);
-    s.wheels_[lcore].notify.store(1, std::memory_order_release);
+    // An RMW, so every notifier's release is in the sequence the owner's exchange reads.
+    s.wheels_[lcore].notify.fetch_or(1, std::memory_order_release);
   }
 
   static Result Reset(TimerSet& s, Timer t, const Arm& arm, unsigned caller_lcore) {
@@ -615,7 +630,7 @@ class Core {
   // between the two), and the holders of records still being armed.
   static void Sweep(TimerSet& s, unsigned lcore, uint64_t now) {
     ti::Wheel& w = s.wheels_[lcore];
-    w.next_sweep = now + std::max<uint64_t>(s.header_->hz, 1);
+    w.next_sweep = SaturatingAdd(now, std::max<uint64_t>(s.header_->hz, 1));
     std::atomic<uint64_t>* bits = Notify(s, lcore);
     for (uint32_t j = 0; j < s.header_->notify_words; ++j) {
       if (bits[j].load(std::memory_order_relaxed) == 0) continue;
@@ -677,7 +692,7 @@ class Core {
                                             std::memory_order_acq_rel);
             break;
           }
-          const uint64_t next = r.expiry.load(std::memory_order_relaxed) + period;
+          const uint64_t next = SaturatingAdd(r.expiry.load(std::memory_order_relaxed), period);
           r.expiry.store(next, std::memory_order_relaxed);
           if (r.state.compare_exchange_strong(state, ti::MakeState(ti::kPending, lcore, 0, gen + 1),
                                               std::memory_order_acq_rel)) {
@@ -692,6 +707,7 @@ class Core {
   // Runs one due entry.
   static unsigned Fire(TimerSet& s, unsigned lcore, const ti::Entry& e, uint64_t now) {
     ti::Wheel& w = s.wheels_[lcore];
+    if (e.timer >= s.header_->capacity) return 0;  // a damaged entry: drop it
     ti::TimerRecord& r = s.timers_[e.timer];
     uint64_t state = ti::MakeState(ti::kPending, lcore, 0, e.gen);
     const uint64_t running = ti::MakeState(ti::kRunning, lcore, 0, e.gen);
@@ -731,7 +747,7 @@ class Core {
       }
       // No drift: the next period counts from the expiry, not from now. Periods already
       // due when this one ran are missed: run late, back to back (kCatchUp), or skipped.
-      const uint64_t next = expiry + period;
+      const uint64_t next = SaturatingAdd(expiry, period);
       if (next > now) {
         expiry = next;
         break;
@@ -740,7 +756,8 @@ class Core {
         const uint64_t late = (now - expiry) / period;
         r.missed.fetch_add(late, std::memory_order_relaxed);
         w.missed_periods.fetch_add(late, std::memory_order_relaxed);
-        expiry += (late + 1) * period;
+        expiry = late + 1 > (~uint64_t{0} - expiry) / period ? ~uint64_t{0}
+                                                             : expiry + (late + 1) * period;
         break;
       }
       r.missed.fetch_add(1, std::memory_order_relaxed);
@@ -912,6 +929,7 @@ class Core {
     for (size_t i = 0; i < all.size(); ++i) {
       if (i + kPrefetchAhead < all.size()) Prefetch(&s.timers_[all[i + kPrefetchAhead].timer]);
       const ti::Entry& e = all[i];
+      if (e.timer >= s.header_->capacity) continue;
       const uint64_t live = ti::MakeState(ti::kPending, lcore, 0, e.gen);
       if (s.timers_[e.timer].state.load(std::memory_order_relaxed) != live) continue;
       if (!Insert(s, lcore, e)) NotifyLcore(s, lcore, e.timer);
@@ -945,7 +963,13 @@ class Core {
   static unsigned ManageSlow(TimerSet& s, unsigned lcore, uint64_t now) {
     if (t_manage.depth > 0) return 0;  // Manage from inside a callback: refused
     ti::Wheel& w = s.wheels_[lcore];
-    if (w.owner != s.self_) Adopt(s, lcore, now);
+    if (w.owner != s.self_) {
+      // Take over only a wheel nobody managed, one whose owner died, or one whose lcore
+      // the EAL says is ours now (its last owner left the group): never a live owner's.
+      const bool ours = s.hooks_.lcore_owner != nullptr && s.hooks_.lcore_owner(lcore) == s.self_;
+      if (w.owner != 0 && !ours && Alive(s, w.owner)) return 0;
+      Adopt(s, lcore, now);
+    }
     const ManageContext saved = t_manage;
     t_manage = {0, now, lcore, s.header_};
     if (w.notify.load(std::memory_order_relaxed) != 0) Drain(s, lcore);
@@ -1092,9 +1116,11 @@ absl::StatusOr<TimerSet> TimerSet::Attach(void* mem, const ProcessHooks& hooks) 
         "timer set \"%s\": layout version %u, this process has timer layout version %u", name,
         h->layout_version, ti::kLayoutVersion));
   }
-  if (h->capacity == 0 || h->capacity > kMaxTimers || h->hz == 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "timer set \"%s\": capacity %u or hz %u is invalid", name, h->capacity, h->hz));
+  const uint32_t callbacks = h->callback_count.load(std::memory_order_acquire);
+  if (h->capacity == 0 || h->capacity > kMaxTimers || h->hz == 0 || callbacks > kMaxCallbacks) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("timer set \"%s\": capacity %u, hz %u or callback count %u is invalid",
+                        name, h->capacity, h->hz, callbacks));
   }
   // Recompute the geometry: every offset must be what this build would lay out.
   const Geometry g = Compute(h->capacity, h->hz, 1);
@@ -1140,6 +1166,10 @@ std::string TimerSet::name() const { return std::string(NameOf(header_->name)); 
 absl::StatusOr<Timer> TimerSet::NewTimer() {
   RobustLock lock(&header_->lock, kLockName);
   if (!lock.ok()) return lock.status();
+  if (header_->free_timers > header_->capacity) {
+    return absl::InternalError(absl::StrFormat("timer set \"%s\": free timer stack holds %u",
+                                               name(), header_->free_timers));
+  }
   if (header_->free_timers == 0) {
     return absl::ResourceExhaustedError(
         absl::StrFormat("timer set \"%s\": all %u timers are in use", name(), header_->capacity));
@@ -1151,6 +1181,7 @@ absl::StatusOr<Timer> TimerSet::NewTimer() {
   }
   // Crash order: the count shrinks before the timer is marked ours (a kill leaks it).
   --header_->free_timers;
+  CrashOrder();
   timers_[id].allocated = 1;
   return Timer{id};
 }
@@ -1161,7 +1192,10 @@ absl::Status TimerSet::DeleteTimer(Timer timer) {
         "timer set \"%s\": timer %u is not one of its %u", name(), timer.id, header_->capacity));
   }
   ti::TimerRecord& r = timers_[timer.id];
-  const uint64_t state = r.state.load(std::memory_order_acquire);
+  uint64_t state = r.state.load(std::memory_order_acquire);
+  if (ti::StatusOf(state) == ti::kConfig && !Core::Alive(*this, ti::HolderOf(state))) {
+    state = Core::RecoverConfig(*this, r, state);
+  }
   if (ti::StatusOf(state) != ti::kStopped) {
     return absl::FailedPreconditionError(
         absl::StrFormat("timer set \"%s\": timer %u is %s; stop it first", name(), timer.id,
@@ -1175,9 +1209,15 @@ absl::Status TimerSet::DeleteTimer(Timer timer) {
     return absl::InvalidArgumentError(
         absl::StrFormat("timer set \"%s\": timer %u is not in use", name(), timer.id));
   }
+  if (header_->free_timers >= header_->capacity) {
+    return absl::InternalError(absl::StrFormat("timer set \"%s\": free timer stack holds %u",
+                                               name(), header_->free_timers));
+  }
   // Crash order: unmarked, then pushed (a kill leaks it).
   r.allocated = 0;
+  CrashOrder();
   Core::FreeTimers(*this)[header_->free_timers] = timer.id;
+  CrashOrder();
   ++header_->free_timers;
   return absl::OkStatus();
 }
@@ -1201,6 +1241,18 @@ absl::StatusOr<CallbackId> TimerSet::AddCallback(absl::string_view callback) {
   // C0: the name before the count (a kill before it leaves the name unused).
   header_->callback_count.store(count + 1, std::memory_order_release);
   return CallbackId{count};
+}
+
+size_t TimerSet::Busy() const {
+  size_t busy = 0;
+  for (uint32_t id = 0; id < header_->capacity; ++id) {
+    uint64_t state = timers_[id].state.load(std::memory_order_acquire);
+    if (ti::StatusOf(state) == ti::kConfig && !Core::Alive(*this, ti::HolderOf(state))) {
+      state = Core::RecoverConfig(const_cast<TimerSet&>(*this), timers_[id], state);
+    }
+    busy += ti::StatusOf(state) != ti::kStopped;
+  }
+  return busy;
 }
 
 size_t TimerSet::StopAll(unsigned lcore) {

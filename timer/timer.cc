@@ -82,11 +82,11 @@ absl::Status Free(TimerSet set) {
         absl::StrFormat("timer set \"%s\" at %p was not made by timer::Create", name,
                         static_cast<void*>(set.layout())));
   }
-  uint64_t busy = 0;
-  for (const LcoreStats& s : set.Stats()) busy += s.pending;
-  if (busy != 0) {
+  if (const size_t busy = set.Busy(); busy != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "timer set \"%s\" has %d pending timers; stop them first (TimerSet::StopAll)", name, busy));
+        "timer set \"%s\" has %d pending, running or arming timers; stop them first "
+        "(TimerSet::StopAll)",
+        name, busy));
   }
   if (absl::Status s = memory::UnregisterObject(kKind, name); !s.ok()) return s;
   set.layout()->magic = 0;

@@ -41,7 +41,7 @@ absl::StatusOr<TimerSet> Create(SetParams params);
 // kind or layout version, or a set made for another clock rate than this group's.
 absl::StatusOr<TimerSet> Lookup(absl::string_view name);
 // Removes the set from the group and frees its memory. FailedPrecondition while any of
-// its timers is pending or running (naming how many); the handles of every process are
+// its timers is pending, running or being armed (naming how many); the handles of every process are
 // invalid afterwards.
 absl::Status Free(TimerSet set);
 
@@ -55,7 +55,8 @@ enum class Mode { kSingle, kPeriodic };
 inline Arm ArmIn(uint64_t ticks, Mode mode, unsigned lcore, CallbackId callback, void* arg,
                  Late late) {
   Arm arm;
-  arm.expiry = Cycles() + ticks;
+  const uint64_t now = Cycles();
+  arm.expiry = ticks > ~uint64_t{0} - now ? ~uint64_t{0} : now + ticks;  // "never" saturates
   arm.period = mode == Mode::kPeriodic ? ticks : 0;
   arm.lcore = lcore;
   arm.callback = callback;

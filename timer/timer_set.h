@@ -159,6 +159,9 @@ class TimerSet {
   absl::StatusOr<CallbackId> AddCallback(absl::string_view name);
   // Stops every timer pending for `lcore`; returns how many. Scans the set.
   size_t StopAll(unsigned lcore);
+  // Timers pending, running or being armed (one left being armed by a dead process is
+  // stopped first). Scans the set.
+  size_t Busy() const;
   // Every lcore that has pending timers or was ever managed. Scans the set.
   std::vector<LcoreStats> Stats() const;
 
@@ -178,10 +181,10 @@ class TimerSet {
       uint64_t s = state.load(std::memory_order_acquire);
       if (timer_internal::StatusOf(s) == timer_internal::kPending) {
         const unsigned lcore = timer_internal::LcoreOf(s);
-        if (state.compare_exchange_strong(
-                s, timer_internal::MakeState(timer_internal::kStopped, lcore, 0,
-                                             timer_internal::GenOf(s)),
-                std::memory_order_acq_rel, std::memory_order_acquire)) {
+        if (state.compare_exchange_strong(s,
+                                          timer_internal::MakeState(timer_internal::kStopped, lcore,
+                                                                    0, timer_internal::GenOf(s)),
+                                          std::memory_order_acq_rel, std::memory_order_acquire)) {
           StaleEntry(lcore, caller_lcore);
           return Result::kOk;
         }

@@ -389,6 +389,24 @@ TEST_F(TimerSetTest, LatePeriodicCatchesUpOrSkips) {
   EXPECT_EQ(set.Stats()[0].missed_periods, 18u);
 }
 
+// A periodic timer at the top of the tick space saturates at "never" instead of wrapping
+// around to "now" (which would catch up forever).
+TEST_F(TimerSetTest, PeriodicAtTheTopOfTheTickSpace) {
+  ASSERT_TRUE(RegisterCallback("periodic", Periodic).ok());
+  TimerSet set = Make(4);
+  const Timer t = *set.NewTimer();
+  std::vector<uint64_t> times;
+  constexpr uint64_t kTop = ~uint64_t{0};
+  Manage(set, 0, kTop - 1000);
+  Arm arm = At(kTop - 500, 0, *set.AddCallback("periodic"), &times);
+  arm.period = 400;
+  ASSERT_EQ(set.Reset(t, arm, 0), Result::kOk);
+  EXPECT_TRUE(set.Busy() == 1);
+  EXPECT_EQ(Manage(set, 0, kTop - 50), 2u);  // kTop - 500 and kTop - 100
+  EXPECT_EQ(set.Expiry(t), kTop);
+  EXPECT_EQ(times.size(), 2u);
+}
+
 struct SelfArm {
   CallbackId cb;
   int runs = 0;
@@ -704,6 +722,7 @@ TEST_F(TimerSetTest, KillWhileArmingLeavesAStoppedTimer) {
       child.Reset(t, At(100, 0, cb), ~0u);
     });
     g_dead_token = 7;
+    EXPECT_EQ(set.Busy(), 0u);  // a dead holder's arm is stopped, not counted as busy
     // The owner finds it (or not) and recovers it at its sweep, a second later.
     set.Manage(0, 50);
     set.Manage(0, 2 * kHz);
