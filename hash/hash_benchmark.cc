@@ -71,6 +71,7 @@
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
 #include "hash/hash.h"
+#include "tools/bench/dpdk_peer.h"
 
 namespace {
 
@@ -84,7 +85,6 @@ constexpr uint32_t kKeyLength = 16;
 // Keys the writer of the concurrent case adds and deletes, disjoint from the reader's.
 constexpr uint32_t kWriterKeys = 1024;
 constexpr unsigned kBulkSizes[] = {1, 4, 8, 32, 64};
-constexpr size_t kHugePage = size_t{2} << 20;
 constexpr double kSingleTarget = 0.8;
 constexpr double kBulkTarget = 0.6;
 
@@ -222,43 +222,6 @@ std::vector<MemoryNote>& MemoryNotes() {
   return *notes;
 }
 
-// --- Memory --------------------------------------------------------------------------
-
-struct Mapping {
-  void* p = nullptr;
-  size_t bytes = 0;
-};
-std::vector<Mapping>& Mappings() {
-  static auto* mappings = new std::vector<Mapping>;
-  return *mappings;
-}
-
-// `bytes` of zeroed memory for a keel table: 2 MiB hugetlb pages when the machine has
-// them, else ordinary pages with transparent hugepages asked for. *how says which.
-void* MapTableMemory(size_t bytes, std::string* how) {
-  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
-  if (p != MAP_FAILED) {
-    *how = "MAP_HUGETLB, 2 MiB pages";
-    Mappings().push_back({p, rounded});
-    return p;
-  }
-  const int hugetlb_errno = errno;
-  // Over-map by a page to align the table on 2 MiB, so THP can back all of it.
-  const size_t over = rounded + kHugePage;
-  void* q = mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (q == MAP_FAILED) return nullptr;
-  Mappings().push_back({q, over});
-  char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(q) + kHugePage - 1) /
-                                          kHugePage * kHugePage);
-  const bool thp = madvise(aligned, rounded, MADV_HUGEPAGE) == 0;
-  *how = absl::StrFormat("no hugetlb pages (mmap MAP_HUGETLB: %s); ordinary pages, %s",
-                         std::strerror(hugetlb_errno),
-                         thp ? "madvise(MADV_HUGEPAGE) for THP" : "madvise(MADV_HUGEPAGE) failed");
-  return aligned;
-}
-
 absl::StatusOr<keel::hash::Table> MakeKeel(const char* name, uint32_t flags, size_t* bytes,
                                            std::string* how) {
   keel::hash::Params p{.name = name, .entries = kEntries, .key_length = kKeyLength};
@@ -267,7 +230,7 @@ absl::StatusOr<keel::hash::Table> MakeKeel(const char* name, uint32_t flags, siz
   p.flags = flags;
   absl::StatusOr<size_t> size = keel::hash::MemorySize(p);
   if (!size.ok()) return size.status();
-  void* mem = MapTableMemory(*size, how);
+  void* mem = keel::bench::MapBenchMemory(*size, how);
   if (mem == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrFormat("keel table \"%s\": mmap of %u bytes failed", name, *size));
@@ -300,71 +263,6 @@ rte_hash* MakeDpdk(const char* name, uint32_t flags, size_t* bytes) {
   rte_hash* h = rte_hash_create(&p);
   *bytes = DpdkHeapAllocated() - before;
   return h;
-}
-
-// The mount point of a hugetlbfs of 2 MiB pages, or "".
-std::string HugeDir2M() {
-  std::ifstream mounts("/proc/mounts");
-  std::string line;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string dev, dir, type, options;
-    fields >> dev >> dir >> type >> options;
-    if (type != "hugetlbfs") continue;
-    if (options.find("pagesize=2M") != std::string::npos ||
-        options.find("pagesize=") == std::string::npos) {
-      return dir;
-    }
-  }
-  return "";
-}
-
-long ReadLong(const char* path) {
-  std::ifstream f(path);
-  long v = -1;
-  f >> v;
-  return v;
-}
-
-std::vector<char*> Argv(std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  return argv;
-}
-
-// DPDK's EAL on lcores 0 and 1 (the main thread becomes lcore 0 on CPU 0; lcore 1 runs
-// the concurrent case's writer), on 2 MiB hugepages when enough are free.
-bool InitDpdk(std::string* how) {
-  constexpr long kPages = 256;  // -m 512
-  const std::string huge_dir = HugeDir2M();
-  const long free_pages = ReadLong("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
-  const long resv_pages = ReadLong("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
-  const bool huge = !huge_dir.empty() && free_pages - resv_pages >= kPages;
-  std::vector<std::string> args = {"bench",
-                                   "-l",
-                                   "0-1",
-                                   "--no-pci",
-                                   "--no-telemetry",
-                                   "--log-level=error",
-                                   "--file-prefix",
-                                   absl::StrCat("hashbench-dpdk-", getpid())};
-  if (huge) {
-    args.insert(args.end(), {"-m", "512", "--huge-dir", huge_dir, "--huge-unlink=always"});
-    *how = absl::StrFormat("2 MiB hugepages in %s, -m 512", huge_dir);
-  } else {
-    args.insert(args.end(), {"--no-huge", "-m", "1024"});
-    *how = absl::StrFormat(
-        "--no-huge -m 1024, 4 KiB pages (2 MiB hugetlbfs: %s, %ld free unreserved pages, "
-        "%ld needed)",
-        huge_dir.empty() ? "not mounted" : huge_dir, free_pages - resv_pages, kPages);
-  }
-  std::vector<char*> argv = Argv(args);
-  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
-    std::fprintf(stderr, "rte_eal_init (%s) failed: %s\n", how->c_str(), rte_strerror(rte_errno));
-    return false;
-  }
-  return true;
 }
 
 // --- Keys, tables, checks ------------------------------------------------------------
@@ -1084,7 +982,7 @@ void TearDown() {
   rte_hash_free(Tables<Dpdk>::lookup);
   rte_hash_free(Tables<Dpdk>::scratch);
   rte_hash_free(Tables<Dpdk>::rw);
-  for (const Mapping& m : Mappings()) munmap(m.p, m.bytes);
+  keel::bench::UnmapBenchMemory();
 }
 
 }  // namespace
@@ -1101,7 +999,13 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, args.data());
   if (benchmark::ReportUnrecognizedArguments(argc, args.data())) return 1;
   std::string dpdk_memory;
-  if (!InitDpdk(&dpdk_memory)) return 1;
+  // DPDK's EAL on lcores 0 and 1 (the main thread becomes lcore 0 on CPU 0; lcore 1 runs
+  // the concurrent case's writer).
+  keel::bench::DpdkEal eal;
+  eal.lcores = "0-1";
+  eal.hugepages = 256;  // -m 512
+  eal.prefix = "hashbench-dpdk";
+  if (!keel::bench::InitDpdkEal(eal, &dpdk_memory)) return 1;
   MakeKeys();
   if (!SetUp(dpdk_memory)) {
     TearDown();

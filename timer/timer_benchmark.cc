@@ -95,6 +95,7 @@
 #include "timer/clock.h"
 #include "timer/cycles.h"
 #include "timer/timer_set.h"
+#include "tools/bench/dpdk_peer.h"
 
 namespace {
 
@@ -108,7 +109,6 @@ constexpr uint32_t kTimers = 1u << 20;
 constexpr uint64_t kLoopCalls = 10'000'000;  // idle Manage, Due, the clocks
 constexpr unsigned kLcore = 0;
 constexpr unsigned kOtherLcore = 1;  // keel's preparation notifies lcore 0 "from" it
-constexpr size_t kHugePage = size_t{2} << 20;
 constexpr double kArmTarget = 0.1;
 constexpr double kExpireTarget = 0.3;
 constexpr double kIdleTarget = 1.0;
@@ -192,43 +192,6 @@ void WaitUntil(uint64_t deadline) {
     const uint64_t left_us = (deadline - now) * 1'000'000 / g_hz;
     std::this_thread::sleep_for(std::chrono::microseconds(std::max<uint64_t>(1, left_us)));
   }
-}
-
-// --- Memory --------------------------------------------------------------------------
-
-struct Mapping {
-  void* p = nullptr;
-  size_t bytes = 0;
-};
-std::vector<Mapping>& Mappings() {
-  static auto* mappings = new std::vector<Mapping>;
-  return *mappings;
-}
-
-// `bytes` of zeroed memory: 2 MiB hugetlb pages when the machine has them, else ordinary
-// pages with transparent hugepages asked for. *how says which.
-void* MapMemory(size_t bytes, std::string* how) {
-  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
-  if (p != MAP_FAILED) {
-    *how = "MAP_HUGETLB, 2 MiB pages";
-    Mappings().push_back({p, rounded});
-    return p;
-  }
-  const int hugetlb_errno = errno;
-  // Over-map by a page to align on 2 MiB, so THP can back all of it.
-  const size_t over = rounded + kHugePage;
-  void* q = mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (q == MAP_FAILED) return nullptr;
-  Mappings().push_back({q, over});
-  char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(q) + kHugePage - 1) /
-                                          kHugePage * kHugePage);
-  const bool thp = madvise(aligned, rounded, MADV_HUGEPAGE) == 0;
-  *how = absl::StrFormat("no hugetlb pages (mmap MAP_HUGETLB: %s); ordinary pages, %s",
-                         std::strerror(hugetlb_errno),
-                         thp ? "madvise(MADV_HUGEPAGE) for THP" : "madvise(MADV_HUGEPAGE) failed");
-  return aligned;
 }
 
 // --- The two sides -------------------------------------------------------------------
@@ -943,63 +906,14 @@ void RegisterAll() {
 
 // --- Setting up ----------------------------------------------------------------------
 
-// The mount point of a hugetlbfs of 2 MiB pages, or "".
-std::string HugeDir2M() {
-  std::ifstream mounts("/proc/mounts");
-  std::string line;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string dev, dir, type, options;
-    fields >> dev >> dir >> type >> options;
-    if (type != "hugetlbfs") continue;
-    if (options.find("pagesize=2M") != std::string::npos ||
-        options.find("pagesize=") == std::string::npos) {
-      return dir;
-    }
-  }
-  return "";
-}
-
-long ReadLong(const char* path) {
-  std::ifstream f(path);
-  long v = -1;
-  f >> v;
-  return v;
-}
-
 // DPDK's EAL on lcore 0 alone (the main thread, on CPU 0), on 2 MiB hugepages when
 // enough are free; its timer subsystem.
 bool InitDpdk(std::string* how) {
-  constexpr long kPages = 64;  // -m 128
-  const std::string huge_dir = HugeDir2M();
-  const long free_pages = ReadLong("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
-  const long resv_pages = ReadLong("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
-  const bool huge = !huge_dir.empty() && free_pages - resv_pages >= kPages;
-  std::vector<std::string> args = {"bench",
-                                   "-l",
-                                   "0",
-                                   "--no-pci",
-                                   "--no-telemetry",
-                                   "--log-level=error",
-                                   "--file-prefix",
-                                   absl::StrCat("timerbench-dpdk-", getpid())};
-  if (huge) {
-    args.insert(args.end(), {"-m", "128", "--huge-dir", huge_dir, "--huge-unlink=always"});
-    *how = absl::StrFormat("EAL on 2 MiB hugepages in %s, -m 128", huge_dir);
-  } else {
-    args.insert(args.end(), {"--no-huge", "-m", "256"});
-    *how = absl::StrFormat(
-        "EAL --no-huge -m 256, 4 KiB pages (2 MiB hugetlbfs: %s, %ld free unreserved pages, "
-        "%ld needed)",
-        huge_dir.empty() ? "not mounted" : huge_dir, free_pages - resv_pages, kPages);
-  }
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
-    std::fprintf(stderr, "rte_eal_init (%s) failed: %s\n", how->c_str(), rte_strerror(rte_errno));
-    return false;
-  }
+  keel::bench::DpdkEal eal;
+  eal.lcores = "0";
+  eal.hugepages = 64;  // -m 128
+  eal.prefix = "timerbench-dpdk";
+  if (!keel::bench::InitDpdkEal(eal, how)) return false;
   if (int r = rte_timer_subsystem_init(); r != 0) {
     std::fprintf(stderr, "rte_timer_subsystem_init: %s\n", rte_strerror(-r));
     return false;
@@ -1018,7 +932,7 @@ bool SetUpKeel() {
     return false;
   }
   std::string how;
-  void* mem = MapMemory(*bytes, &how);
+  void* mem = keel::bench::MapBenchMemory(*bytes, &how);
   if (mem == nullptr) {
     std::fprintf(stderr, "keel: mmap of %zu bytes: %s\n", *bytes, std::strerror(errno));
     return false;
@@ -1062,7 +976,7 @@ bool SetUpKeel() {
 bool SetUpDpdk(const std::string& eal_how) {
   std::string how;
   const size_t bytes = sizeof(rte_timer) * size_t{kTimers};
-  Dpdk::timers = static_cast<rte_timer*>(MapMemory(bytes, &how));
+  Dpdk::timers = static_cast<rte_timer*>(keel::bench::MapBenchMemory(bytes, &how));
   if (Dpdk::timers == nullptr) {
     std::fprintf(stderr, "DPDK: mmap of %zu bytes: %s\n", bytes, std::strerror(errno));
     return false;
@@ -1127,7 +1041,7 @@ int main(int argc, char** argv) {
   MakeStopped<Dpdk>();
   delete g_hpet64;
   delete g_hpet32;
-  for (const Mapping& m : Mappings()) munmap(m.p, m.bytes);
+  keel::bench::UnmapBenchMemory();
   rte_timer_subsystem_finalize();
   rte_eal_cleanup();
   return 0;

@@ -1,0 +1,38 @@
+// What keel's benchmarks that run DPDK beside keel share (a benchmark dependency only):
+// memory for the measured structures and DPDK's EAL, set up alike for both sides.
+//
+//   std::string how;
+//   void* mem = keel::bench::MapBenchMemory(bytes, &how);   // 2 MiB pages if possible
+//   if (!keel::bench::InitDpdkEal({.lcores = "0", .hugepages = 64}, &how)) return 1;
+//   ...
+//   keel::bench::UnmapBenchMemory();
+#ifndef KEEL_TOOLS_BENCH_DPDK_PEER_H_
+#define KEEL_TOOLS_BENCH_DPDK_PEER_H_
+
+#include <cstddef>
+#include <string>
+
+namespace keel::bench {
+
+inline constexpr size_t kHugePage = size_t{2} << 20;
+
+// `bytes` of zeroed memory: 2 MiB hugetlb pages when the machine has them free, else
+// ordinary pages aligned on 2 MiB with transparent hugepages asked for (madvise). *how
+// says which. nullptr when even the ordinary mmap fails. Not thread-safe.
+void* MapBenchMemory(size_t bytes, std::string* how);
+// Unmaps everything MapBenchMemory returned.
+void UnmapBenchMemory();
+
+struct DpdkEal {
+  const char* lcores = "0";      // -l
+  long hugepages = 64;           // 2 MiB pages wanted (-m hugepages * 2)
+  const char* prefix = "bench";  // --file-prefix PREFIX-PID
+};
+// rte_eal_init with --no-pci --no-telemetry --log-level=error, on 2 MiB hugepages (their
+// files unlinked at once) when `eal.hugepages` of them are free, else --no-huge with twice
+// the memory. *how says which; false (with the reason on stderr) when init fails.
+bool InitDpdkEal(const DpdkEal& eal, std::string* how);
+
+}  // namespace keel::bench
+
+#endif  // KEEL_TOOLS_BENCH_DPDK_PEER_H_
