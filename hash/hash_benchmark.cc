@@ -988,16 +988,7 @@ void TearDown() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Keel and DPDK runs alternate at random, so a slow spell of the machine does not fall
-  // on one side only.
-  std::vector<char*> args(argv, argv + argc);
-  // Three runs of each by default, for a median and the spread (flags override both).
-  char interleave[] = "--benchmark_enable_random_interleaving=true";
-  char repetitions[] = "--benchmark_repetitions=3";
-  args.insert(args.begin() + 1, {interleave, repetitions});
-  argc = static_cast<int>(args.size());
-  benchmark::Initialize(&argc, args.data());
-  if (benchmark::ReportUnrecognizedArguments(argc, args.data())) return 1;
+  if (!keel::bench::InitBenchmark(argc, argv)) return 1;
   std::string dpdk_memory;
   // DPDK's EAL on lcores 0 and 1 (the main thread becomes lcore 0 on CPU 0; lcore 1 runs
   // the concurrent case's writer).

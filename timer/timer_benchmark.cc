@@ -1012,15 +1012,7 @@ bool WarmUp() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Cases and repetitions run interleaved at random, so a slow spell of the machine does
-  // not fall on one case only; three runs of each by default (flags override both).
-  std::vector<char*> args(argv, argv + argc);
-  char interleave[] = "--benchmark_enable_random_interleaving=true";
-  char repetitions[] = "--benchmark_repetitions=3";
-  args.insert(args.begin() + 1, {interleave, repetitions});
-  argc = static_cast<int>(args.size());
-  benchmark::Initialize(&argc, args.data());
-  if (benchmark::ReportUnrecognizedArguments(argc, args.data())) return 1;
+  if (!keel::bench::InitBenchmark(argc, argv)) return 1;
   // The TSC's frequency, before anything else runs (it may calibrate for 150 ms).
   g_hz = timer::Hz();
   std::string eal_how;

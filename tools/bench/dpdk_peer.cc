@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "benchmark/benchmark.h"
 
 namespace keel::bench {
 namespace {
@@ -113,6 +114,16 @@ bool InitDpdkEal(const DpdkEal& eal, std::string* how) {
     return false;
   }
   return true;
+}
+
+bool InitBenchmark(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  static char interleave[] = "--benchmark_enable_random_interleaving=true";
+  static char repetitions[] = "--benchmark_repetitions=3";
+  args.insert(args.begin() + 1, {interleave, repetitions});
+  int count = static_cast<int>(args.size());
+  benchmark::Initialize(&count, args.data());
+  return !benchmark::ReportUnrecognizedArguments(count, args.data());
 }
 
 }  // namespace keel::bench

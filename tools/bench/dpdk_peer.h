@@ -33,6 +33,12 @@ struct DpdkEal {
 // the memory. *how says which; false (with the reason on stderr) when init fails.
 bool InitDpdkEal(const DpdkEal& eal, std::string* how);
 
+// benchmark::Initialize with keel's defaults before the command line's flags (which
+// override them): cases and repetitions interleaved at random, so a slow spell of the
+// machine does not fall on one case or one side only, and three runs of each, for a
+// median and the spread. False after printing an unrecognized flag.
+bool InitBenchmark(int argc, char** argv);
+
 }  // namespace keel::bench
 
 #endif  // KEEL_TOOLS_BENCH_DPDK_PEER_H_
