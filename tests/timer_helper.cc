@@ -162,6 +162,10 @@ std::string RunTimer(const std::vector<std::string>& cmd) {
     if (workers.empty()) return "ERROR no worker lcore";
     g_serving = true;
     timer::TimerSet served = *set;
+    // One Manage for the worker's lcore here, before its thread starts (so never at the
+    // same time): the wheel is ours and the callbacks this process has are published when
+    // SERVING is printed.
+    served.Manage(workers[0], timer::Cycles());
     const absl::Status s = keel::eal::RemoteLaunch(
         [served]() mutable {
           while (g_serving.load()) {

@@ -200,7 +200,8 @@ class Core {
 
   // True when the calling thread manages `lcore`'s wheel.
   static bool OwnsWheel(const TimerSet& s, unsigned lcore, unsigned caller_lcore) {
-    return caller_lcore == lcore && lcore < ti::kLcores && s.wheels_[lcore].owner == s.self_;
+    return caller_lcore == lcore && lcore < ti::kLcores &&
+           s.wheels_[lcore].owner.load(std::memory_order_relaxed) == s.self_;
   }
 
   // --- Callbacks ---------------------------------------------------------------------
@@ -443,10 +444,6 @@ class Core {
 
   // --- Records -----------------------------------------------------------------------
 
-  static void MarkStale(TimerSet& s, unsigned lcore, unsigned caller_lcore) {
-    s.StaleEntry(lcore, caller_lcore);
-  }
-
   // A record left in kConfig by a dead process: stop it (its arm never happened).
   // Returns the state now.
   static uint64_t RecoverConfig(TimerSet& s, ti::TimerRecord& r, uint64_t state) {
@@ -505,7 +502,7 @@ class Core {
     // A kill from here to the publish leaves the record in kConfig with a dead holder:
     // whoever touches it next stops it (RecoverConfig); any entry made below is stale.
     KillPointForTest("timer.reset.config");
-    if (ti::StatusOf(state) == ti::kPending) MarkStale(s, ti::LcoreOf(state), caller_lcore);
+    if (ti::StatusOf(state) == ti::kPending) s.StaleEntry(ti::LcoreOf(state), caller_lcore);
     const uint32_t gen = ti::GenOf(config);
     // Relaxed: S1 below orders them.
     r.expiry.store(arm.expiry, std::memory_order_relaxed);
@@ -554,7 +551,7 @@ class Core {
       const uint64_t stopped = ti::MakeState(ti::kStopped, lcore, 0, ti::GenOf(state));
       if (r.state.compare_exchange_weak(state, stopped, std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
-        if (st == ti::kPending) MarkStale(s, lcore, caller_lcore);
+        if (st == ti::kPending) s.StaleEntry(lcore, caller_lcore);
         return Result::kOk;
       }
     }
@@ -571,7 +568,7 @@ class Core {
         const uint64_t state = s.timers_[t.id].state.load(std::memory_order_acquire);
         if (ti::StatusOf(state) == ti::kRunning) {
           const unsigned lcore = ti::LcoreOf(state);
-          const uint32_t owner = s.wheels_[lcore].owner;
+          const uint32_t owner = s.wheels_[lcore].owner.load(std::memory_order_relaxed);
           if (!Alive(s, owner)) return Result::kOwnerDead;
         }
       }
@@ -647,8 +644,9 @@ class Core {
   static void Adopt(TimerSet& s, unsigned lcore, uint64_t now) {
     ti::SetHeader* h = s.header_;
     ti::Wheel& w = s.wheels_[lcore];
-    const bool fresh = w.owner == 0;
-    w.owner = s.self_;
+    // Ours first: a kill during the rebuild leaves a wheel the next owner rebuilds again.
+    const bool fresh = w.owner.load(std::memory_order_relaxed) == 0;
+    w.owner.store(s.self_, std::memory_order_relaxed);
     w.adoptions.fetch_add(1, std::memory_order_relaxed);
     std::memset(w.bitmap, 0, sizeof(w.bitmap));
     std::memset(w.slots, 0, sizeof(w.slots));
@@ -963,11 +961,12 @@ class Core {
   static unsigned ManageSlow(TimerSet& s, unsigned lcore, uint64_t now) {
     if (t_manage.depth > 0) return 0;  // Manage from inside a callback: refused
     ti::Wheel& w = s.wheels_[lcore];
-    if (w.owner != s.self_) {
+    const uint32_t owner = w.owner.load(std::memory_order_relaxed);
+    if (owner != s.self_) {
       // Take over only a wheel nobody managed, one whose owner died, or one whose lcore
       // the EAL says is ours now (its last owner left the group): never a live owner's.
       const bool ours = s.hooks_.lcore_owner != nullptr && s.hooks_.lcore_owner(lcore) == s.self_;
-      if (w.owner != 0 && !ours && Alive(s, w.owner)) return 0;
+      if (owner != 0 && !ours && Alive(s, owner)) return 0;
       Adopt(s, lcore, now);
     }
     const ManageContext saved = t_manage;
@@ -1182,6 +1181,7 @@ absl::StatusOr<Timer> TimerSet::NewTimer() {
   // Crash order: the count shrinks before the timer is marked ours (a kill leaks it).
   --header_->free_timers;
   CrashOrder();
+  KillPointForTest("timer.new_timer.counted");
   timers_[id].allocated = 1;
   return Timer{id};
 }
@@ -1238,6 +1238,7 @@ absl::StatusOr<CallbackId> TimerSet::AddCallback(absl::string_view callback) {
         "timer set \"%s\": all %u callback names are taken", name(), kMaxCallbacks));
   }
   CopyName(header_->callbacks[count], callback);
+  KillPointForTest("timer.add_callback.named");
   // C0: the name before the count (a kill before it leaves the name unused).
   header_->callback_count.store(count + 1, std::memory_order_release);
   return CallbackId{count};
@@ -1265,7 +1266,7 @@ size_t TimerSet::StopAll(unsigned lcore) {
                                         ti::MakeState(ti::kStopped, lcore, 0, ti::GenOf(state)),
                                         std::memory_order_acq_rel, std::memory_order_acquire)) {
         ++stopped;
-        Core::MarkStale(*this, lcore, ~0u);
+        StaleEntry(lcore, ~0u);
         break;
       }
     }
@@ -1284,7 +1285,8 @@ std::vector<LcoreStats> TimerSet::Stats() const {
   std::vector<LcoreStats> out;
   for (unsigned l = 0; l < ti::kLcores; ++l) {
     const ti::Wheel& w = wheels_[l];
-    if (pending[l] == 0 && w.owner == 0) continue;
+    const uint32_t owner = w.owner.load(std::memory_order_relaxed);
+    if (pending[l] == 0 && owner == 0) continue;
     LcoreStats st;
     st.lcore = l;
     st.pending = pending[l];
@@ -1294,7 +1296,7 @@ std::vector<LcoreStats> TimerSet::Stats() const {
     st.no_space = w.no_space.load(std::memory_order_relaxed);
     st.adoptions = w.adoptions.load(std::memory_order_relaxed);
     st.entries = w.entries.load(std::memory_order_relaxed);
-    st.owner_token = w.owner;
+    st.owner_token = owner;
     out.push_back(st);
   }
   return out;

@@ -208,21 +208,17 @@ class TimerSet {
   // many ran. Call it only from the thread of `lcore` (lcores are unique in a group).
   // With nothing due it reads two cache lines and returns.
   unsigned Manage(unsigned lcore, uint64_t now) {
-    if (lcore >= timer_internal::kLcores) return 0;
-    timer_internal::Wheel& w = wheels_[lcore];
-    // Relaxed: a notification seen late is taken at the next Manage; ManageSlow reads
-    // the bits with acquire.
-    if (ABSL_PREDICT_TRUE(now < w.next_due && w.owner == self_ &&
-                          w.notify.load(std::memory_order_relaxed) == 0)) {
-      return 0;
-    }
+    if (ABSL_PREDICT_TRUE(!Due(lcore, now))) return 0;
     return ManageSlow(lcore, now);
   }
   // Whether Manage(lcore, now) has anything to do: for loops that already hold the time.
   bool Due(unsigned lcore, uint64_t now) const {
     if (lcore >= timer_internal::kLcores) return false;
     const timer_internal::Wheel& w = wheels_[lcore];
-    return !(now < w.next_due && w.owner == self_ && w.notify.load(std::memory_order_relaxed) == 0);
+    // Relaxed: a notification seen late is taken at the next Manage; ManageSlow reads
+    // the bits with acquire. `owner` equals self_ only by this process's own write.
+    return !(now < w.next_due && w.owner.load(std::memory_order_relaxed) == self_ &&
+             w.notify.load(std::memory_order_relaxed) == 0);
   }
 
   std::string name() const;
@@ -243,7 +239,7 @@ class TimerSet {
   void StaleEntry(unsigned lcore, unsigned caller_lcore) {
     if (lcore >= timer_internal::kLcores) return;
     timer_internal::Wheel& w = wheels_[lcore];
-    if (caller_lcore == lcore && w.owner == self_) {
+    if (caller_lcore == lcore && w.owner.load(std::memory_order_relaxed) == self_) {
       ++w.stale;
     } else {
       // Relaxed: a hint for the owner's compaction.

@@ -734,6 +734,29 @@ TEST_F(TimerSetTest, KillWhileArmingLeavesAStoppedTimer) {
   }
 }
 
+// Killed inside the control path, under the set's lock: NewTimer leaks the timer it took
+// (the next one comes from the stack), AddCallback adds nothing (the name's slot is
+// reused); the robust lock is taken back.
+TEST_F(TimerSetTest, KillInTheControlPathLeaksAtWorst) {
+  TimerSet set = Make(8, 1);
+  ASSERT_EQ(set.NewTimer()->id, 0u);
+  RunChildKilledAt("timer.new_timer.counted", [&] {
+    TimerSet child = *TimerSet::Attach(set.layout(), Hooks(7));
+    child.NewTimer().IgnoreError();
+  });
+  g_dead_token = 7;
+  EXPECT_EQ(set.NewTimer()->id, 2u);  // timer 1 leaked, never handed out twice
+  EXPECT_EQ(set.Reset(Timer{1}, At(10, 0, *set.AddCallback("record")), 0), Result::kBadTimer);
+  RunChildKilledAt("timer.add_callback.named", [&] {
+    TimerSet child = *TimerSet::Attach(set.layout(), Hooks(8));
+    child.AddCallback("half-added").IgnoreError();
+  });
+  const CallbackId next = *set.AddCallback("after");
+  EXPECT_EQ(next.value, 1u);  // "half-added" never got an id
+  EXPECT_EQ(set.AddCallback("half-added")->value, 2u);
+  g_dead_token = 0;
+}
+
 TEST_F(TimerSetTest, KillOfTheOwnerMidManageLosesNoTimer) {
   for (const char* point :
        {"timer.manage.cascade", "timer.manage.batch", "timer.fire.running", "timer.refill.taken"}) {

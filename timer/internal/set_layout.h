@@ -129,7 +129,10 @@ struct alignas(64) Wheel {
   // Manage does nothing before `next_due` (a lower bound on the next expiry, the next
   // cascade or the next sweep).
   uint64_t next_due;
-  uint32_t owner;  // token of the process managing this wheel; 0 = none yet
+  // Token of the process managing this wheel; 0 = none yet. Written by that process
+  // (Adopt); read by others (Stats, the Sync calls' dead-owner check) relaxed: a token
+  // read late names a process that owned the lcore, and they recheck.
+  std::atomic<uint32_t> owner;
   uint32_t reserved0;
   uint64_t cur;  // the granule Manage reached: every entry of an earlier one has run
   uint64_t next_sweep;
