@@ -21,8 +21,6 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +40,7 @@
 #include "absl/time/time.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/unix_socket.h"
 #include "eal/eal.h"
 #include "eal/internal/components.h"
 #include "memory/memory.h"
@@ -67,9 +66,6 @@ constexpr int kMaxReadIntervalMs = 2000;
 constexpr uint64_t kMinTscHz = 1'000'000;           // 1 MHz
 constexpr uint64_t kMaxTscHz = 100'000'000'000ULL;  // 100 GHz
 
-// "No such file or directory (errno 2)".
-std::string ErrnoText(int err) { return absl::StrFormat("%s (errno %d)", std::strerror(err), err); }
-
 // CPUID 0x80000007 EDX bit 8 (as ProbeTsc reads it, without the calibration).
 bool TscIsInvariant() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -82,26 +78,6 @@ bool TscIsInvariant() {
 int ReadIntervalMs(uint32_t period_fs) {
   const double ms = static_cast<double>(uint64_t{1} << 29) * period_fs / 1e12;
   return static_cast<int>(std::clamp(ms, 1.0, static_cast<double>(kMaxReadIntervalMs)));
-}
-
-// The socket address of DIR/FILE. When that path does not fit in sun_path (a long
-// $KEEL_RUNTIME_DIR), it is reached as /proc/self/fd/N/FILE through *dir_fd, a descriptor
-// of DIR the caller closes after bind() or connect().
-absl::StatusOr<sockaddr_un> SocketAddress(const std::string& dir, absl::string_view file,
-                                          int* dir_fd) {
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::string path = absl::StrCat(dir, "/", file);
-  if (path.size() >= sizeof(addr.sun_path)) {
-    *dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (*dir_fd < 0) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("cannot open %s: %s", dir, ErrnoText(errno)));
-    }
-    path = absl::StrFormat("/proc/self/fd/%d/%s", *dir_fd, file);
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  return addr;
 }
 
 // The primary's fd server (see the top of this file).
@@ -150,21 +126,10 @@ absl::StatusOr<std::unique_ptr<FdServer>> FdServer::Start(const std::string& dir
   server->hpet_fd_ = hpet_fd;
   server->clock_ = clock;
   server->read_interval_ms_ = clock->counter_is_64_bit() ? -1 : ReadIntervalMs(clock->period_fs());
-  server->listen_fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (server->listen_fd_ < 0) return server->Fail("cannot create the socket");
-  int dir_fd = -1;
-  absl::StatusOr<sockaddr_un> addr = SocketAddress(dir, kSocketFile, &dir_fd);
-  if (!addr.ok()) return addr.status();
-  const int bound =
-      ::bind(server->listen_fd_, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr));
-  const int bind_errno = errno;
-  if (dir_fd >= 0) ::close(dir_fd);
-  errno = bind_errno;
-  if (bound != 0) return server->Fail("cannot bind");
+  absl::StatusOr<int> listener = ListenSeqpacket(dir, kSocketFile, 16);
+  if (!listener.ok()) return listener.status();
+  server->listen_fd_ = *listener;
   server->bound_ = true;
-  // Before listen(): nobody can connect while the mode is still the umask's.
-  if (::chmod(server->path_.c_str(), 0600) != 0) return server->Fail("cannot chmod");
-  if (::listen(server->listen_fd_, 16) != 0) return server->Fail("cannot listen on");
   server->stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (server->stop_fd_ < 0) return server->Fail("cannot create the stop eventfd of");
   // The thread blocks every signal: signals sent to the process go to the application's
@@ -236,35 +201,22 @@ void FdServer::Run() {
 }
 
 void FdServer::Serve(int connection) {
-  ucred peer = {};
-  socklen_t length = sizeof(peer);
-  if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
-    KEEL_LOG(Warning, kComponent, "%s: cannot read a peer's credentials: %s; refused", path_,
-             ErrnoText(errno));
+  absl::StatusOr<ucred> credentials = PeerCredentials(connection);
+  if (!credentials.ok()) {
+    KEEL_LOG(Warning, kComponent, "%s: %s; refused", path_, credentials.status().message());
     return;
   }
-  if (peer.uid != ::geteuid() && peer.uid != 0) {
+  const ucred& peer = *credentials;
+  if (!TrustedUid(peer.uid)) {
     KEEL_LOG(Warning, kComponent,
              "%s: refused the HPET's fd to process %d of uid %u (not this process's uid %u, "
              "nor root)",
              path_, peer.pid, peer.uid, ::geteuid());
     return;
   }
-  FdMessage message = {kFdMagic, kLayoutVersion, 0};
-  iovec iov = {&message, sizeof(message)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr header = {};
-  header.msg_iov = &iov;
-  header.msg_iovlen = 1;
-  header.msg_control = control;
-  header.msg_controllen = sizeof(control);
-  cmsghdr* rights = CMSG_FIRSTHDR(&header);
-  rights->cmsg_level = SOL_SOCKET;
-  rights->cmsg_type = SCM_RIGHTS;
-  rights->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(rights), &hpet_fd_, sizeof(int));
+  const FdMessage message = {kFdMagic, kLayoutVersion, 0};
   // Never blocks: an unread message of a dead or stuck peer cannot hold the server.
-  if (::sendmsg(connection, &header, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+  if (SendWithFds(connection, &message, sizeof(message), {hpet_fd_}, MSG_DONTWAIT) !=
       static_cast<ssize_t>(sizeof(message))) {
     KEEL_LOG(Warning, kComponent, "%s: cannot send the HPET's fd to process %d: %s", path_,
              peer.pid, ErrnoText(errno));
@@ -283,32 +235,17 @@ absl::StatusOr<int> ReceiveHpetFd(const std::string& dir, absl::Duration timeout
     return absl::FailedPreconditionError(
         absl::StrFormat("the group's HPET fd server %s: %s", path, what));
   };
-  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(absl::StrCat("cannot create a socket: ", ErrnoText(errno)));
+  absl::StatusOr<int> connected = ConnectSeqpacket(dir, kSocketFile, timeout);
+  if (!connected.ok()) return fail(connected.status().message());
+  const int fd = *connected;
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  // Bound connect() (a full backlog makes it wait) and recvmsg() (should poll() below
-  // be interrupted).
-  const timeval tv = absl::ToTimeval(timeout);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  int dir_fd = -1;
-  absl::StatusOr<sockaddr_un> addr = SocketAddress(dir, kSocketFile, &dir_fd);
-  if (!addr.ok()) return fail(addr.status().message());
-  const int connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr));
-  const int connect_errno = errno;
-  if (dir_fd >= 0) ::close(dir_fd);
-  if (connected != 0) {
-    return fail(absl::StrCat("cannot connect: ", ErrnoText(connect_errno)));
-  }
-  ucred server = {};
-  socklen_t length = sizeof(server);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &length) != 0) {
-    return fail(absl::StrCat("cannot read its credentials: ", ErrnoText(errno)));
-  }
-  if (server.uid != ::geteuid() && server.uid != 0) {
+  absl::StatusOr<ucred> credentials = PeerCredentials(fd);
+  if (!credentials.ok()) return fail(credentials.status().message());
+  const ucred& server = *credentials;
+  if (!TrustedUid(server.uid)) {
     return fail(absl::StrFormat("it runs as uid %u, not as this process's uid %u nor root",
                                 server.uid, ::geteuid()));
   }
@@ -320,45 +257,28 @@ absl::StatusOr<int> ReceiveHpetFd(const std::string& dir, absl::Duration timeout
                         path, absl::FormatDuration(timeout)));
   }
   FdMessage message = {};
-  iovec iov = {&message, sizeof(message)};
-  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
-  msghdr header = {};
-  header.msg_iov = &iov;
-  header.msg_iovlen = 1;
-  header.msg_control = control;
-  header.msg_controllen = sizeof(control);
-  const ssize_t n = ::recvmsg(fd, &header, MSG_CMSG_CLOEXEC);
-  const int recv_errno = errno;
-  // Every fd that arrived, whatever the message says: those not kept are closed.
-  std::vector<int> fds;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&header); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&header, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      fds.push_back(received);
-    }
-  }
+  Received got = ReceiveWithFds(fd, &message, sizeof(message), 1, 0);
+  const ssize_t n = got.bytes;
+  const std::vector<int>& fds = got.fds;
   auto refuse = [&](absl::string_view why) {
-    for (int received : fds) ::close(received);
+    CloseAll(fds);
     return fail(why);
   };
-  if (n < 0) return refuse(absl::StrCat("cannot receive: ", ErrnoText(recv_errno)));
+  if (n < 0) return refuse(absl::StrCat("cannot receive: ", ErrnoText(got.error)));
   if (n == 0) {
     return refuse(
         "it closed the connection without sending the HPET's fd (it refuses processes of "
         "another uid; see the primary's log)");
   }
-  if (n != static_cast<ssize_t>(sizeof(message)) || (header.msg_flags & MSG_TRUNC) != 0 ||
+  if (n != static_cast<ssize_t>(sizeof(message)) || got.truncated ||
       message.magic != kFdMagic || message.layout_version != kLayoutVersion) {
     return refuse(
         absl::StrFormat("it sent %d bytes that are not a keel HPET fd message of layout version %u",
                         n, kLayoutVersion));
   }
-  if ((header.msg_flags & MSG_CTRUNC) != 0 || fds.size() != 1) {
+  if (got.fds_truncated || fds.size() != 1) {
     return refuse(absl::StrFormat("it sent %d file descriptors%s, not one", fds.size(),
-                                  (header.msg_flags & MSG_CTRUNC) != 0 ? " (truncated)" : ""));
+                                  got.fds_truncated ? " (truncated)" : ""));
   }
   return fds[0];
 }

@@ -570,11 +570,11 @@ void Group::MarkReady() {
 
 namespace {
 
-constexpr uint32_t kSlotTokenBits = 7;  // slot + 1, 1..64
-constexpr uint32_t kIncarnationMask = (1u << (kTokenBits - kSlotTokenBits)) - 1;
+static_assert(kTokenSlots == kMaxProcesses);
+constexpr uint32_t kIncarnationMask = (1u << (kTokenBits - kTokenSlotBits)) - 1;
 
 uint32_t MakeToken(uint32_t slot, uint32_t incarnation) {
-  return (slot + 1) | ((incarnation & kIncarnationMask) << kSlotTokenBits);
+  return (slot + 1) | ((incarnation & kIncarnationMask) << kTokenSlotBits);
 }
 
 // Relaxed: the table changes under the config lock, which tokens do not take; a slot
@@ -592,11 +592,11 @@ uint32_t Group::SelfToken() const {
 }
 
 bool Group::TokenAlive(uint32_t token) const {
-  const uint32_t slot = (token & ((1u << kSlotTokenBits) - 1));
-  if (slot == 0 || slot > kMaxProcesses || token >> kTokenBits != 0) return false;
-  const ProcessSlot& p = config_->processes[slot - 1];
-  if (Peek(p.in_use) == 0 || MakeToken(slot - 1, Peek(p.incarnation)) != token) return false;
-  return LockHeld(probe_fd_, SlotLockByte(slot - 1), 1);
+  const int slot = TokenSlot(token);
+  if (slot < 0) return false;
+  const ProcessSlot& p = config_->processes[slot];
+  if (Peek(p.in_use) == 0 || MakeToken(slot, Peek(p.incarnation)) != token) return false;
+  return LockHeld(probe_fd_, SlotLockByte(slot), 1);
 }
 
 uint32_t Group::LcoreOwnerToken(unsigned lcore) const {

@@ -13,6 +13,18 @@
 namespace keel::eal_internal {
 
 inline constexpr uint32_t kTokenBits = 22;
+// The low kTokenSlotBits bits of a token are its process-table slot plus one.
+inline constexpr uint32_t kTokenSlotBits = 7;
+// How many process slots a group has (eal/internal/layout.h's kMaxProcesses).
+inline constexpr int kTokenSlots = 64;
+
+// The process-table slot a token names (0..kTokenSlots-1), or -1 for a malformed token.
+// Processes alive at the same time have distinct slots: per-process tables in shared
+// memory index by it.
+inline int TokenSlot(uint32_t token) {
+  const int slot = static_cast<int>(token & ((1u << kTokenSlotBits) - 1)) - 1;
+  return token >> kTokenBits != 0 || slot < 0 || slot >= kTokenSlots ? -1 : slot;
+}
 
 // This process's token; 0 before eal::Init and after eal::Cleanup.
 uint32_t SelfToken();

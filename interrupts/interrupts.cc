@@ -1,0 +1,1045 @@
+// The interrupts component: the process's interrupt thread (started by eal::Init) and
+// the interrupt relay.
+//
+// The relay's roles:
+//   - The primary is the one producer of every mailbox. Its own publishers (any thread)
+//     and its interrupt thread (relaying a secondary's events) push under produce_mu.
+//   - Each subscribing process consumes its own mailbox on its interrupt thread, woken
+//     by its doorbell eventfd (mailbox.h: rung only when it sleeps).
+//   - The relay's socket RUNDIR/intr (SOCK_SEQPACKET, 0600; peers must be this uid or
+//     root) is served by the primary's interrupt thread. A secondary's first Subscribe
+//     or Publish connects: Hello (its token, and its doorbell by SCM_RIGHTS) -> the
+//     primary resets the mailbox of the secondary's process slot, publishes its entry
+//     and answers Welcome. Afterwards the secondary sends its Publish messages on the
+//     same connection (never blocking: a full socket drops and counts), and the
+//     connection's end tells the primary the secondary is gone: its entry is freed, its
+//     doorbell closed, its mailbox kept for the next process of that slot.
+//   - A secondary learns of the primary's death from the EAL's pidfd of the primary (or
+//     the connection's end) on its interrupt thread, and delivers kPrimaryExited to its
+//     own subscribers.
+#include "interrupts/interrupts.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "base/kill_point.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "base/robust_mutex.h"
+#include "base/unix_socket.h"
+#include "eal/eal.h"
+#include "eal/internal/components.h"
+#include "eal/internal/identity.h"
+#include "interrupts/internal/layout.h"
+#include "interrupts/internal/mailbox.h"
+#include "memory/memory.h"
+
+namespace keel::interrupts {
+namespace {
+
+using eal::ProcessType;
+using namespace keel::interrupts_internal;  // NOLINT: the component's own layout
+
+constexpr char kComponent[] = "interrupts";
+constexpr char kTypesLock[] = "interrupt relay's type table lock";
+// Local type id of kPrimaryExited (not in the shared table).
+constexpr uint32_t kPrimaryExitedId = kMaxTypes;
+// Records one doorbell callback handles before it yields to the loop's other descriptors.
+constexpr int kDrainBatch = 256;
+
+static_assert(interrupts::kMaxPayload == interrupts_internal::kMaxPayload);
+static_assert(interrupts::kMaxTypes == interrupts_internal::kMaxTypes);
+static_assert(interrupts::kMaxTypeName + 1 == kTypeNameSize);
+
+// --- Messages on the relay's socket ----------------------------------------------------
+constexpr uint32_t kMessageMagic = 0x6b6c7472;  // "rtlk"
+enum MessageKind : uint32_t { kHello = 1, kWelcome = 2, kPublishMessage = 3 };
+
+struct MessageHeader {
+  uint32_t magic;  // kMessageMagic
+  uint32_t layout_version;
+  uint32_t kind;  // MessageKind
+  uint32_t reserved;
+};
+// Secondary -> primary, carrying the doorbell eventfd.
+struct HelloMessage {
+  MessageHeader header;
+  uint32_t token;  // the secondary's process token
+  int32_t pid;     // as it sees itself (the primary records the kernel's SO_PEERCRED pid)
+};
+// Primary -> secondary.
+struct WelcomeMessage {
+  MessageHeader header;
+  int32_t code;   // absl::StatusCode; 0: the mailbox of `slot` is the secondary's
+  int32_t slot;
+  char error[200];  // why not, NUL-terminated
+};
+// Secondary -> primary: one event, `length` payload bytes after the fixed part.
+struct PublishHeader {
+  MessageHeader header;
+  uint32_t type;
+  int32_t to;  // pid, or kBroadcast
+  uint64_t timestamp_ns;
+  uint32_t length;
+  uint32_t reserved;
+};
+constexpr size_t kMaxPublishMessage = sizeof(PublishHeader) + kMaxPayload;
+
+MessageHeader Header(MessageKind kind) { return {kMessageMagic, kLayoutVersion, kind, 0}; }
+bool ValidHeader(const MessageHeader& h, MessageKind kind) {
+  return h.magic == kMessageMagic && h.layout_version == kLayoutVersion && h.kind == kind;
+}
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string MailboxMemzone(int slot) { return absl::StrCat(kMailboxMemzonePrefix, slot); }
+
+void RingDoorbell(int fd) {
+  const uint64_t one = 1;
+  // Never blocks: the eventfd is non-blocking, and its counter cannot reach the maximum
+  // (the consumer reads it at every wake-up). A failure (EBADF) loses nothing the
+  // consumer cannot find: it drains the whole mailbox whenever it wakes.
+  while (::write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+  }
+}
+
+// --- Process state ---------------------------------------------------------------------
+
+// One subscriber as the primary's producer sees it (by process-table slot).
+struct Peer {
+  int doorbell_fd = -1;  // -1: no subscriber in this slot
+  Mailbox* mailbox = nullptr;
+  pid_t pid = 0;
+  uint32_t token = 0;
+  int connection_fd = -1;  // -1 for the primary's own mailbox
+};
+
+// A connection to the primary's relay socket (the callback's arg; primary's loop thread).
+struct Connection {
+  int fd = -1;
+  pid_t pid = 0;     // SO_PEERCRED
+  int slot = -1;     // set once welcomed
+  uint32_t token = 0;
+};
+
+struct Subscription {
+  SubscriptionId id;
+  uint32_t type;
+  EventCallback callback;
+  void* arg;
+};
+
+struct Relayed {
+  uint32_t type;
+  RelayReader reader;
+  void* arg;
+};
+
+struct State {
+  ProcessType type = ProcessType::kPrimary;
+  std::string runtime_dir;
+  std::string prefix;
+  absl::Duration attach_timeout;
+  uint32_t self_token = 0;
+  int self_slot = -1;
+  std::unique_ptr<EventLoop> loop;
+  RelayTable* table = nullptr;  // null: the group has no relay (its primary lacks it)
+
+  // Type names -> ids, cached (the shared table is the truth).
+  absl::Mutex types_mu;
+  absl::flat_hash_map<std::string, uint32_t> type_ids ABSL_GUARDED_BY(types_mu);
+
+  // This process's subscriptions.
+  absl::Mutex subs_mu;
+  absl::CondVar subs_idle;
+  std::vector<Subscription> subs ABSL_GUARDED_BY(subs_mu);  // in id order
+  SubscriptionId next_sub ABSL_GUARDED_BY(subs_mu) = 1;
+  SubscriptionId running_sub ABSL_GUARDED_BY(subs_mu) = 0;
+
+  // This process's mailbox, as its consumer (the interrupt thread alone reads and
+  // advances head/expected once it is set; set under connect_mu before the doorbell is
+  // registered).
+  absl::Mutex connect_mu;
+  Mailbox* mailbox = nullptr;
+  int doorbell_fd = -1;
+  uint64_t head = 0;
+  uint64_t expected_sequence = 0;
+  // Secondary: the connection to the primary's relay.
+  std::atomic<int> relay_fd{-1};
+  std::atomic<bool> primary_gone{false};
+  std::atomic<uint64_t> publish_drops{0};  // secondary: the relay's socket was full
+  pid_t primary_pid = 0;
+
+  // Primary: the producer.
+  int listen_fd = -1;
+  absl::Mutex produce_mu;
+  Peer peers[kMaxSubscribers] ABSL_GUARDED_BY(produce_mu);
+  uint64_t active_slots ABSL_GUARDED_BY(produce_mu) = 0;  // bit s: peers[s] has a doorbell
+  // Open connections to the relay's socket (the loop thread's; freed at cleanup).
+  absl::flat_hash_set<Connection*> connections ABSL_GUARDED_BY(produce_mu);
+
+  absl::Mutex relayed_mu;
+  absl::flat_hash_map<int, std::unique_ptr<Relayed>> relayed ABSL_GUARDED_BY(relayed_mu);
+};
+State* g_state = nullptr;
+
+absl::Status NotInitialized() {
+  return absl::FailedPreconditionError("interrupts: eal::Init was not called (or Cleanup was)");
+}
+
+absl::Status NoRelay(const State& s) {
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "interrupts: group \"%s\" has no interrupt relay (its primary is built without "
+      "//interrupts)",
+      s.prefix));
+}
+
+absl::string_view TypeName(const State& s, uint32_t type) {
+  if (type == kPrimaryExitedId) return kPrimaryExited;
+  return NameOf(s.table->types[type].name);
+}
+
+// --- Delivery to this process's callbacks (interrupt thread) --------------------------------
+
+void DeliverLocal(State& s, uint32_t type, const Event& event) {
+  SubscriptionId last = 0;
+  for (;;) {
+    Subscription sub;
+    {
+      absl::MutexLock lock(&s.subs_mu);
+      s.running_sub = 0;
+      s.subs_idle.SignalAll();
+      auto next = std::upper_bound(s.subs.begin(), s.subs.end(), last,
+                                   [](SubscriptionId id, const Subscription& x) { return id < x.id; });
+      while (next != s.subs.end() && next->type != type) ++next;
+      if (next == s.subs.end()) return;
+      sub = *next;
+      last = sub.id;
+      s.running_sub = sub.id;
+    }
+    sub.callback(event, sub.arg);
+  }
+}
+
+// The doorbell's callback: drains the mailbox (mailbox.h, the consumer).
+void OnDoorbell(int fd, uint32_t, void* arg) {
+  State& s = *static_cast<State*>(arg);
+  uint64_t count;
+  // Non-blocking: EAGAIN when a wake-up came from a producer that found us awake.
+  while (::read(fd, &count, sizeof(count)) < 0 && errno == EINTR) {
+  }
+  Mailbox* m = s.mailbox;
+  for (int handled = 0;;) {
+    uint64_t available = Available(m, s.head);
+    if (available > m->capacity) {
+      KEEL_LOG(Error, kComponent,
+               "this process's mailbox is damaged (tail - head = %d, capacity %u): its %d "
+               "records are skipped",
+               available, m->capacity, available);
+      s.head += available;
+      Consume(m, s.head);
+      available = 0;
+    }
+    if (available == 0) {
+      if (PrepareToSleep(m, s.head)) return;
+      continue;
+    }
+    if (handled >= kDrainBatch) {
+      // Let the loop's other descriptors run; come back at once.
+      RingDoorbell(fd);
+      return;
+    }
+    const Record& r = RecordAt(m, s.head);
+    const uint32_t type = r.type;
+    const uint32_t length = std::min<uint32_t>(r.length, kMaxPayload);
+    Event event;
+    event.sequence = r.sequence;
+    event.dropped_before = r.sequence > s.expected_sequence ? r.sequence - s.expected_sequence : 0;
+    event.source_pid = r.source_pid;
+    event.timestamp_ns = static_cast<int64_t>(r.timestamp_ns);
+    event.payload = absl::MakeConstSpan(r.payload, length);
+    s.expected_sequence = r.sequence + 1;
+    if (type < s.table->type_count.load(std::memory_order_acquire)) {
+      event.type = TypeName(s, type);
+      DeliverLocal(s, type, event);
+    }
+    // After the callbacks: the record's slot is ours until then.
+    Consume(m, ++s.head);
+    ++handled;
+  }
+}
+
+void PrimaryGone(State& s, const char* how) {
+  if (s.primary_gone.exchange(true)) return;
+  KEEL_LOG(Warning, kComponent, "the primary (pid %d) exited (%s): events are no longer relayed",
+           s.primary_pid, how);
+  const int32_t pid = s.primary_pid;
+  Event event;
+  event.type = kPrimaryExited;
+  event.source_pid = s.primary_pid;
+  event.timestamp_ns = static_cast<int64_t>(MonotonicNs());
+  event.payload = absl::MakeConstSpan(reinterpret_cast<const unsigned char*>(&pid), sizeof(pid));
+  DeliverLocal(s, kPrimaryExitedId, event);
+}
+
+void OnPrimaryExit(int fd, uint32_t, void* arg) {
+  State& s = *static_cast<State*>(arg);
+  s.loop->Unregister(fd, &OnPrimaryExit, arg).IgnoreError();  // one-shot; the EAL owns fd
+  PrimaryGone(s, "its pidfd");
+}
+
+// A secondary's connection to the relay: the primary sends nothing after Welcome, so
+// readiness means it closed (it exited).
+void OnRelayConnection(int fd, uint32_t events, void* arg) {
+  State& s = *static_cast<State*>(arg);
+  char byte;
+  const ssize_t n = ::recv(fd, &byte, sizeof(byte), MSG_DONTWAIT);
+  if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR) && (events & EPOLLHUP) == 0)) return;
+  s.loop->Unregister(fd, &OnRelayConnection, arg).IgnoreError();
+  PrimaryGone(s, "the relay's connection closed");
+}
+
+// --- The type table ---------------------------------------------------------------------
+
+absl::Status CheckTypeName(absl::string_view name) {
+  if (name == kPrimaryExited) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "event type \"%s\" is delivered by keel itself; it cannot be registered or published",
+        name));
+  }
+  return CheckNameLength("event type", name, kMaxTypeName);
+}
+
+// The id of `name` in the shared table, or -1.
+int FindType(const RelayTable& t, absl::string_view name) {
+  // Acquire: pairs with the release in RegisterType: names below the count are written.
+  const uint32_t count = std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (NameOf(t.types[i].name) == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+absl::StatusOr<uint32_t> TypeId(State& s, absl::string_view name) {
+  {
+    absl::MutexLock lock(&s.types_mu);
+    auto it = s.type_ids.find(name);
+    if (it != s.type_ids.end()) return it->second;
+  }
+  if (absl::Status c = CheckTypeName(name); !c.ok()) return c;
+  RelayTable& t = *s.table;
+  int id = FindType(t, name);
+  if (id < 0) {
+    // A dead holder left at worst a name past the count: nothing to repair.
+    RobustLock lock(&t.types_lock, kTypesLock, [] {});
+    if (!lock.ok()) return lock.status();
+    id = FindType(t, name);
+    if (id < 0) {
+      // Relaxed: written only under the lock.
+      const uint32_t count = t.type_count.load(std::memory_order_relaxed);
+      if (count >= kMaxTypes) {
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "event type \"%s\": the group has %d types already, the most it can have",
+            Printable(name), kMaxTypes));
+      }
+      CopyName(t.types[count].name, name);
+      KillPointForTest("interrupts.type.before_count");  // a kill here leaves an unused slot
+      // Release: pairs with FindType's acquire: the name is written before it counts.
+      t.type_count.store(count + 1, std::memory_order_release);
+      id = static_cast<int>(count);
+    }
+  }
+  absl::MutexLock lock(&s.types_mu);
+  s.type_ids.emplace(std::string(name), static_cast<uint32_t>(id));
+  return static_cast<uint32_t>(id);
+}
+
+// --- The producer (primary) ------------------------------------------------------------------
+
+// Pushes one event to every peer that subscribes to `type` (or to `to` alone).
+absl::Status Deliver(State& s, uint32_t type, pid_t source_pid, uint64_t timestamp_ns,
+                     const void* payload, uint32_t length, pid_t to)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
+  const uint64_t bit = uint64_t{1} << type;
+  bool found = false;
+  bool dropped = false;
+  for (uint64_t slots = s.active_slots; slots != 0; slots &= slots - 1) {
+    const int slot = __builtin_ctzll(slots);
+    Peer& p = s.peers[slot];
+    if (to != kBroadcast && p.pid != to) continue;
+    // Relaxed: a subscription is seen from the next event on; Subscribe returning
+    // happens before any Publish the caller orders after it.
+    if ((s.table->subscribers[slot].subscriptions.load(std::memory_order_relaxed) & bit) == 0) {
+      continue;
+    }
+    found = true;
+    switch (Push(p.mailbox, type, source_pid, timestamp_ns, payload, length)) {
+      case PushResult::kQueuedAsleep:
+        RingDoorbell(p.doorbell_fd);
+        break;
+      case PushResult::kDropped:
+        dropped = true;
+        break;
+      case PushResult::kQueued:
+        break;
+    }
+  }
+  if (to == kBroadcast) return absl::OkStatus();
+  if (!found) {
+    return absl::NotFoundError(absl::StrFormat(
+        "event type \"%s\": process %d does not subscribe to it", TypeName(s, type), to));
+  }
+  if (dropped) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "event type \"%s\": the mailbox of process %d is full; the event is dropped (counted)",
+        TypeName(s, type), to));
+  }
+  return absl::OkStatus();
+}
+
+// Frees slot's peer and its entry (primary). The mailbox memory stays for the slot's next
+// process.
+void ReclaimPeer(State& s, int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
+  Peer& p = s.peers[slot];
+  // First the entry, so no tool lists a subscriber whose doorbell is closed.
+  // Release: pairs with DescribeRelay's acquire.
+  s.table->subscribers[slot].state.store(kEntryFree, std::memory_order_release);
+  if (p.doorbell_fd >= 0) ::close(p.doorbell_fd);
+  s.active_slots &= ~(uint64_t{1} << slot);
+  p = Peer{};
+}
+
+// Gives `slot` a fresh mailbox for `token` and publishes its entry (primary).
+absl::StatusOr<Mailbox*> OpenMailbox(State& s, int slot, uint32_t token, pid_t pid, int doorbell_fd,
+                                     int connection_fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
+  if (s.peers[slot].doorbell_fd >= 0) {
+    // The slot's previous process is gone (the EAL gave its slot to `token`), and its
+    // connection's end is not handled yet: reclaim it now.
+    ReclaimPeer(s, slot);
+  }
+  const std::string name = MailboxMemzone(slot);
+  const size_t bytes = MailboxBytes(kMailboxCapacity);
+  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(name);
+  if (!zone.ok() && absl::IsNotFound(zone.status())) {
+    zone = memory::ReserveMemzone(name, bytes, memory::kSocketAny, 64);
+  }
+  if (!zone.ok()) {
+    return absl::Status(zone.status().code(),
+                        absl::StrFormat("interrupts: the mailbox of process %d: %s", pid,
+                                        zone.status().message()));
+  }
+  if (zone->size < bytes) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "interrupts: memzone \"%s\" has %d bytes, a mailbox needs %d", name, zone->size, bytes));
+  }
+  auto* m = static_cast<Mailbox*>(zone->addr);
+  ResetMailbox(m, kMailboxCapacity, token);
+  SubscriberEntry& e = s.table->subscribers[slot];
+  e.token = token;
+  e.pid = pid;
+  e.connected_ns = MonotonicNs();
+  // Relaxed: published by the state's release below.
+  e.subscriptions.store(0, std::memory_order_relaxed);
+  KillPointForTest("interrupts.entry.before_state");  // a kill here leaves the entry free
+  // Release: pairs with the acquire of readers (DescribeRelay, the subscriber): the
+  // entry's fields and the mailbox's reset are written.
+  e.state.store(kEntryActive, std::memory_order_release);
+  s.peers[slot] = Peer{doorbell_fd, m, pid, token, connection_fd};
+  s.active_slots |= uint64_t{1} << slot;
+  return m;
+}
+
+void CloseConnection(State& s, Connection* c) {
+  s.loop->Unregister(c->fd, kAnyCallback, kAnyArg).IgnoreError();
+  {
+    absl::MutexLock lock(&s.produce_mu);
+    if (c->slot >= 0 && s.peers[c->slot].connection_fd == c->fd &&
+        s.peers[c->slot].token == c->token) {
+      ReclaimPeer(s, c->slot);
+      KEEL_LOG(Debug, kComponent, "subscriber %d left; its mailbox is reclaimed", c->pid);
+    }
+    s.connections.erase(c);
+  }
+  ::close(c->fd);
+  delete c;
+}
+
+void SendWelcome(int fd, absl::Status status, int slot) {
+  WelcomeMessage w = {};
+  w.header = Header(kWelcome);
+  w.code = static_cast<int32_t>(status.code());
+  w.slot = slot;
+  CopyName(w.error, status.message());
+  // Never blocks: a peer that does not read its Welcome only loses it.
+  SendWithFds(fd, &w, sizeof(w), {}, MSG_DONTWAIT);
+}
+
+absl::Status Welcome(State& s, Connection* c, const HelloMessage& hello, int doorbell_fd) {
+  if (!eal_internal::TokenAlive(hello.token)) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "process %d: token 0x%x is not a live process of group \"%s\"", c->pid, hello.token,
+        s.prefix));
+  }
+  const int slot = eal_internal::TokenSlot(hello.token);
+  absl::MutexLock lock(&s.produce_mu);
+  absl::StatusOr<Mailbox*> m = OpenMailbox(s, slot, hello.token, c->pid, doorbell_fd, c->fd);
+  if (!m.ok()) return m.status();
+  c->slot = slot;
+  c->token = hello.token;
+  return absl::OkStatus();
+}
+
+// A message on a connection to the relay's socket (primary's interrupt thread).
+void OnConnection(int fd, uint32_t events, void* arg) {
+  State& s = *g_state;
+  auto* c = static_cast<Connection*>(arg);
+  for (;;) {
+    alignas(8) unsigned char buffer[kMaxPublishMessage];
+    Received got = ReceiveWithFds(fd, buffer, sizeof(buffer), c->slot < 0 ? 1 : 0, MSG_DONTWAIT);
+    if (got.bytes < 0 && (got.error == EAGAIN || got.error == EINTR)) {
+      if ((events & (EPOLLHUP | EPOLLERR)) == 0) return;
+      got.bytes = 0;  // hung up with nothing left to read
+    }
+    if (got.bytes <= 0) {
+      CloseConnection(s, c);
+      return;
+    }
+    MessageHeader header;
+    std::memcpy(&header, buffer, std::min(sizeof(header), static_cast<size_t>(got.bytes)));
+    if (c->slot < 0) {
+      // The first message: Hello with the doorbell.
+      HelloMessage hello = {};
+      if (got.bytes == sizeof(hello)) std::memcpy(&hello, buffer, sizeof(hello));
+      absl::Status status;
+      if (got.bytes != sizeof(hello) || !ValidHeader(hello.header, kHello) ||
+          got.fds.size() != 1) {
+        status = absl::InvalidArgumentError(absl::StrFormat(
+            "process %d sent %d bytes and %d fds, not a keel relay Hello of layout version %u",
+            c->pid, got.bytes, got.fds.size(), kLayoutVersion));
+      } else {
+        status = Welcome(s, c, hello, got.fds[0]);
+      }
+      SendWelcome(fd, status, c->slot);
+      if (!status.ok()) {
+        KEEL_LOG(Warning, kComponent, "relay: refused process %d: %s", c->pid, status.message());
+        CloseAll(got.fds);
+        CloseConnection(s, c);
+        return;
+      }
+      KEEL_LOG(Debug, kComponent, "relay: process %d subscribed (slot %d)", c->pid, c->slot);
+      continue;
+    }
+    CloseAll(got.fds);
+    PublishHeader p = {};
+    if (static_cast<size_t>(got.bytes) >= sizeof(p)) std::memcpy(&p, buffer, sizeof(p));
+    if (static_cast<size_t>(got.bytes) < sizeof(p) || got.truncated ||
+        !ValidHeader(p.header, kPublishMessage) || p.length > kMaxPayload ||
+        sizeof(p) + p.length != static_cast<size_t>(got.bytes) ||
+        p.type >= s.table->type_count.load(std::memory_order_acquire)) {
+      KEEL_LOG(Warning, kComponent, "relay: process %d sent a bad message (%d bytes); ignored",
+               c->pid, got.bytes);
+      continue;
+    }
+    absl::MutexLock lock(&s.produce_mu);
+    Deliver(s, p.type, c->pid, p.timestamp_ns, buffer + sizeof(p), p.length, p.to).IgnoreError();
+  }
+}
+
+void OnListen(int fd, uint32_t, void* arg) {
+  State& s = *static_cast<State*>(arg);
+  for (;;) {
+    const int connection = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (connection < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        KEEL_LOG(Warning, kComponent, "relay: accept: %s", ErrnoText(errno));
+      }
+      return;
+    }
+    absl::StatusOr<ucred> peer = PeerCredentials(connection);
+    if (!peer.ok() || !TrustedUid(peer->uid)) {
+      KEEL_LOG(Warning, kComponent, "relay: refused a peer (%s)",
+               peer.ok() ? absl::StrFormat("pid %d of uid %u: not this uid %u, nor root",
+                                           peer->pid, peer->uid, ::geteuid())
+                         : std::string(peer.status().message()));
+      ::close(connection);
+      continue;
+    }
+    auto* c = new Connection{connection, peer->pid, -1, 0};
+    {
+      absl::MutexLock lock(&s.produce_mu);
+      s.connections.insert(c);
+    }
+    if (absl::Status r = s.loop->Register(connection, &OnConnection, c, EPOLLIN | EPOLLRDHUP);
+        !r.ok()) {
+      KEEL_LOG(Warning, kComponent, "relay: %s", r.message());
+      CloseConnection(s, c);
+    }
+  }
+}
+
+// --- This process's mailbox -----------------------------------------------------------------
+
+// Registers the doorbell with the loop once the mailbox is this process's.
+absl::Status StartConsuming(State& s, Mailbox* m, int doorbell_fd) {
+  s.mailbox = m;
+  s.head = 0;
+  s.expected_sequence = 0;
+  s.doorbell_fd = doorbell_fd;
+  return s.loop->Register(doorbell_fd, &OnDoorbell, &s);
+}
+
+// The mailbox of this process, opened on first use (primary: locally; secondary: over
+// the relay's socket).
+absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu) {
+  if (s.mailbox != nullptr) return absl::OkStatus();
+  if (s.type == ProcessType::kSecondary && s.primary_gone.load()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "interrupts: the primary (pid %d) of group \"%s\" exited: the relay is gone",
+        s.primary_pid, s.prefix));
+  }
+  const int doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (doorbell < 0) return absl::InternalError(absl::StrCat("eventfd: ", ErrnoText(errno)));
+  if (s.type == ProcessType::kPrimary) {
+    absl::StatusOr<Mailbox*> m;
+    {
+      absl::MutexLock lock(&s.produce_mu);
+      m = OpenMailbox(s, s.self_slot, s.self_token, ::getpid(), doorbell, -1);
+    }
+    if (!m.ok()) {
+      ::close(doorbell);
+      return m.status();
+    }
+    return StartConsuming(s, *m, doorbell);
+  }
+
+  auto unavailable = [&](absl::string_view why) {
+    return absl::UnavailableError(absl::StrFormat(
+        "interrupts: cannot join the relay of group \"%s\" at %s/%s: %s", s.prefix, s.runtime_dir,
+        kSocketFile, why));
+  };
+  absl::StatusOr<int> fd = ConnectSeqpacket(s.runtime_dir, kSocketFile, s.attach_timeout);
+  if (!fd.ok()) {
+    ::close(doorbell);
+    return unavailable(fd.status().message());
+  }
+  auto fail = [&](absl::Status status) {
+    ::close(*fd);
+    ::close(doorbell);
+    return status;
+  };
+  absl::StatusOr<ucred> peer = PeerCredentials(*fd);
+  if (!peer.ok()) return fail(unavailable(peer.status().message()));
+  if (!TrustedUid(peer->uid)) {
+    return fail(unavailable(absl::StrFormat("it runs as uid %u, not as this process's uid %u nor root",
+                                            peer->uid, ::geteuid())));
+  }
+  HelloMessage hello = {Header(kHello), s.self_token, ::getpid()};
+  if (SendWithFds(*fd, &hello, sizeof(hello), {doorbell}, 0) != sizeof(hello)) {
+    return fail(unavailable(absl::StrCat("cannot send Hello: ", ErrnoText(errno))));
+  }
+  WelcomeMessage w = {};
+  // Blocking, bounded by SO_RCVTIMEO (--attach-timeout).
+  Received got = ReceiveWithFds(*fd, &w, sizeof(w), 0, 0);
+  if (got.bytes < 0) {
+    return fail(unavailable(got.error == EAGAIN
+                                ? absl::StrFormat("no answer within %s (--attach-timeout)",
+                                                  absl::FormatDuration(s.attach_timeout))
+                                : absl::StrCat("cannot receive: ", ErrnoText(got.error))));
+  }
+  w.error[sizeof(w.error) - 1] = '\0';
+  if (got.bytes != sizeof(w) || !ValidHeader(w.header, kWelcome)) {
+    return fail(unavailable(absl::StrFormat("it answered %d bytes, not a Welcome", got.bytes)));
+  }
+  if (w.code != 0) {
+    return fail(absl::Status(static_cast<absl::StatusCode>(w.code),
+                             absl::StrCat("interrupts: the relay refused this process: ",
+                                          Printable(w.error))));
+  }
+  if (w.slot != s.self_slot) {
+    return fail(unavailable(absl::StrFormat("it gave slot %d, this process has %d", w.slot,
+                                            s.self_slot)));
+  }
+  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(MailboxMemzone(w.slot));
+  if (!zone.ok()) return fail(unavailable(zone.status().message()));
+  auto* m = static_cast<Mailbox*>(zone->addr);
+  if (zone->size < MailboxBytes(kMailboxCapacity) || m->magic != kMailboxMagic ||
+      m->layout_version != kLayoutVersion || m->capacity != kMailboxCapacity ||
+      m->record_size != kRecordSize || m->owner_token != s.self_token) {
+    return fail(unavailable(absl::StrFormat("memzone \"%s\" is not this process's mailbox",
+                                            MailboxMemzone(w.slot))));
+  }
+  if (absl::Status r = s.loop->Register(*fd, &OnRelayConnection, &s, EPOLLIN | EPOLLRDHUP);
+      !r.ok()) {
+    return fail(r);
+  }
+  if (absl::Status r = StartConsuming(s, m, doorbell); !r.ok()) {
+    s.loop->Unregister(*fd, &OnRelayConnection, &s).IgnoreError();
+    s.mailbox = nullptr;
+    return fail(r);
+  }
+  s.relay_fd.store(*fd);
+  return absl::OkStatus();
+}
+
+// A secondary's connection for publishing (its mailbox comes with it).
+absl::StatusOr<int> RelayConnection(State& s) {
+  const int fd = s.relay_fd.load();
+  if (fd >= 0) return fd;
+  absl::MutexLock lock(&s.connect_mu);
+  if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
+  return s.relay_fd.load();
+}
+
+// --- Relayed descriptors ------------------------------------------------------------------
+
+void OnRelayed(int fd, uint32_t events, void* arg) {
+  const Relayed& r = *static_cast<Relayed*>(arg);
+  unsigned char buffer[kMaxPayload];
+  ssize_t n;
+  if (r.reader != nullptr) {
+    n = r.reader(fd, buffer, sizeof(buffer), r.arg);
+  } else {
+    n = ::read(fd, buffer, sizeof(uint64_t));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR) && (events & (EPOLLHUP | EPOLLERR)) == 0) {
+      return;
+    }
+  }
+  if (n < 0 || (n == 0 && (events & (EPOLLHUP | EPOLLERR)) != 0)) {
+    KEEL_LOG(Error, kComponent, "relayed fd %d (event type \"%s\") failed (%s); no longer relayed",
+             fd, TypeName(*g_state, r.type), n < 0 ? ErrnoText(errno) : "hung up");
+    g_state->loop->Unregister(fd, &OnRelayed, arg).IgnoreError();
+    return;
+  }
+  if (n == 0) return;
+  const absl::Status p = Publish(EventType{r.type}, buffer, std::min<size_t>(n, kMaxPayload));
+  if (!p.ok()) KEEL_LOG(Warning, kComponent, "relayed fd %d: %s", fd, p.message());
+}
+
+// --- EAL hooks ---------------------------------------------------------------------------
+
+absl::Status InitPrimary(State& s) {
+  absl::StatusOr<memory::Memzone> zone =
+      memory::ReserveMemzone(kRelayMemzone, sizeof(RelayTable), memory::kSocketAny, 64);
+  if (!zone.ok()) {
+    return absl::Status(zone.status().code(), absl::StrCat("interrupts: cannot reserve the relay table: ",
+                                                           zone.status().message()));
+  }
+  auto* t = new (zone->addr) RelayTable();
+  if (absl::Status m = InitRobustMutex(&t->types_lock, kTypesLock); !m.ok()) return m;
+  t->layout_version = kLayoutVersion;
+  t->primary_pid = ::getpid();
+  // Last: secondaries read the table after the EAL's ready flag, which publishes it.
+  t->magic = kRelayMagic;
+  s.table = t;
+  // A stale socket of a dead primary of this prefix (the EAL allowed this primary in).
+  ::unlink(absl::StrCat(s.runtime_dir, "/", kSocketFile).c_str());
+  absl::StatusOr<int> listen_fd = ListenSeqpacket(s.runtime_dir, kSocketFile);
+  if (!listen_fd.ok()) {
+    return absl::Status(listen_fd.status().code(),
+                        absl::StrCat("interrupts: the relay's socket: ", listen_fd.status().message()));
+  }
+  s.listen_fd = *listen_fd;
+  return s.loop->Register(s.listen_fd, &OnListen, &s);
+}
+
+absl::Status InitSecondary(State& s) {
+  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kRelayMemzone);
+  if (!zone.ok() && absl::IsNotFound(zone.status())) {
+    KEEL_LOG(Info, kComponent,
+             "group \"%s\" has no interrupt relay (its primary is built without //interrupts): "
+             "this process has its interrupt thread, and no relay",
+             s.prefix);
+  } else if (!zone.ok()) {
+    return zone.status();
+  } else {
+    const auto* t = static_cast<const RelayTable*>(zone->addr);
+    if (zone->size < sizeof(RelayTable) || t->magic != kRelayMagic) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "interrupts: memzone \"%s\" of group \"%s\" is not a relay table", kRelayMemzone,
+          s.prefix));
+    }
+    if (t->layout_version != kLayoutVersion) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "component \"interrupts\": group \"%s\" uses shared-layout version %u, this process "
+          "has layout version %u (interrupts %s)",
+          s.prefix, t->layout_version, kLayoutVersion, ToString(kVersion)));
+    }
+    s.table = static_cast<RelayTable*>(zone->addr);
+    s.primary_pid = t->primary_pid;
+  }
+  const int pidfd = eal::PrimaryExitFd();
+  if (pidfd >= 0) {
+    if (absl::Status r = s.loop->Register(pidfd, &OnPrimaryExit, &s); !r.ok()) return r;
+  }
+  return absl::OkStatus();
+}
+
+void CleanupInterrupts(ProcessType type);
+
+absl::Status InitInterrupts(const eal_internal::InitContext& context) {
+  auto state = std::make_unique<State>();
+  State& s = *state;
+  s.type = context.type;
+  s.runtime_dir = context.runtime_dir;
+  s.prefix = context.options.file_prefix;
+  s.attach_timeout = context.options.attach_timeout;
+  s.self_token = eal_internal::SelfToken();
+  s.self_slot = eal_internal::TokenSlot(s.self_token);
+  s.primary_pid = ::getpid();
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Start("keel-intr");
+  if (!loop.ok()) {
+    return absl::Status(loop.status().code(),
+                        absl::StrCat("interrupts: the interrupt thread: ", loop.status().message()));
+  }
+  s.loop = *std::move(loop);
+  g_state = state.release();
+  const absl::Status status =
+      context.type == ProcessType::kPrimary ? InitPrimary(s) : InitSecondary(s);
+  if (!status.ok()) CleanupInterrupts(context.type);
+  return status;
+}
+
+void CleanupInterrupts(ProcessType type) {
+  State* s = std::exchange(g_state, nullptr);
+  if (s == nullptr) return;
+  s->loop.reset();  // first: no callback runs after this
+  if (type == ProcessType::kPrimary) {
+    if (s->listen_fd >= 0) {
+      ::close(s->listen_fd);
+      ::unlink(absl::StrCat(s->runtime_dir, "/", kSocketFile).c_str());
+    }
+    absl::MutexLock lock(&s->produce_mu);
+    for (int slot = 0; slot < kMaxSubscribers; ++slot) {
+      if (s->peers[slot].doorbell_fd >= 0) ReclaimPeer(*s, slot);
+    }
+    // Each secondary sees its connection close: the primary exited.
+    for (Connection* c : s->connections) {
+      ::close(c->fd);
+      delete c;
+    }
+    s->connections.clear();
+  } else {
+    // Closing the connection tells the primary this process left: it reclaims the mailbox.
+    const int fd = s->relay_fd.load();
+    if (fd >= 0) ::close(fd);
+  }
+  if (s->doorbell_fd >= 0 && type == ProcessType::kSecondary) ::close(s->doorbell_fd);
+  delete s;
+}
+
+const eal_internal::ComponentRegistrar kRegistrar({"interrupts", kVersion, kLayoutVersion,
+                                                   /*init_order=*/30, InitInterrupts,
+                                                   CleanupInterrupts});
+
+}  // namespace
+
+// --- Public API ----------------------------------------------------------------------------
+
+absl::Status RegisterCallback(int fd, Callback callback, void* arg, uint32_t events) {
+  if (g_state == nullptr) return NotInitialized();
+  return g_state->loop->Register(fd, callback, arg, events);
+}
+
+absl::StatusOr<int> UnregisterCallback(int fd, Callback callback, void* arg) {
+  if (g_state == nullptr) return NotInitialized();
+  return g_state->loop->Unregister(fd, callback, arg);
+}
+
+bool InInterruptThread() { return g_state != nullptr && g_state->loop->InLoopThread(); }
+
+absl::StatusOr<EventType> RegisterType(absl::string_view name) {
+  if (g_state == nullptr) return NotInitialized();
+  if (g_state->table == nullptr) return NoRelay(*g_state);
+  absl::StatusOr<uint32_t> id = TypeId(*g_state, name);
+  if (!id.ok()) return id.status();
+  return EventType{*id};
+}
+
+absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback callback,
+                                         void* arg) {
+  if (g_state == nullptr) return NotInitialized();
+  State& s = *g_state;
+  if (callback == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("event type \"%s\": the callback is null", Printable(type)));
+  }
+  uint32_t id = kPrimaryExitedId;
+  if (type != kPrimaryExited) {
+    if (s.table == nullptr) return NoRelay(s);
+    absl::StatusOr<uint32_t> found = TypeId(s, type);
+    if (!found.ok()) return found.status();
+    id = *found;
+    absl::MutexLock lock(&s.connect_mu);
+    if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
+  }
+  SubscriptionId sub;
+  {
+    absl::MutexLock lock(&s.subs_mu);
+    sub = s.next_sub++;
+    s.subs.push_back(Subscription{sub, id, callback, arg});
+  }
+  if (id != kPrimaryExitedId) {
+    // After the callback is in place: the first event that sees the bit finds it.
+    // Relaxed: the RMW is seen by the producer's next Deliver; see Deliver.
+    s.table->subscribers[s.self_slot].subscriptions.fetch_or(uint64_t{1} << id,
+                                                              std::memory_order_relaxed);
+  }
+  return sub;
+}
+
+absl::Status Unsubscribe(SubscriptionId id) {
+  if (g_state == nullptr) return NotInitialized();
+  State& s = *g_state;
+  const bool on_loop = s.loop->InLoopThread();
+  absl::MutexLock lock(&s.subs_mu);
+  auto it = std::find_if(s.subs.begin(), s.subs.end(),
+                         [id](const Subscription& x) { return x.id == id; });
+  if (it == s.subs.end()) {
+    return absl::NotFoundError(absl::StrFormat("subscription %d: no such subscription", id));
+  }
+  const uint32_t type = it->type;
+  s.subs.erase(it);
+  const bool last = std::none_of(s.subs.begin(), s.subs.end(),
+                                 [type](const Subscription& x) { return x.type == type; });
+  if (last && type != kPrimaryExitedId) {
+    // Relaxed: as in Subscribe; events already queued for the type find no callback.
+    s.table->subscribers[s.self_slot].subscriptions.fetch_and(~(uint64_t{1} << type),
+                                                               std::memory_order_relaxed);
+  }
+  if (!on_loop) {
+    while (s.running_sub == id) s.subs_idle.Wait(&s.subs_mu);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to) {
+  if (g_state == nullptr) return NotInitialized();
+  State& s = *g_state;
+  if (s.table == nullptr) return NoRelay(s);
+  // Acquire: pairs with TypeId's release: the name is there.
+  if (type.id >= s.table->type_count.load(std::memory_order_acquire)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("event type %d: not a registered type", type.id));
+  }
+  if (size > kMaxPayload) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("event type \"%s\": a payload of %d bytes; at most %d", TypeName(s, type.id),
+                        size, kMaxPayload));
+  }
+  const uint64_t now = MonotonicNs();
+  if (s.type == ProcessType::kPrimary) {
+    absl::MutexLock lock(&s.produce_mu);
+    return Deliver(s, type.id, ::getpid(), now, payload, static_cast<uint32_t>(size), to);
+  }
+  absl::StatusOr<int> fd = RelayConnection(s);
+  if (!fd.ok()) return fd.status();
+  alignas(8) unsigned char buffer[kMaxPublishMessage];
+  PublishHeader header = {Header(kPublishMessage), type.id, to, now,
+                          static_cast<uint32_t>(size), 0};
+  std::memcpy(buffer, &header, sizeof(header));
+  if (size > 0) std::memcpy(buffer + sizeof(header), payload, size);
+  const ssize_t sent = SendWithFds(*fd, buffer, sizeof(header) + size, {}, MSG_DONTWAIT);
+  if (sent == static_cast<ssize_t>(sizeof(header) + size)) return absl::OkStatus();
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    s.publish_drops.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "event type \"%s\": the relay's socket is full (the primary is not keeping up); "
+        "the event is dropped (counted)",
+        TypeName(s, type.id)));
+  }
+  return absl::UnavailableError(absl::StrFormat(
+      "event type \"%s\": the relay's connection to the primary (pid %d) failed: %s",
+      TypeName(s, type.id), s.primary_pid, ErrnoText(errno)));
+}
+
+absl::Status Publish(absl::string_view type, const void* payload, size_t size, pid_t to) {
+  absl::StatusOr<EventType> t = RegisterType(type);
+  if (!t.ok()) return t.status();
+  return Publish(*t, payload, size, to);
+}
+
+absl::Status RelayFd(int fd, absl::string_view type, RelayReader reader, void* arg) {
+  absl::StatusOr<EventType> t = RegisterType(type);
+  if (!t.ok()) return t.status();
+  State& s = *g_state;
+  absl::MutexLock lock(&s.relayed_mu);
+  if (s.relayed.contains(fd)) {
+    return absl::AlreadyExistsError(absl::StrFormat("fd %d is relayed already", fd));
+  }
+  auto relayed = std::make_unique<Relayed>(Relayed{t->id, reader, arg});
+  if (absl::Status r = s.loop->Register(fd, &OnRelayed, relayed.get()); !r.ok()) return r;
+  s.relayed.emplace(fd, std::move(relayed));
+  return absl::OkStatus();
+}
+
+absl::Status UnrelayFd(int fd) {
+  if (g_state == nullptr) return NotInitialized();
+  State& s = *g_state;
+  absl::MutexLock lock(&s.relayed_mu);
+  auto it = s.relayed.find(fd);
+  if (it == s.relayed.end()) return absl::NotFoundError(absl::StrFormat("fd %d is not relayed", fd));
+  // NotFound when OnRelayed unregistered it after a failure: nothing left to stop.
+  s.loop->Unregister(fd, &OnRelayed, it->second.get()).IgnoreError();
+  s.relayed.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RelayInfo> DescribeRelay() {
+  if (g_state == nullptr) return NotInitialized();
+  const State& s = *g_state;
+  if (s.table == nullptr) return NoRelay(s);
+  const RelayTable& t = *s.table;
+  RelayInfo info;
+  info.primary_pid = t.primary_pid;
+  const uint32_t count = std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+  for (uint32_t i = 0; i < count; ++i) info.types.push_back(Printable(NameOf(t.types[i].name)));
+  for (int slot = 0; slot < kMaxSubscribers; ++slot) {
+    const SubscriberEntry& e = t.subscribers[slot];
+    // Acquire: pairs with OpenMailbox's release: the entry's fields are written.
+    if (e.state.load(std::memory_order_acquire) != kEntryActive) continue;
+    SubscriberInfo sub;
+    sub.pid = e.pid;
+    const uint64_t bits = e.subscriptions.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < count; ++i) {
+      if ((bits >> i) & 1) sub.types.push_back(info.types[i]);
+    }
+    absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(MailboxMemzone(slot));
+    if (zone.ok() && zone->size >= sizeof(Mailbox)) {
+      const auto* m = static_cast<const Mailbox*>(zone->addr);
+      // Relaxed: a snapshot for display.
+      const uint64_t tail = m->tail.load(std::memory_order_relaxed);
+      const uint64_t head = m->head.load(std::memory_order_relaxed);
+      sub.depth = tail >= head ? tail - head : 0;
+      sub.capacity = m->capacity;
+      sub.published = m->next_sequence.load(std::memory_order_relaxed);
+      sub.dropped = m->dropped.load(std::memory_order_relaxed);
+      sub.doorbells = m->doorbells.load(std::memory_order_relaxed);
+    }
+    info.subscribers.push_back(std::move(sub));
+  }
+  return info;
+}
+
+}  // namespace keel::interrupts
