@@ -805,7 +805,7 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   s.runtime_dir = context.runtime_dir;
   s.prefix = context.options.file_prefix;
   s.attach_timeout = context.options.attach_timeout;
-  s.self_token = eal_internal::SelfToken();
+  s.self_token = context.token;
   s.self_slot = eal_internal::TokenSlot(s.self_token);
   s.primary_pid = ::getpid();
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Start("keel-intr");

@@ -28,6 +28,7 @@ struct InitContext {
   const eal::Options& options;
   eal::ProcessType type;  // kPrimary or kSecondary
   std::string runtime_dir;
+  uint32_t token;  // this process's token (identity.h; SelfToken() is 0 until Init returns)
 };
 
 // Process-local hooks (function pointers never go to shared memory).
