@@ -104,7 +104,8 @@ absl::Status Init(const Options& options) {
   std::vector<eal_internal::ComponentInfo> components = eal_internal::RegisteredComponents();
   std::stable_sort(components.begin(), components.end(),
                    [](const auto& a, const auto& b) { return a.init_order < b.init_order; });
-  const eal_internal::InitContext context{options, type, group->dir(), group->SelfToken()};
+  const eal_internal::InitContext context{options, type, group->dir(), group->SelfToken(),
+                                          group->primary_pidfd()};
   absl::Status status;
   size_t ran = 0;
   for (; ran < components.size() && status.ok(); ++ran) {

@@ -764,7 +764,7 @@ absl::Status InitPrimary(State& s) {
   return s.loop->Register(s.listen_fd, &OnListen, &s);
 }
 
-absl::Status InitSecondary(State& s) {
+absl::Status InitSecondary(State& s, int primary_exit_fd) {
   absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kRelayMemzone);
   if (!zone.ok() && absl::IsNotFound(zone.status())) {
     KEEL_LOG(Info, kComponent,
@@ -789,9 +789,8 @@ absl::Status InitSecondary(State& s) {
     s.table = static_cast<RelayTable*>(zone->addr);
     s.primary_pid = t->primary_pid;
   }
-  const int pidfd = eal::PrimaryExitFd();
-  if (pidfd >= 0) {
-    if (absl::Status r = s.loop->Register(pidfd, &OnPrimaryExit, &s); !r.ok()) return r;
+  if (primary_exit_fd >= 0) {
+    if (absl::Status r = s.loop->Register(primary_exit_fd, &OnPrimaryExit, &s); !r.ok()) return r;
   }
   return absl::OkStatus();
 }
@@ -816,7 +815,8 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   s.loop = *std::move(loop);
   g_state = state.release();
   const absl::Status status =
-      context.type == ProcessType::kPrimary ? InitPrimary(s) : InitSecondary(s);
+      context.type == ProcessType::kPrimary ? InitPrimary(s)
+                                            : InitSecondary(s, context.primary_exit_fd);
   if (!status.ok()) CleanupInterrupts(context.type);
   return status;
 }

@@ -28,7 +28,9 @@ struct InitContext {
   const eal::Options& options;
   eal::ProcessType type;  // kPrimary or kSecondary
   std::string runtime_dir;
-  uint32_t token;  // this process's token (identity.h; SelfToken() is 0 until Init returns)
+  // What eal:: functions give only once Init returns:
+  uint32_t token;        // this process's token (identity.h's SelfToken())
+  int primary_exit_fd;   // eal::PrimaryExitFd(): -1 in the primary
 };
 
 // Process-local hooks (function pointers never go to shared memory).

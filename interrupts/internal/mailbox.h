@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/kill_point.h"
 #include "interrupts/internal/layout.h"
 
 namespace keel::interrupts_internal {
@@ -84,6 +85,7 @@ inline PushResult Push(Mailbox* m, uint32_t type, int32_t source_pid, uint64_t t
   std::memcpy(r.payload, payload, length);
   // Relaxed: published with the record by P1.
   m->next_sequence.store(sequence + 1, std::memory_order_relaxed);
+  KillPointForTest("interrupts.push.before_tail");  // a kill here: a gap, nothing torn
   // P1: release-store of tail. Pairs with C1: a consumer that sees tail + 1 sees the
   // record's bytes.
   m->tail.store(tail + 1, std::memory_order_release);
