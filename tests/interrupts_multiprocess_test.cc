@@ -300,6 +300,34 @@ TEST_F(RelayTest, APrimaryKilledMidPushLeavesAGapNotATornEvent) {
   Quit(s.get());
 }
 
+// procinfo shows the relay: its types, and per subscriber its mailbox's depth and drops.
+TEST_F(RelayTest, ProcinfoShowsSubscribersDepthsAndDrops) {
+  std::unique_ptr<Subprocess> primary = Primary();
+  std::unique_ptr<Subprocess> stopped = Secondary(1);
+  Subscribe(stopped.get(), "link");
+  Subscribe(stopped.get(), "data");
+  stopped->Kill(SIGSTOP);
+  EXPECT_THAT(Ask(primary.get(), "publish data 600 64"), StartsWith("PUBLISHED ok=600"));
+  std::unique_ptr<Subprocess> text =
+      Subprocess::Start({testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_});
+  EXPECT_EQ(text->Wait(), 0) << text->Output();
+  EXPECT_THAT(text->Output(), HasSubstr(absl::StrCat("interrupt relay: primary ", primary->pid(),
+                                                     ", event types: link, data")));
+  EXPECT_THAT(text->Output(),
+              ::testing::ContainsRegex(absl::StrCat(stopped->pid(), " +512/512 +600 +88 +[0-9]+ +link,data")))
+      << text->Output();
+  std::unique_ptr<Subprocess> json = Subprocess::Start(
+      {testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_, "--", "--json"});
+  EXPECT_EQ(json->Wait(), 0) << json->Output();
+  EXPECT_THAT(json->Output(),
+              HasSubstr(absl::StrCat("{\"pid\": ", stopped->pid(),
+                                     ", \"types\": [\"link\", \"data\"], \"depth\": 512, "
+                                     "\"capacity\": 512, \"published\": 600, \"dropped\": 88")));
+  stopped->Kill(SIGCONT);
+  Quit(stopped.get());
+  Quit(primary.get());
+}
+
 // 32 subscribers on hugepages (the tests above use --no-huge; the relay is the same).
 class RelayHugepageTest : public RelayTest {
  protected:

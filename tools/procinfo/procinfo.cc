@@ -5,7 +5,8 @@
 // Attaches to the group as a secondary without claiming any lcore, prints its
 // processes, lcores, component versions, memory segments, memory per socket, memzones,
 // registered objects, hash tables, the group's clock and its timer sets (pending timers
-// per lcore), and detaches. Hash tables are read with hash::LookupHashesOnly, so whatever
+// per lcore), the interrupt relay (event types, subscribers, mailbox depths and drops),
+// and detaches. Hash tables are read with hash::LookupHashesOnly, so whatever
 // functions they use (procinfo registers none); timer sets need no callback either.
 #include <cstdio>
 #include <string>
@@ -18,6 +19,7 @@
 #include "base/units.h"
 #include "eal/eal.h"
 #include "hash/hash.h"
+#include "interrupts/interrupts.h"
 #include "memory/memory.h"
 #include "timer/timer.h"
 
@@ -164,6 +166,41 @@ void PrintText(const GroupInfo& g) {
                    st.adoptions);
     }
   }
+  const absl::StatusOr<keel::interrupts::RelayInfo> relay = keel::interrupts::DescribeRelay();
+  if (!relay.ok()) {
+    absl::PrintF("\ninterrupt relay: %s\n", relay.status().message());
+    return;
+  }
+  absl::PrintF("\ninterrupt relay: primary %d, event types: %s\n", relay->primary_pid,
+               relay->types.empty() ? "none" : absl::StrJoin(relay->types, ", "));
+  std::printf("  %-8s %-14s %-10s %-12s %-12s %s\n", "PID", "DEPTH", "PUBLISHED", "DROPPED",
+              "DOORBELLS", "TYPES");
+  for (const keel::interrupts::SubscriberInfo& sub : relay->subscribers) {
+    absl::PrintF("  %-8d %-14s %-10u %-12u %-12u %s\n", sub.pid,
+                 absl::StrCat(sub.depth, "/", sub.capacity), sub.published, sub.dropped,
+                 sub.doorbells, sub.types.empty() ? "-" : absl::StrJoin(sub.types, ","));
+  }
+}
+
+// The interrupt relay as JSON, or null when the group has none.
+std::string RelayJson() {
+  const absl::StatusOr<keel::interrupts::RelayInfo> relay = keel::interrupts::DescribeRelay();
+  if (!relay.ok()) return "null";
+  std::vector<std::string> types;
+  for (const std::string& t : relay->types) types.push_back(JsonString(t));
+  std::vector<std::string> subscribers;
+  for (const keel::interrupts::SubscriberInfo& sub : relay->subscribers) {
+    std::vector<std::string> sub_types;
+    for (const std::string& t : sub.types) sub_types.push_back(JsonString(t));
+    subscribers.push_back(absl::StrFormat(
+        "{\"pid\": %d, \"types\": [%s], \"depth\": %u, \"capacity\": %u, \"published\": %u, "
+        "\"dropped\": %u, \"doorbells\": %u}",
+        sub.pid, absl::StrJoin(sub_types, ", "), sub.depth, sub.capacity, sub.published,
+        sub.dropped, sub.doorbells));
+  }
+  return absl::StrFormat("{\"primary_pid\": %d, \"types\": [%s], \"subscribers\": [%s]}",
+                         relay->primary_pid, absl::StrJoin(types, ", "),
+                         absl::StrJoin(subscribers, ", "));
 }
 
 void PrintJson(const GroupInfo& g) {
@@ -258,12 +295,12 @@ void PrintJson(const GroupInfo& g) {
       "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
       "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s],\n \"clock\": %s,\n "
-      "\"timer_sets\": [%s]}\n",
+      "\"timer_sets\": [%s],\n \"interrupt_relay\": %s}\n",
       JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
       absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "),
       absl::StrJoin(segments, ", "), absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "),
       absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "), clock_json,
-      absl::StrJoin(timer_sets, ", "));
+      absl::StrJoin(timer_sets, ", "), RelayJson());
 }
 
 }  // namespace
