@@ -71,9 +71,9 @@ absl::StatusOr<int> ListenSeqpacket(const std::string& dir, absl::string_view fi
     return fail("cannot bind", err);
   }
   // Before listen(): nobody can connect while the mode is still the umask's.
-  const char* step = ::chmod(path.c_str(), 0600) != 0    ? "cannot chmod"
-                     : ::listen(fd, backlog) != 0 ? "cannot listen on"
-                                                  : nullptr;
+  const char* step = ::chmod(path.c_str(), 0600) != 0 ? "cannot chmod"
+                     : ::listen(fd, backlog) != 0     ? "cannot listen on"
+                                                      : nullptr;
   if (step != nullptr) {
     const int err = errno;
     ::close(fd);

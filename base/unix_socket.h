@@ -56,9 +56,9 @@ bool TrustedUid(uid_t uid);
 ssize_t SendWithFds(int fd, const void* data, size_t size, absl::Span<const int> fds, int flags);
 
 struct Received {
-  ssize_t bytes = -1;     // recvmsg()'s result: 0 is an orderly close by the peer
-  int error = 0;          // errno when bytes < 0
-  bool truncated = false;  // the message was longer than the buffer (MSG_TRUNC)
+  ssize_t bytes = -1;          // recvmsg()'s result: 0 is an orderly close by the peer
+  int error = 0;               // errno when bytes < 0
+  bool truncated = false;      // the message was longer than the buffer (MSG_TRUNC)
   bool fds_truncated = false;  // more fds arrived than max_fds (MSG_CTRUNC; extra closed)
   std::vector<int> fds;        // close-on-exec; the caller owns (and closes) them
 };

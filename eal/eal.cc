@@ -4,9 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
-
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -22,8 +21,7 @@
 namespace keel::eal {
 namespace {
 
-const eal_internal::ComponentRegistrar kRegistrar({"eal", kVersion,
-                                                   eal_internal::kLayoutVersion});
+const eal_internal::ComponentRegistrar kRegistrar({"eal", kVersion, eal_internal::kLayoutVersion});
 
 // Process-local EAL state, set by Init and cleared by Cleanup on the main thread.
 struct EalState {
@@ -94,8 +92,7 @@ absl::Status Init(const Options& options) {
     std::fflush(stdout);
   }
 
-  absl::StatusOr<std::unique_ptr<eal_internal::Group>> joined =
-      eal_internal::Group::Join(options);
+  absl::StatusOr<std::unique_ptr<eal_internal::Group>> joined = eal_internal::Group::Join(options);
   if (!joined.ok()) return joined.status();
   std::unique_ptr<eal_internal::Group> group = *std::move(joined);
   const ProcessType type = group->type();
@@ -131,14 +128,15 @@ absl::Status Init(const Options& options) {
     absl::SleepFor(g_init_delay_for_test);
     group->MarkReady();
   }
-  KEEL_LOG(Info, "eal", "%s process %d joined group \"%s\" with lcores %s",
-           ProcessTypeName(type), getpid(), options.file_prefix,
-           options.claim_lcores ? absl::StrJoin(options.lcores, ",", absl::PairFormatter(
-                                                    absl::AlphaNumFormatter(), "@",
-                                                    [](std::string* out, const CpuSet& cpus) {
-                                                      out->append(FormatCpuSet(cpus));
-                                                    }))
-                                : "none");
+  KEEL_LOG(Info, "eal", "%s process %d joined group \"%s\" with lcores %s", ProcessTypeName(type),
+           getpid(), options.file_prefix,
+           options.claim_lcores
+               ? absl::StrJoin(options.lcores, ",",
+                               absl::PairFormatter(absl::AlphaNumFormatter(), "@",
+                                                   [](std::string* out, const CpuSet& cpus) {
+                                                     out->append(FormatCpuSet(cpus));
+                                                   }))
+               : "none");
   g_state = new EalState{options, std::move(group), std::move(components)};
   return absl::OkStatus();
 }

@@ -42,7 +42,8 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Start(absl::string_view th
   stop.events = EPOLLIN;
   stop.data.u64 = kStopKey;
   if (::epoll_ctl(loop->epoll_fd_, EPOLL_CTL_ADD, loop->stop_fd_, &stop) != 0) {
-    return absl::InternalError(absl::StrCat("epoll_ctl(ADD) of the stop eventfd: ", ErrnoText(errno)));
+    return absl::InternalError(
+        absl::StrCat("epoll_ctl(ADD) of the stop eventfd: ", ErrnoText(errno)));
   }
   // The thread blocks every signal: signals sent to the process go to the application's
   // threads, as if this one did not exist.
@@ -100,7 +101,8 @@ absl::Status EventLoop::Register(int fd, Callback callback, void* arg, uint32_t 
   if (callback == nullptr) {
     return absl::InvalidArgumentError(absl::StrFormat("fd %d: the callback is null", fd));
   }
-  if ((events & kReadinessEvents) == 0 || (events & ~(kReadinessEvents | EPOLLHUP | EPOLLERR)) != 0) {
+  if ((events & kReadinessEvents) == 0 ||
+      (events & ~(kReadinessEvents | EPOLLHUP | EPOLLERR)) != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "fd %d: events 0x%x: give EPOLLIN, EPOLLOUT, EPOLLPRI or EPOLLRDHUP (level-triggered; "
         "no EPOLLET or EPOLLONESHOT)",
@@ -246,8 +248,7 @@ void EventLoop::Dispatch(const epoll_event& event) {
                                    [](uint64_t id, const Entry& e) { return id < e.id; });
       // An entry registered for EPOLLOUT alone is not called for EPOLLIN, and so on;
       // EPOLLHUP and EPOLLERR reach every entry.
-      while (next != entries.end() &&
-             (next->events & event.events & (kReadinessEvents)) == 0 &&
+      while (next != entries.end() && (next->events & event.events & (kReadinessEvents)) == 0 &&
              (event.events & (EPOLLHUP | EPOLLERR)) == 0) {
         ++next;
       }

@@ -56,11 +56,11 @@ inline const Callback kAnyCallback = nullptr;
 inline void* const kAnyArg = reinterpret_cast<void*>(~uintptr_t{0});
 
 struct LoopStats {
-  uint64_t wakeups = 0;         // epoll_wait returns with at least one descriptor ready
+  uint64_t wakeups = 0;  // epoll_wait returns with at least one descriptor ready
   uint64_t callbacks_run = 0;
-  uint64_t wait_errors = 0;     // epoll_wait failures other than EINTR (logged)
-  size_t descriptors = 0;       // registered now
-  size_t callbacks = 0;         // registered now
+  uint64_t wait_errors = 0;  // epoll_wait failures other than EINTR (logged)
+  size_t descriptors = 0;    // registered now
+  size_t callbacks = 0;      // registered now
 };
 
 class EventLoop {
@@ -106,8 +106,8 @@ class EventLoop {
     uint32_t events;
   };
   struct Source {
-    uint64_t key;      // epoll_data: (fd << 32) | generation: stale reports are told apart
-    uint32_t events;   // the union registered with epoll
+    uint64_t key;     // epoll_data: (fd << 32) | generation: stale reports are told apart
+    uint32_t events;  // the union registered with epoll
     std::vector<Entry> entries;
   };
 

@@ -94,9 +94,7 @@ struct Ordered {
   std::vector<int> order;
   std::atomic<int> calls{0};
 };
-void First(int fd, uint32_t, void* arg) {
-  static_cast<Ordered*>(arg)->order.push_back(1);
-}
+void First(int fd, uint32_t, void* arg) { static_cast<Ordered*>(arg)->order.push_back(1); }
 void Second(int fd, uint32_t, void* arg) {
   auto* o = static_cast<Ordered*>(arg);
   o->order.push_back(2);
@@ -254,9 +252,7 @@ TEST(EventLoopTest, StaleReportsOfAReusedDescriptorNumberReachNobody) {
 struct Ticks {
   std::atomic<uint64_t> expirations{0};
 };
-void OnTimer(int fd, uint32_t, void* arg) {
-  static_cast<Ticks*>(arg)->expirations += Drain(fd);
-}
+void OnTimer(int fd, uint32_t, void* arg) { static_cast<Ticks*>(arg)->expirations += Drain(fd); }
 
 TEST(EventLoopTest, TimerfdSignalfdAndSocketsWork) {
   std::unique_ptr<EventLoop> loop = StartLoop();

@@ -62,8 +62,11 @@ constexpr char kComponent[] = "interrupts";
 constexpr char kTypesLock[] = "interrupt relay's type table lock";
 // Local type id of kPrimaryExited (not in the shared table).
 constexpr uint32_t kPrimaryExitedId = kMaxTypes;
-// Records one doorbell callback handles before it yields to the loop's other descriptors.
+// Records one doorbell callback handles before it yields to the loop's other descriptors;
+// messages one relay connection's callback handles likewise.
 constexpr int kDrainBatch = 256;
+// The longest busy-poll window SetBusyPoll accepts.
+constexpr absl::Duration kMaxBusyPoll = absl::Milliseconds(10);
 
 static_assert(interrupts::kMaxPayload == interrupts_internal::kMaxPayload);
 static_assert(interrupts::kMaxTypes == interrupts_internal::kMaxTypes);
@@ -88,7 +91,7 @@ struct HelloMessage {
 // Primary -> secondary.
 struct WelcomeMessage {
   MessageHeader header;
-  int32_t code;   // absl::StatusCode; 0: the mailbox of `slot` is the secondary's
+  int32_t code;  // absl::StatusCode; 0: the mailbox of `slot` is the secondary's
   int32_t slot;
   char error[200];  // why not, NUL-terminated
 };
@@ -139,8 +142,8 @@ struct Peer {
 // A connection to the primary's relay socket (the callback's arg; primary's loop thread).
 struct Connection {
   int fd = -1;
-  pid_t pid = 0;     // SO_PEERCRED
-  int slot = -1;     // set once welcomed
+  pid_t pid = 0;  // SO_PEERCRED
+  int slot = -1;  // set once welcomed
   uint32_t token = 0;
 };
 
@@ -186,6 +189,8 @@ struct State {
   int doorbell_fd = -1;
   uint64_t head = 0;
   uint64_t expected_sequence = 0;
+  // SetBusyPoll's window, in nanoseconds (0: sleep as soon as the mailbox is empty).
+  std::atomic<int64_t> busy_poll_ns{0};
   // Secondary: the connection to the primary's relay.
   std::atomic<int> relay_fd{-1};
   std::atomic<bool> primary_gone{false};
@@ -231,8 +236,9 @@ void DeliverLocal(State& s, uint32_t type, const Event& event) {
       absl::MutexLock lock(&s.subs_mu);
       s.running_sub = 0;
       s.subs_idle.SignalAll();
-      auto next = std::upper_bound(s.subs.begin(), s.subs.end(), last,
-                                   [](SubscriptionId id, const Subscription& x) { return id < x.id; });
+      auto next =
+          std::upper_bound(s.subs.begin(), s.subs.end(), last,
+                           [](SubscriptionId id, const Subscription& x) { return id < x.id; });
       while (next != s.subs.end() && next->type != type) ++next;
       if (next == s.subs.end()) return;
       sub = *next;
@@ -263,6 +269,16 @@ void OnDoorbell(int fd, uint32_t, void* arg) {
       available = 0;
     }
     if (available == 0) {
+      // SetBusyPoll: watch the mailbox a while before sleeping (no doorbell, no wake-up
+      // when the next event comes within the window). Relaxed: a setting.
+      const int64_t window = s.busy_poll_ns.load(std::memory_order_relaxed);
+      if (window > 0) {
+        const uint64_t until = MonotonicNs() + static_cast<uint64_t>(window);
+        while (Available(m, s.head) == 0 && MonotonicNs() < until) {
+          for (int i = 0; i < 64 && Available(m, s.head) == 0; ++i) __builtin_ia32_pause();
+        }
+        if (Available(m, s.head) != 0) continue;
+      }
       if (PrepareToSleep(m, s.head)) return;
       continue;
     }
@@ -335,7 +351,8 @@ absl::Status CheckTypeName(absl::string_view name) {
 // The id of `name` in the shared table, or -1.
 int FindType(const RelayTable& t, absl::string_view name) {
   // Acquire: pairs with the release in RegisterType: names below the count are written.
-  const uint32_t count = std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+  const uint32_t count =
+      std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
   for (uint32_t i = 0; i < count; ++i) {
     if (NameOf(t.types[i].name) == name) return static_cast<int>(i);
   }
@@ -433,7 +450,8 @@ void ReclaimPeer(State& s, int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu)
 
 // Gives `slot` a fresh mailbox for `token` and publishes its entry (primary).
 absl::StatusOr<Mailbox*> OpenMailbox(State& s, int slot, uint32_t token, pid_t pid, int doorbell_fd,
-                                     int connection_fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
+                                     int connection_fd)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
   if (s.peers[slot].doorbell_fd >= 0) {
     // The slot's previous process is gone (the EAL gave its slot to `token`), and its
     // connection's end is not handled yet: reclaim it now.
@@ -446,9 +464,9 @@ absl::StatusOr<Mailbox*> OpenMailbox(State& s, int slot, uint32_t token, pid_t p
     zone = memory::ReserveMemzone(name, bytes, memory::kSocketAny, 64);
   }
   if (!zone.ok()) {
-    return absl::Status(zone.status().code(),
-                        absl::StrFormat("interrupts: the mailbox of process %d: %s", pid,
-                                        zone.status().message()));
+    return absl::Status(
+        zone.status().code(),
+        absl::StrFormat("interrupts: the mailbox of process %d: %s", pid, zone.status().message()));
   }
   if (zone->size < bytes) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -498,9 +516,9 @@ void SendWelcome(int fd, absl::Status status, int slot) {
 
 absl::Status Welcome(State& s, Connection* c, const HelloMessage& hello, int doorbell_fd) {
   if (!eal_internal::TokenAlive(hello.token)) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "process %d: token 0x%x is not a live process of group \"%s\"", c->pid, hello.token,
-        s.prefix));
+    return absl::PermissionDeniedError(
+        absl::StrFormat("process %d: token 0x%x is not a live process of group \"%s\"", c->pid,
+                        hello.token, s.prefix));
   }
   const int slot = eal_internal::TokenSlot(hello.token);
   absl::MutexLock lock(&s.produce_mu);
@@ -515,7 +533,9 @@ absl::Status Welcome(State& s, Connection* c, const HelloMessage& hello, int doo
 void OnConnection(int fd, uint32_t events, void* arg) {
   State& s = *g_state;
   auto* c = static_cast<Connection*>(arg);
-  for (;;) {
+  // Level-triggered: what is left after a batch calls this again after the loop's other
+  // descriptors had their turn.
+  for (int handled = 0; handled < kDrainBatch; ++handled) {
     alignas(8) unsigned char buffer[kMaxPublishMessage];
     Received got = ReceiveWithFds(fd, buffer, sizeof(buffer), c->slot < 0 ? 1 : 0, MSG_DONTWAIT);
     if (got.bytes < 0 && (got.error == EAGAIN || got.error == EINTR)) {
@@ -533,8 +553,7 @@ void OnConnection(int fd, uint32_t events, void* arg) {
       HelloMessage hello = {};
       if (got.bytes == sizeof(hello)) std::memcpy(&hello, buffer, sizeof(hello));
       absl::Status status;
-      if (got.bytes != sizeof(hello) || !ValidHeader(hello.header, kHello) ||
-          got.fds.size() != 1) {
+      if (got.bytes != sizeof(hello) || !ValidHeader(hello.header, kHello) || got.fds.size() != 1) {
         status = absl::InvalidArgumentError(absl::StrFormat(
             "process %d sent %d bytes and %d fds, not a keel relay Hello of layout version %u",
             c->pid, got.bytes, got.fds.size(), kLayoutVersion));
@@ -580,8 +599,8 @@ void OnListen(int fd, uint32_t, void* arg) {
     absl::StatusOr<ucred> peer = PeerCredentials(connection);
     if (!peer.ok() || !TrustedUid(peer->uid)) {
       KEEL_LOG(Warning, kComponent, "relay: refused a peer (%s)",
-               peer.ok() ? absl::StrFormat("pid %d of uid %u: not this uid %u, nor root",
-                                           peer->pid, peer->uid, ::geteuid())
+               peer.ok() ? absl::StrFormat("pid %d of uid %u: not this uid %u, nor root", peer->pid,
+                                           peer->uid, ::geteuid())
                          : std::string(peer.status().message()));
       ::close(connection);
       continue;
@@ -616,8 +635,8 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
   if (s.mailbox != nullptr) return absl::OkStatus();
   if (s.type == ProcessType::kSecondary && s.primary_gone.load()) {
     return absl::UnavailableError(absl::StrFormat(
-        "interrupts: the primary (pid %d) of group \"%s\" exited: the relay is gone",
-        s.primary_pid, s.prefix));
+        "interrupts: the primary (pid %d) of group \"%s\" exited: the relay is gone", s.primary_pid,
+        s.prefix));
   }
   const int doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (doorbell < 0) return absl::InternalError(absl::StrCat("eventfd: ", ErrnoText(errno)));
@@ -635,9 +654,9 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
   }
 
   auto unavailable = [&](absl::string_view why) {
-    return absl::UnavailableError(absl::StrFormat(
-        "interrupts: cannot join the relay of group \"%s\" at %s/%s: %s", s.prefix, s.runtime_dir,
-        kSocketFile, why));
+    return absl::UnavailableError(
+        absl::StrFormat("interrupts: cannot join the relay of group \"%s\" at %s/%s: %s", s.prefix,
+                        s.runtime_dir, kSocketFile, why));
   };
   absl::StatusOr<int> fd = ConnectSeqpacket(s.runtime_dir, kSocketFile, s.attach_timeout);
   if (!fd.ok()) {
@@ -652,8 +671,8 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
   absl::StatusOr<ucred> peer = PeerCredentials(*fd);
   if (!peer.ok()) return fail(unavailable(peer.status().message()));
   if (!TrustedUid(peer->uid)) {
-    return fail(unavailable(absl::StrFormat("it runs as uid %u, not as this process's uid %u nor root",
-                                            peer->uid, ::geteuid())));
+    return fail(unavailable(absl::StrFormat(
+        "it runs as uid %u, not as this process's uid %u nor root", peer->uid, ::geteuid())));
   }
   HelloMessage hello = {Header(kHello), s.self_token, ::getpid()};
   if (SendWithFds(*fd, &hello, sizeof(hello), {doorbell}, 0) != sizeof(hello)) {
@@ -673,13 +692,13 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
     return fail(unavailable(absl::StrFormat("it answered %d bytes, not a Welcome", got.bytes)));
   }
   if (w.code != 0) {
-    return fail(absl::Status(static_cast<absl::StatusCode>(w.code),
-                             absl::StrCat("interrupts: the relay refused this process: ",
-                                          Printable(w.error))));
+    return fail(absl::Status(
+        static_cast<absl::StatusCode>(w.code),
+        absl::StrCat("interrupts: the relay refused this process: ", Printable(w.error))));
   }
   if (w.slot != s.self_slot) {
-    return fail(unavailable(absl::StrFormat("it gave slot %d, this process has %d", w.slot,
-                                            s.self_slot)));
+    return fail(
+        unavailable(absl::StrFormat("it gave slot %d, this process has %d", w.slot, s.self_slot)));
   }
   absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(MailboxMemzone(w.slot));
   if (!zone.ok()) return fail(unavailable(zone.status().message()));
@@ -687,8 +706,8 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
   if (zone->size < MailboxBytes(kMailboxCapacity) || m->magic != kMailboxMagic ||
       m->layout_version != kLayoutVersion || m->capacity != kMailboxCapacity ||
       m->record_size != kRecordSize || m->owner_token != s.self_token) {
-    return fail(unavailable(absl::StrFormat("memzone \"%s\" is not this process's mailbox",
-                                            MailboxMemzone(w.slot))));
+    return fail(unavailable(
+        absl::StrFormat("memzone \"%s\" is not this process's mailbox", MailboxMemzone(w.slot))));
   }
   if (absl::Status r = s.loop->Register(*fd, &OnRelayConnection, &s, EPOLLIN | EPOLLRDHUP);
       !r.ok()) {
@@ -743,8 +762,9 @@ absl::Status InitPrimary(State& s) {
   absl::StatusOr<memory::Memzone> zone =
       memory::ReserveMemzone(kRelayMemzone, sizeof(RelayTable), memory::kSocketAny, 64);
   if (!zone.ok()) {
-    return absl::Status(zone.status().code(), absl::StrCat("interrupts: cannot reserve the relay table: ",
-                                                           zone.status().message()));
+    return absl::Status(
+        zone.status().code(),
+        absl::StrCat("interrupts: cannot reserve the relay table: ", zone.status().message()));
   }
   auto* t = new (zone->addr) RelayTable();
   if (absl::Status m = InitRobustMutex(&t->types_lock, kTypesLock); !m.ok()) return m;
@@ -757,8 +777,8 @@ absl::Status InitPrimary(State& s) {
   ::unlink(absl::StrCat(s.runtime_dir, "/", kSocketFile).c_str());
   absl::StatusOr<int> listen_fd = ListenSeqpacket(s.runtime_dir, kSocketFile);
   if (!listen_fd.ok()) {
-    return absl::Status(listen_fd.status().code(),
-                        absl::StrCat("interrupts: the relay's socket: ", listen_fd.status().message()));
+    return absl::Status(listen_fd.status().code(), absl::StrCat("interrupts: the relay's socket: ",
+                                                                listen_fd.status().message()));
   }
   s.listen_fd = *listen_fd;
   return s.loop->Register(s.listen_fd, &OnListen, &s);
@@ -776,9 +796,9 @@ absl::Status InitSecondary(State& s, int primary_exit_fd) {
   } else {
     const auto* t = static_cast<const RelayTable*>(zone->addr);
     if (zone->size < sizeof(RelayTable) || t->magic != kRelayMagic) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "interrupts: memzone \"%s\" of group \"%s\" is not a relay table", kRelayMemzone,
-          s.prefix));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("interrupts: memzone \"%s\" of group \"%s\" is not a relay table",
+                          kRelayMemzone, s.prefix));
     }
     if (t->layout_version != kLayoutVersion) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -809,14 +829,14 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   s.primary_pid = ::getpid();
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Start("keel-intr");
   if (!loop.ok()) {
-    return absl::Status(loop.status().code(),
-                        absl::StrCat("interrupts: the interrupt thread: ", loop.status().message()));
+    return absl::Status(loop.status().code(), absl::StrCat("interrupts: the interrupt thread: ",
+                                                           loop.status().message()));
   }
   s.loop = *std::move(loop);
   g_state = state.release();
-  const absl::Status status =
-      context.type == ProcessType::kPrimary ? InitPrimary(s)
-                                            : InitSecondary(s, context.primary_exit_fd);
+  const absl::Status status = context.type == ProcessType::kPrimary
+                                  ? InitPrimary(s)
+                                  : InitSecondary(s, context.primary_exit_fd);
   if (!status.ok()) CleanupInterrupts(context.type);
   return status;
 }
@@ -869,6 +889,18 @@ absl::StatusOr<int> UnregisterCallback(int fd, Callback callback, void* arg) {
 
 bool InInterruptThread() { return g_state != nullptr && g_state->loop->InLoopThread(); }
 
+absl::Status SetBusyPoll(absl::Duration window) {
+  if (g_state == nullptr) return NotInitialized();
+  if (window < absl::ZeroDuration() || window > kMaxBusyPoll) {
+    return absl::InvalidArgumentError(absl::StrFormat("busy-poll window %s: give 0 to %s",
+                                                      absl::FormatDuration(window),
+                                                      absl::FormatDuration(kMaxBusyPoll)));
+  }
+  // Relaxed: a setting, read at the next empty mailbox.
+  g_state->busy_poll_ns.store(absl::ToInt64Nanoseconds(window), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EventType> RegisterType(absl::string_view name) {
   if (g_state == nullptr) return NotInitialized();
   if (g_state->table == nullptr) return NoRelay(*g_state);
@@ -904,7 +936,7 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
     // After the callback is in place: the first event that sees the bit finds it.
     // Relaxed: the RMW is seen by the producer's next Deliver; see Deliver.
     s.table->subscribers[s.self_slot].subscriptions.fetch_or(uint64_t{1} << id,
-                                                              std::memory_order_relaxed);
+                                                             std::memory_order_relaxed);
   }
   return sub;
 }
@@ -926,7 +958,7 @@ absl::Status Unsubscribe(SubscriptionId id) {
   if (last && type != kPrimaryExitedId) {
     // Relaxed: as in Subscribe; events already queued for the type find no callback.
     s.table->subscribers[s.self_slot].subscriptions.fetch_and(~(uint64_t{1} << type),
-                                                               std::memory_order_relaxed);
+                                                              std::memory_order_relaxed);
   }
   if (!on_loop) {
     while (s.running_sub == id) s.subs_idle.Wait(&s.subs_mu);
@@ -945,8 +977,8 @@ absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to)
   }
   if (size > kMaxPayload) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("event type \"%s\": a payload of %d bytes; at most %d", TypeName(s, type.id),
-                        size, kMaxPayload));
+        absl::StrFormat("event type \"%s\": a payload of %d bytes; at most %d",
+                        TypeName(s, type.id), size, kMaxPayload));
   }
   const uint64_t now = MonotonicNs();
   if (s.type == ProcessType::kPrimary) {
@@ -956,7 +988,7 @@ absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to)
   absl::StatusOr<int> fd = RelayConnection(s);
   if (!fd.ok()) return fd.status();
   alignas(8) unsigned char buffer[kMaxPublishMessage];
-  PublishHeader header = {Header(kPublishMessage), type.id, to, now,
+  PublishHeader header = {Header(kPublishMessage),     type.id, to, now,
                           static_cast<uint32_t>(size), 0};
   std::memcpy(buffer, &header, sizeof(header));
   if (size > 0) std::memcpy(buffer + sizeof(header), payload, size);
@@ -999,7 +1031,8 @@ absl::Status UnrelayFd(int fd) {
   State& s = *g_state;
   absl::MutexLock lock(&s.relayed_mu);
   auto it = s.relayed.find(fd);
-  if (it == s.relayed.end()) return absl::NotFoundError(absl::StrFormat("fd %d is not relayed", fd));
+  if (it == s.relayed.end())
+    return absl::NotFoundError(absl::StrFormat("fd %d is not relayed", fd));
   // NotFound when OnRelayed unregistered it after a failure: nothing left to stop.
   s.loop->Unregister(fd, &OnRelayed, it->second.get()).IgnoreError();
   s.relayed.erase(it);
@@ -1013,7 +1046,8 @@ absl::StatusOr<RelayInfo> DescribeRelay() {
   const RelayTable& t = *s.table;
   RelayInfo info;
   info.primary_pid = t.primary_pid;
-  const uint32_t count = std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+  const uint32_t count =
+      std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
   for (uint32_t i = 0; i < count; ++i) info.types.push_back(Printable(NameOf(t.types[i].name)));
   for (int slot = 0; slot < kMaxSubscribers; ++slot) {
     const SubscriberEntry& e = t.subscribers[slot];

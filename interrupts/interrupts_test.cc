@@ -42,9 +42,8 @@ void Signal(int fd, uint64_t n = 1) { ASSERT_EQ(::write(fd, &n, sizeof(n)), 8); 
 class InterruptsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<std::string> args = {
-        "--no-huge", "-m", "64", "--file-prefix",
-        absl::StrCat("t.intr_test.", getpid(), ".", ++tests_)};
+    std::vector<std::string> args = {"--no-huge", "-m", "64", "--file-prefix",
+                                     absl::StrCat("t.intr_test.", getpid(), ".", ++tests_)};
     absl::StatusOr<eal::Options> options = eal::ParseOptions(args);
     ASSERT_TRUE(options.ok()) << options.status();
     const auto first = *options->lcores.begin();
@@ -106,7 +105,8 @@ TEST_F(InterruptsTest, CallbacksRunOnTheInterruptThreadTheEalStarted) {
   EXPECT_TRUE(calls.on_thread);
   EXPECT_EQ(*UnregisterCallback(fd), 1);
   ASSERT_TRUE(eal::Cleanup().ok());
-  absl::Status after = RegisterCallback(fd, [](int, uint32_t, void*) {}, nullptr);
+  absl::Status after = RegisterCallback(
+      fd, [](int, uint32_t, void*) {}, nullptr);
   EXPECT_TRUE(absl::IsFailedPrecondition(after)) << after;
   EXPECT_TRUE(absl::IsFailedPrecondition(Publish("x", "", 0)));
   ::close(fd);
@@ -292,8 +292,8 @@ TEST_F(InterruptsTest, ARelayedDescriptorPublishesWhatItReads) {
   ASSERT_TRUE(RelayFd(link, "link").ok());
   EXPECT_TRUE(absl::IsAlreadyExists(RelayFd(link, "link")));
   for (uint64_t state : {1, 2, 1}) {
-    Signal(link, state);
     const int before = seen.count;
+    Signal(link, state);
     ASSERT_TRUE(Eventually([&] { return seen.count == before + 1; }));
   }
   ASSERT_TRUE(UnrelayFd(link).ok());
@@ -330,6 +330,32 @@ TEST_F(InterruptsTest, ARelayedDescriptorPublishesWhatItReads) {
   absl::MutexLock lock(&seen.mu);
   EXPECT_EQ(seen.payloads.back(), "down");
   ::close(link);
+}
+
+TEST_F(InterruptsTest, ABusyPollingSubscriberNeedsFewDoorbells) {
+  EXPECT_TRUE(absl::IsInvalidArgument(SetBusyPoll(absl::Milliseconds(11))));
+  EXPECT_TRUE(absl::IsInvalidArgument(SetBusyPoll(-absl::Nanoseconds(1))));
+  Seen seen;
+  ASSERT_TRUE(Subscribe("poll", Record, &seen).ok());
+  auto doorbells = [] { return DescribeRelay()->subscribers.at(0).doorbells; };
+  // Sleeping (the default): an event after the subscriber slept rings.
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_TRUE(Publish("poll", "x", 1).ok());
+    ASSERT_TRUE(Eventually([&] { return seen.count == i; }));
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const uint64_t sleeping = doorbells();
+  EXPECT_GE(sleeping, 15u) << "most of 20 events spaced 1 ms apart found the subscriber asleep";
+  // Watching its mailbox for 10 ms after each event: events 1 ms apart need no doorbell
+  // (a few may, when this thread is descheduled for longer).
+  ASSERT_TRUE(SetBusyPoll(absl::Milliseconds(10)).ok());
+  for (int i = 21; i <= 40; ++i) {
+    ASSERT_TRUE(Publish("poll", "x", 1).ok());
+    ASSERT_TRUE(Eventually([&] { return seen.count == i; }));
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_LE(doorbells() - sleeping, 5u);
+  ASSERT_TRUE(SetBusyPoll(absl::ZeroDuration()).ok());
 }
 
 TEST_F(InterruptsTest, ThePrimaryReceivesNoPrimaryExitedEvent) {

@@ -153,9 +153,11 @@ std::string Describe() {
   if (!info.ok()) return Error(info.status());
   std::vector<std::string> subs;
   for (const intr::SubscriberInfo& s : info->subscribers) {
-    subs.push_back(absl::StrCat(s.pid, ":", s.depth, ":", s.dropped, ":", absl::StrJoin(s.types, "+")));
+    subs.push_back(
+        absl::StrCat(s.pid, ":", s.depth, ":", s.dropped, ":", absl::StrJoin(s.types, "+")));
   }
-  return absl::StrCat("RELAY types=", info->types.size(), " subscribers=", absl::StrJoin(subs, ","));
+  return absl::StrCat("RELAY types=", info->types.size(),
+                      " subscribers=", absl::StrJoin(subs, ","));
 }
 
 std::string Run(const std::vector<std::string>& cmd) {

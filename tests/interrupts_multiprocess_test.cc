@@ -266,8 +266,7 @@ TEST_F(RelayTest, ARelayedDescriptorReachesEverySubscriber) {
 
 TEST_F(RelayTest, AProcessKilledInsideTheTypeTableLeavesItUsable) {
   std::unique_ptr<Subprocess> primary = Primary();
-  std::unique_ptr<Subprocess> dying = Secondary(
-      1, KillAt("interrupts.type.before_count"));
+  std::unique_ptr<Subprocess> dying = Secondary(1, KillAt("interrupts.type.before_count"));
   std::unique_ptr<Subprocess> other = Secondary(2);
   // dying writes the name "ghost", dies holding the table's robust lock, before it counts.
   dying->Send("subscribe ghost\n");
@@ -281,8 +280,7 @@ TEST_F(RelayTest, AProcessKilledInsideTheTypeTableLeavesItUsable) {
 }
 
 TEST_F(RelayTest, APrimaryKilledMidPushLeavesAGapNotATornEvent) {
-  std::unique_ptr<Subprocess> primary =
-      Primary(KillAt("interrupts.push.before_tail@300"));
+  std::unique_ptr<Subprocess> primary = Primary(KillAt("interrupts.push.before_tail@300"));
   std::unique_ptr<Subprocess> s = Secondary(1);
   Subscribe(s.get(), "data");
   EXPECT_EQ(Ask(s.get(), "watch-primary"), "WATCHING");
@@ -308,13 +306,13 @@ TEST_F(RelayTest, ProcinfoShowsSubscribersDepthsAndDrops) {
   Subscribe(stopped.get(), "data");
   stopped->Kill(SIGSTOP);
   EXPECT_THAT(Ask(primary.get(), "publish data 600 64"), StartsWith("PUBLISHED ok=600"));
-  std::unique_ptr<Subprocess> text =
-      Subprocess::Start({testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_});
+  std::unique_ptr<Subprocess> text = Subprocess::Start(
+      {testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_});
   EXPECT_EQ(text->Wait(), 0) << text->Output();
   EXPECT_THAT(text->Output(), HasSubstr(absl::StrCat("interrupt relay: primary ", primary->pid(),
                                                      ", event types: link, data")));
-  EXPECT_THAT(text->Output(),
-              ::testing::ContainsRegex(absl::StrCat(stopped->pid(), " +512/512 +600 +88 +[0-9]+ +link,data")))
+  EXPECT_THAT(text->Output(), ::testing::ContainsRegex(absl::StrCat(
+                                  stopped->pid(), " +512/512 +600 +88 +[0-9]+ +link,data")))
       << text->Output();
   std::unique_ptr<Subprocess> json = Subprocess::Start(
       {testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_, "--", "--json"});

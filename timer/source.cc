@@ -270,8 +270,8 @@ absl::StatusOr<int> ReceiveHpetFd(const std::string& dir, absl::Duration timeout
         "it closed the connection without sending the HPET's fd (it refuses processes of "
         "another uid; see the primary's log)");
   }
-  if (n != static_cast<ssize_t>(sizeof(message)) || got.truncated ||
-      message.magic != kFdMagic || message.layout_version != kLayoutVersion) {
+  if (n != static_cast<ssize_t>(sizeof(message)) || got.truncated || message.magic != kFdMagic ||
+      message.layout_version != kLayoutVersion) {
     return refuse(
         absl::StrFormat("it sent %d bytes that are not a keel HPET fd message of layout version %u",
                         n, kLayoutVersion));

@@ -18,8 +18,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "eal/options.h"
 #include "base/version.h"
+#include "eal/options.h"
 
 namespace keel::eal_internal {
 
@@ -29,8 +29,8 @@ struct InitContext {
   eal::ProcessType type;  // kPrimary or kSecondary
   std::string runtime_dir;
   // What eal:: functions give only once Init returns:
-  uint32_t token;        // this process's token (identity.h's SelfToken())
-  int primary_exit_fd;   // eal::PrimaryExitFd(): -1 in the primary
+  uint32_t token;       // this process's token (identity.h's SelfToken())
+  int primary_exit_fd;  // eal::PrimaryExitFd(): -1 in the primary
 };
 
 // Process-local hooks (function pointers never go to shared memory).

@@ -110,10 +110,10 @@ struct alignas(64) Mailbox {
   uint32_t record_size;  // kRecordSize
   uint32_t owner_token;  // the subscriber this mailbox was last reset for
   // Producer line: the primary's.
-  alignas(64) std::atomic<uint64_t> tail;           // records published
-  std::atomic<uint64_t> next_sequence;  // sequence of the next event, queued or dropped
-  std::atomic<uint64_t> dropped;        // events not queued: the mailbox was full
-  std::atomic<uint64_t> doorbells;      // eventfd writes (the consumer was asleep)
+  alignas(64) std::atomic<uint64_t> tail;  // records published
+  std::atomic<uint64_t> next_sequence;     // sequence of the next event, queued or dropped
+  std::atomic<uint64_t> dropped;           // events not queued: the mailbox was full
+  std::atomic<uint64_t> doorbells;         // eventfd writes (the consumer was asleep)
   // Consumer line: the subscriber's interrupt thread's.
   alignas(64) std::atomic<uint64_t> head;  // records consumed
   std::atomic<uint32_t> sleeping;          // 1: the consumer waits for the doorbell

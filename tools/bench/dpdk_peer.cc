@@ -89,13 +89,27 @@ bool InitDpdkEal(const DpdkEal& eal, std::string* how) {
   const long free_pages = ReadLong("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
   const long resv_pages = ReadLong("/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages");
   const bool huge = !huge_dir.empty() && free_pages - resv_pages >= eal.hugepages;
-  std::vector<std::string> args = {"bench",          "-l",
-                                   eal.lcores,       "--no-pci",
-                                   "--no-telemetry", "--log-level=error",
-                                   "--file-prefix",  absl::StrCat(eal.prefix, "-", getpid())};
+  std::vector<std::string> args = {
+      "bench",          "-l",
+      eal.lcores,       "--no-pci",
+      "--no-telemetry", "--log-level=error",
+      "--file-prefix",  eal.multi_process ? eal.prefix : absl::StrCat(eal.prefix, "-", getpid())};
   const std::string huge_mb = absl::StrCat(eal.hugepages * 2);
   const std::string plain_mb = absl::StrCat(eal.hugepages * 4);
-  if (huge) {
+  if (eal.multi_process) {
+    if (huge_dir.empty()) {
+      std::fprintf(stderr, "DPDK multi-process needs a 2 MiB hugetlbfs mount; none is mounted\n");
+      return false;
+    }
+    args.insert(args.end(), {"--huge-dir", huge_dir});
+    if (eal.secondary) {
+      args.push_back("--proc-type=secondary");
+      *how = absl::StrFormat("EAL secondary on 2 MiB hugepages in %s", huge_dir);
+    } else {
+      args.insert(args.end(), {"--proc-type=primary", "-m", huge_mb});
+      *how = absl::StrFormat("EAL primary on 2 MiB hugepages in %s, -m %s", huge_dir, huge_mb);
+    }
+  } else if (huge) {
     args.insert(args.end(), {"-m", huge_mb, "--huge-dir", huge_dir, "--huge-unlink=always"});
     *how = absl::StrFormat("EAL on 2 MiB hugepages in %s, -m %s", huge_dir, huge_mb);
   } else {

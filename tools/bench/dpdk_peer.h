@@ -27,6 +27,11 @@ struct DpdkEal {
   const char* lcores = "0";      // -l
   long hugepages = 64;           // 2 MiB pages wanted (-m hugepages * 2)
   const char* prefix = "bench";  // --file-prefix PREFIX-PID
+  // A DPDK group that secondaries join (multi-process benchmarks): --file-prefix PREFIX
+  // as given, hugepage files kept (secondaries map them; the primary's
+  // rte_eal_cleanup removes them), hugepages required.
+  bool multi_process = false;
+  bool secondary = false;  // with multi_process: --proc-type=secondary, no -m
 };
 // rte_eal_init with --no-pci --no-telemetry --log-level=error, on 2 MiB hugepages (their
 // files unlinked at once) when `eal.hugepages` of them are free, else --no-huge with twice

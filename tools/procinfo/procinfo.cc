@@ -287,10 +287,9 @@ void PrintJson(const GroupInfo& g) {
                                          absl::StrJoin(per_lcore, ", ")));
   }
   const keel::timer::SourceInfo clock = keel::timer::CurrentSourceInfo();
-  const std::string clock_json =
-      absl::StrFormat("{\"source\": %s, \"hz\": %u, \"why\": %s}",
-                      JsonString(keel::timer::SourceName(clock.source)), clock.hz,
-                      JsonString(clock.why));
+  const std::string clock_json = absl::StrFormat("{\"source\": %s, \"hz\": %u, \"why\": %s}",
+                                                 JsonString(keel::timer::SourceName(clock.source)),
+                                                 clock.hz, JsonString(clock.why));
   absl::PrintF(
       "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
