@@ -101,8 +101,12 @@ absl::Status Init(const Options& options) {
   std::vector<eal_internal::ComponentInfo> components = eal_internal::RegisteredComponents();
   std::stable_sort(components.begin(), components.end(),
                    [](const auto& a, const auto& b) { return a.init_order < b.init_order; });
-  const eal_internal::InitContext context{options, type, group->dir(), group->SelfToken(),
-                                          group->primary_pidfd()};
+  const eal_internal::InitContext context{options,
+                                          type,
+                                          group->dir(),
+                                          group->SelfToken(),
+                                          group->primary_pidfd(),
+                                          group->primary_pid()};
   absl::Status status;
   size_t ran = 0;
   for (; ran < components.size() && status.ok(); ++ran) {
@@ -124,9 +128,13 @@ absl::Status Init(const Options& options) {
     const int current = personality(0xffffffff);
     if (current != -1) personality(static_cast<unsigned long>(current) & ~ADDR_NO_RANDOMIZE);
   }
+  // Before the group is published ready: a secondary may then reach this process's
+  // threads (the interrupt relay asks TokenAlive) before Init returns here.
+  eal_internal::Group* joined_group = group.get();
+  g_state = new EalState{options, std::move(group), std::move(components)};
   if (type == ProcessType::kPrimary) {
     absl::SleepFor(g_init_delay_for_test);
-    group->MarkReady();
+    joined_group->MarkReady();
   }
   KEEL_LOG(Info, "eal", "%s process %d joined group \"%s\" with lcores %s", ProcessTypeName(type),
            getpid(), options.file_prefix,
@@ -137,7 +145,6 @@ absl::Status Init(const Options& options) {
                                                      out->append(FormatCpuSet(cpus));
                                                    }))
                : "none");
-  g_state = new EalState{options, std::move(group), std::move(components)};
   return absl::OkStatus();
 }
 

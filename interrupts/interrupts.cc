@@ -139,8 +139,11 @@ struct Peer {
   int connection_fd = -1;  // -1 for the primary's own mailbox
 };
 
+struct State;
+
 // A connection to the primary's relay socket (the callback's arg; primary's loop thread).
 struct Connection {
+  State* state = nullptr;
   int fd = -1;
   pid_t pid = 0;  // SO_PEERCRED
   int slot = -1;  // set once welcomed
@@ -152,9 +155,17 @@ struct Subscription {
   uint32_t type;
   EventCallback callback;
   void* arg;
+  // The mailbox's next sequence when it subscribed: older records, queued for another
+  // subscription of the type, are not this one's.
+  uint64_t from_sequence;
+  // kPrimaryExited: delivered already (PrimaryGone and a late watcher's one-shot may
+  // both find a subscription made at the moment of the death).
+  bool told;
 };
 
 struct Relayed {
+  State* state;
+  int fd;
   uint32_t type;
   RelayReader reader;
   void* arg;
@@ -192,9 +203,12 @@ struct State {
   // SetBusyPoll's window, in nanoseconds (0: sleep as soon as the mailbox is empty).
   std::atomic<int64_t> busy_poll_ns{0};
   // Secondary: the connection to the primary's relay.
+  // Stored once (release) after the connection is registered; read by publishers
+  // (acquire): a publisher that sees it sees the connection's mailbox set up.
   std::atomic<int> relay_fd{-1};
+  // Set once, by the interrupt thread (PrimaryGone's exchange); read anywhere (a flag:
+  // seq_cst, it orders nothing else).
   std::atomic<bool> primary_gone{false};
-  std::atomic<uint64_t> publish_drops{0};  // secondary: the relay's socket was full
   pid_t primary_pid = 0;
 
   // Primary: the producer.
@@ -221,6 +235,13 @@ absl::Status NoRelay(const State& s) {
       s.prefix));
 }
 
+// The table's type count, bounded: shared memory is untrusted.
+uint32_t TypeCount(const RelayTable& t) {
+  // Acquire: pairs with TypeId's release: the names below the count are written.
+  return std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+}
+
+// `type` < TypeCount() or kPrimaryExitedId (the callers check).
 absl::string_view TypeName(const State& s, uint32_t type) {
   if (type == kPrimaryExitedId) return kPrimaryExited;
   return NameOf(s.table->types[type].name);
@@ -228,7 +249,10 @@ absl::string_view TypeName(const State& s, uint32_t type) {
 
 // --- Delivery to this process's callbacks (interrupt thread) --------------------------------
 
-void DeliverLocal(State& s, uint32_t type, const Event& event) {
+// Runs the callbacks of `type` (only that of subscription `only`, when not 0) that are
+// due `event`, one at a time, each looked up again under the lock (Unsubscribe may run
+// meanwhile, from the callbacks too).
+void DeliverLocal(State& s, uint32_t type, const Event& event, SubscriptionId only = 0) {
   SubscriptionId last = 0;
   for (;;) {
     Subscription sub;
@@ -239,8 +263,14 @@ void DeliverLocal(State& s, uint32_t type, const Event& event) {
       auto next =
           std::upper_bound(s.subs.begin(), s.subs.end(), last,
                            [](SubscriptionId id, const Subscription& x) { return id < x.id; });
-      while (next != s.subs.end() && next->type != type) ++next;
+      while (next != s.subs.end() &&
+             (next->type != type || (only != 0 && next->id != only) ||
+              (type != kPrimaryExitedId && event.sequence < next->from_sequence) ||
+              (type == kPrimaryExitedId && next->told))) {
+        ++next;
+      }
       if (next == s.subs.end()) return;
+      next->told = true;
       sub = *next;
       last = sub.id;
       s.running_sub = sub.id;
@@ -259,11 +289,11 @@ void OnDoorbell(int fd, uint32_t, void* arg) {
   Mailbox* m = s.mailbox;
   for (int handled = 0;;) {
     uint64_t available = Available(m, s.head);
-    if (available > m->capacity) {
+    if (available > kMailboxCapacity) {
       KEEL_LOG(Error, kComponent,
                "this process's mailbox is damaged (tail - head = %d, capacity %u): its %d "
                "records are skipped",
-               available, m->capacity, available);
+               available, kMailboxCapacity, available);
       s.head += available;
       Consume(m, s.head);
       available = 0;
@@ -287,7 +317,7 @@ void OnDoorbell(int fd, uint32_t, void* arg) {
       RingDoorbell(fd);
       return;
     }
-    const Record& r = RecordAt(m, s.head);
+    const Record& r = RecordAt(m, kMailboxCapacity, s.head);
     const uint32_t type = r.type;
     const uint32_t length = std::min<uint32_t>(r.length, kMaxPayload);
     Event event;
@@ -297,7 +327,7 @@ void OnDoorbell(int fd, uint32_t, void* arg) {
     event.timestamp_ns = static_cast<int64_t>(r.timestamp_ns);
     event.payload = absl::MakeConstSpan(r.payload, length);
     s.expected_sequence = r.sequence + 1;
-    if (type < s.table->type_count.load(std::memory_order_acquire)) {
+    if (type < TypeCount(*s.table)) {
       event.type = TypeName(s, type);
       DeliverLocal(s, type, event);
     }
@@ -307,17 +337,49 @@ void OnDoorbell(int fd, uint32_t, void* arg) {
   }
 }
 
-void PrimaryGone(State& s, const char* how) {
-  if (s.primary_gone.exchange(true)) return;
-  KEEL_LOG(Warning, kComponent, "the primary (pid %d) exited (%s): events are no longer relayed",
-           s.primary_pid, how);
+// kPrimaryExited to this process's watchers (`only` one, when not 0).
+void DeliverPrimaryExited(State& s, SubscriptionId only) {
   const int32_t pid = s.primary_pid;
   Event event;
   event.type = kPrimaryExited;
   event.source_pid = s.primary_pid;
   event.timestamp_ns = static_cast<int64_t>(MonotonicNs());
   event.payload = absl::MakeConstSpan(reinterpret_cast<const unsigned char*>(&pid), sizeof(pid));
-  DeliverLocal(s, kPrimaryExitedId, event);
+  DeliverLocal(s, kPrimaryExitedId, event, only);
+}
+
+void PrimaryGone(State& s, const char* how) {
+  if (s.primary_gone.exchange(true)) return;
+  KEEL_LOG(Warning, kComponent, "the primary (pid %d) exited (%s): events are no longer relayed",
+           s.primary_pid, how);
+  DeliverPrimaryExited(s, 0);
+}
+
+// A watcher that subscribed after the primary's death hears of it too, from the
+// interrupt thread like the others: a one-shot eventfd.
+struct LateWatcher {
+  State* state;
+  SubscriptionId id;
+};
+void OnLateWatcher(int fd, uint32_t, void* arg) {
+  auto* w = static_cast<LateWatcher*>(arg);
+  w->state->loop->Unregister(fd, &OnLateWatcher, arg).IgnoreError();
+  ::close(fd);
+  DeliverPrimaryExited(*w->state, w->id);
+  delete w;
+}
+void TellLateWatcher(State& s, SubscriptionId id) {
+  const int fd = ::eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);  // readable at once
+  if (fd < 0) {
+    KEEL_LOG(Error, kComponent, "kPrimaryExited for a late watcher: eventfd: %s", ErrnoText(errno));
+    return;
+  }
+  auto* w = new LateWatcher{&s, id};
+  if (absl::Status r = s.loop->Register(fd, &OnLateWatcher, w); !r.ok()) {
+    KEEL_LOG(Error, kComponent, "kPrimaryExited for a late watcher: %s", r.message());
+    ::close(fd);
+    delete w;
+  }
 }
 
 void OnPrimaryExit(int fd, uint32_t, void* arg) {
@@ -350,9 +412,7 @@ absl::Status CheckTypeName(absl::string_view name) {
 
 // The id of `name` in the shared table, or -1.
 int FindType(const RelayTable& t, absl::string_view name) {
-  // Acquire: pairs with the release in RegisterType: names below the count are written.
-  const uint32_t count =
-      std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+  const uint32_t count = TypeCount(t);
   for (uint32_t i = 0; i < count; ++i) {
     if (NameOf(t.types[i].name) == name) return static_cast<int>(i);
   }
@@ -374,8 +434,9 @@ absl::StatusOr<uint32_t> TypeId(State& s, absl::string_view name) {
     if (!lock.ok()) return lock.status();
     id = FindType(t, name);
     if (id < 0) {
-      // Relaxed: written only under the lock.
-      const uint32_t count = t.type_count.load(std::memory_order_relaxed);
+      // Relaxed: written only under the lock; bounded (shared memory is untrusted).
+      const uint32_t count =
+          std::min<uint32_t>(t.type_count.load(std::memory_order_relaxed), kMaxTypes);
       if (count >= kMaxTypes) {
         return absl::ResourceExhaustedError(absl::StrFormat(
             "event type \"%s\": the group has %d types already, the most it can have",
@@ -412,7 +473,7 @@ absl::Status Deliver(State& s, uint32_t type, pid_t source_pid, uint64_t timesta
       continue;
     }
     found = true;
-    switch (Push(p.mailbox, type, source_pid, timestamp_ns, payload, length)) {
+    switch (Push(p.mailbox, kMailboxCapacity, type, source_pid, timestamp_ns, payload, length)) {
       case PushResult::kQueuedAsleep:
         RingDoorbell(p.doorbell_fd);
         break;
@@ -448,15 +509,9 @@ void ReclaimPeer(State& s, int slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu)
   p = Peer{};
 }
 
-// Gives `slot` a fresh mailbox for `token` and publishes its entry (primary).
-absl::StatusOr<Mailbox*> OpenMailbox(State& s, int slot, uint32_t token, pid_t pid, int doorbell_fd,
-                                     int connection_fd)
-    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
-  if (s.peers[slot].doorbell_fd >= 0) {
-    // The slot's previous process is gone (the EAL gave its slot to `token`), and its
-    // connection's end is not handled yet: reclaim it now.
-    ReclaimPeer(s, slot);
-  }
+// The memory of `slot`'s mailbox (primary), found or reserved. Takes the memzone lock,
+// never produce_mu: publishers do not wait for it.
+absl::StatusOr<Mailbox*> MailboxMemory(int slot, pid_t pid) {
   const std::string name = MailboxMemzone(slot);
   const size_t bytes = MailboxBytes(kMailboxCapacity);
   absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(name);
@@ -472,7 +527,18 @@ absl::StatusOr<Mailbox*> OpenMailbox(State& s, int slot, uint32_t token, pid_t p
     return absl::FailedPreconditionError(absl::StrFormat(
         "interrupts: memzone \"%s\" has %d bytes, a mailbox needs %d", name, zone->size, bytes));
   }
-  auto* m = static_cast<Mailbox*>(zone->addr);
+  return static_cast<Mailbox*>(zone->addr);
+}
+
+// Gives `slot` the mailbox `m` (MailboxMemory's), fresh, for `token` and publishes its
+// entry (primary).
+void OpenMailbox(State& s, int slot, Mailbox* m, uint32_t token, pid_t pid, int doorbell_fd,
+                 int connection_fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.produce_mu) {
+  if (s.peers[slot].doorbell_fd >= 0) {
+    // The slot's previous process is gone (the EAL gave its slot to `token`), and its
+    // connection's end is not handled yet: reclaim it now.
+    ReclaimPeer(s, slot);
+  }
   ResetMailbox(m, kMailboxCapacity, token);
   SubscriberEntry& e = s.table->subscribers[slot];
   e.token = token;
@@ -480,13 +546,13 @@ absl::StatusOr<Mailbox*> OpenMailbox(State& s, int slot, uint32_t token, pid_t p
   e.connected_ns = MonotonicNs();
   // Relaxed: published by the state's release below.
   e.subscriptions.store(0, std::memory_order_relaxed);
+  e.publish_drops.store(0, std::memory_order_relaxed);
   KillPointForTest("interrupts.entry.before_state");  // a kill here leaves the entry free
   // Release: pairs with the acquire of readers (DescribeRelay, the subscriber): the
   // entry's fields and the mailbox's reset are written.
   e.state.store(kEntryActive, std::memory_order_release);
   s.peers[slot] = Peer{doorbell_fd, m, pid, token, connection_fd};
   s.active_slots |= uint64_t{1} << slot;
-  return m;
 }
 
 void CloseConnection(State& s, Connection* c) {
@@ -521,9 +587,20 @@ absl::Status Welcome(State& s, Connection* c, const HelloMessage& hello, int doo
                         hello.token, s.prefix));
   }
   const int slot = eal_internal::TokenSlot(hello.token);
-  absl::MutexLock lock(&s.produce_mu);
-  absl::StatusOr<Mailbox*> m = OpenMailbox(s, slot, hello.token, c->pid, doorbell_fd, c->fd);
+  if (slot == s.self_slot) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("process %d: token 0x%x is the primary's own", c->pid, hello.token));
+  }
+  absl::StatusOr<Mailbox*> m = MailboxMemory(slot, c->pid);
   if (!m.ok()) return m.status();
+  absl::MutexLock lock(&s.produce_mu);
+  if (s.peers[slot].token == hello.token) {
+    // A second Hello for a connected process: never reset a mailbox its consumer reads.
+    return absl::AlreadyExistsError(
+        absl::StrFormat("process %d: token 0x%x is connected already (pid %d)", c->pid, hello.token,
+                        s.peers[slot].pid));
+  }
+  OpenMailbox(s, slot, *m, hello.token, c->pid, doorbell_fd, c->fd);
   c->slot = slot;
   c->token = hello.token;
   return absl::OkStatus();
@@ -531,8 +608,8 @@ absl::Status Welcome(State& s, Connection* c, const HelloMessage& hello, int doo
 
 // A message on a connection to the relay's socket (primary's interrupt thread).
 void OnConnection(int fd, uint32_t events, void* arg) {
-  State& s = *g_state;
   auto* c = static_cast<Connection*>(arg);
+  State& s = *c->state;
   // Level-triggered: what is left after a batch calls this again after the loop's other
   // descriptors had their turn.
   for (int handled = 0; handled < kDrainBatch; ++handled) {
@@ -546,8 +623,6 @@ void OnConnection(int fd, uint32_t events, void* arg) {
       CloseConnection(s, c);
       return;
     }
-    MessageHeader header;
-    std::memcpy(&header, buffer, std::min(sizeof(header), static_cast<size_t>(got.bytes)));
     if (c->slot < 0) {
       // The first message: Hello with the doorbell.
       HelloMessage hello = {};
@@ -575,14 +650,17 @@ void OnConnection(int fd, uint32_t events, void* arg) {
     if (static_cast<size_t>(got.bytes) >= sizeof(p)) std::memcpy(&p, buffer, sizeof(p));
     if (static_cast<size_t>(got.bytes) < sizeof(p) || got.truncated ||
         !ValidHeader(p.header, kPublishMessage) || p.length > kMaxPayload ||
-        sizeof(p) + p.length != static_cast<size_t>(got.bytes) ||
-        p.type >= s.table->type_count.load(std::memory_order_acquire)) {
+        sizeof(p) + p.length != static_cast<size_t>(got.bytes) || p.type >= TypeCount(*s.table)) {
       KEEL_LOG(Warning, kComponent, "relay: process %d sent a bad message (%d bytes); ignored",
                c->pid, got.bytes);
       continue;
     }
     absl::MutexLock lock(&s.produce_mu);
-    Deliver(s, p.type, c->pid, p.timestamp_ns, buffer + sizeof(p), p.length, p.to).IgnoreError();
+    if (absl::IsNotFound(
+            Deliver(s, p.type, c->pid, p.timestamp_ns, buffer + sizeof(p), p.length, p.to))) {
+      // Relaxed: a counter.
+      s.table->undelivered.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -605,7 +683,7 @@ void OnListen(int fd, uint32_t, void* arg) {
       ::close(connection);
       continue;
     }
-    auto* c = new Connection{connection, peer->pid, -1, 0};
+    auto* c = new Connection{&s, connection, peer->pid, -1, 0};
     {
       absl::MutexLock lock(&s.produce_mu);
       s.connections.insert(c);
@@ -622,11 +700,18 @@ void OnListen(int fd, uint32_t, void* arg) {
 
 // Registers the doorbell with the loop once the mailbox is this process's.
 absl::Status StartConsuming(State& s, Mailbox* m, int doorbell_fd) {
-  s.mailbox = m;
   s.head = 0;
   s.expected_sequence = 0;
   s.doorbell_fd = doorbell_fd;
-  return s.loop->Register(doorbell_fd, &OnDoorbell, &s);
+  // The mailbox is empty and asleep (ResetMailbox): OnDoorbell runs only after a push,
+  // which comes after the subscription bits, which come after this.
+  s.mailbox = m;
+  absl::Status r = s.loop->Register(doorbell_fd, &OnDoorbell, &s);
+  if (!r.ok()) {
+    s.mailbox = nullptr;
+    s.doorbell_fd = -1;
+  }
+  return r;
 }
 
 // The mailbox of this process, opened on first use (primary: locally; secondary: over
@@ -641,16 +726,21 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
   const int doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (doorbell < 0) return absl::InternalError(absl::StrCat("eventfd: ", ErrnoText(errno)));
   if (s.type == ProcessType::kPrimary) {
-    absl::StatusOr<Mailbox*> m;
-    {
-      absl::MutexLock lock(&s.produce_mu);
-      m = OpenMailbox(s, s.self_slot, s.self_token, ::getpid(), doorbell, -1);
-    }
+    absl::StatusOr<Mailbox*> m = MailboxMemory(s.self_slot, ::getpid());
     if (!m.ok()) {
       ::close(doorbell);
       return m.status();
     }
-    return StartConsuming(s, *m, doorbell);
+    {
+      absl::MutexLock lock(&s.produce_mu);
+      OpenMailbox(s, s.self_slot, *m, s.self_token, ::getpid(), doorbell, -1);
+    }
+    absl::Status r = StartConsuming(s, *m, doorbell);
+    if (!r.ok()) {
+      absl::MutexLock lock(&s.produce_mu);
+      ReclaimPeer(s, s.self_slot);  // closes the doorbell
+    }
+    return r;
   }
 
   auto unavailable = [&](absl::string_view why) {
@@ -718,23 +808,27 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
     s.mailbox = nullptr;
     return fail(r);
   }
-  s.relay_fd.store(*fd);
+  // Release: pairs with RelayConnection's acquire.
+  s.relay_fd.store(*fd, std::memory_order_release);
   return absl::OkStatus();
 }
 
 // A secondary's connection for publishing (its mailbox comes with it).
 absl::StatusOr<int> RelayConnection(State& s) {
-  const int fd = s.relay_fd.load();
+  // Acquire: pairs with EnsureMailbox's release.
+  const int fd = s.relay_fd.load(std::memory_order_acquire);
   if (fd >= 0) return fd;
   absl::MutexLock lock(&s.connect_mu);
   if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
-  return s.relay_fd.load();
+  // Relaxed: stored by this thread or under connect_mu, which we hold.
+  return s.relay_fd.load(std::memory_order_relaxed);
 }
 
 // --- Relayed descriptors ------------------------------------------------------------------
 
 void OnRelayed(int fd, uint32_t events, void* arg) {
-  const Relayed& r = *static_cast<Relayed*>(arg);
+  // A copy: the reader may call UnrelayFd(fd), which frees *arg.
+  const Relayed r = *static_cast<Relayed*>(arg);
   unsigned char buffer[kMaxPayload];
   ssize_t n;
   if (r.reader != nullptr) {
@@ -747,8 +841,9 @@ void OnRelayed(int fd, uint32_t events, void* arg) {
   }
   if (n < 0 || (n == 0 && (events & (EPOLLHUP | EPOLLERR)) != 0)) {
     KEEL_LOG(Error, kComponent, "relayed fd %d (event type \"%s\") failed (%s); no longer relayed",
-             fd, TypeName(*g_state, r.type), n < 0 ? ErrnoText(errno) : "hung up");
-    g_state->loop->Unregister(fd, &OnRelayed, arg).IgnoreError();
+             fd, TypeName(*r.state, r.type), n < 0 ? ErrnoText(errno) : "hung up");
+    // The map entry stays until UnrelayFd; RelayFd(fd) may replace it.
+    r.state->loop->Unregister(fd, kAnyCallback, arg).IgnoreError();
     return;
   }
   if (n == 0) return;
@@ -807,12 +902,19 @@ absl::Status InitSecondary(State& s, int primary_exit_fd) {
           s.prefix, t->layout_version, kLayoutVersion, ToString(kVersion)));
     }
     s.table = static_cast<RelayTable*>(zone->addr);
-    s.primary_pid = t->primary_pid;
   }
   if (primary_exit_fd >= 0) {
-    if (absl::Status r = s.loop->Register(primary_exit_fd, &OnPrimaryExit, &s); !r.ok()) return r;
+    return s.loop->Register(primary_exit_fd, &OnPrimaryExit, &s);
   }
-  return absl::OkStatus();
+  // No pidfd (the primary runs in another PID namespace): the relay's connection is how
+  // this process learns of the primary's death, so connect now.
+  if (s.table == nullptr) {
+    KEEL_LOG(Warning, kComponent,
+             "no pidfd of the primary and no relay: kPrimaryExited will not be delivered");
+    return absl::OkStatus();
+  }
+  absl::MutexLock lock(&s.connect_mu);
+  return EnsureMailbox(s);
 }
 
 void CleanupInterrupts(ProcessType type);
@@ -826,7 +928,7 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   s.attach_timeout = context.options.attach_timeout;
   s.self_token = context.token;
   s.self_slot = eal_internal::TokenSlot(s.self_token);
-  s.primary_pid = ::getpid();
+  s.primary_pid = context.primary_pid;
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Start("keel-intr");
   if (!loop.ok()) {
     return absl::Status(loop.status().code(), absl::StrCat("interrupts: the interrupt thread: ",
@@ -842,9 +944,19 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
 }
 
 void CleanupInterrupts(ProcessType type) {
-  State* s = std::exchange(g_state, nullptr);
+  State* s = g_state;
   if (s == nullptr) return;
+  if (s->loop->InLoopThread()) {
+    // eal::Cleanup from an interrupt callback: the thread cannot stop itself and return
+    // into a loop that no longer exists. Everything is left as it is (a leak until exit).
+    KEEL_LOG(Error, kComponent,
+             "eal::Cleanup was called from an interrupt callback: the interrupt thread and the "
+             "relay are left running; call it from another thread");
+    g_state = nullptr;
+    return;
+  }
   s->loop.reset();  // first: no callback runs after this
+  g_state = nullptr;
   if (type == ProcessType::kPrimary) {
     if (s->listen_fd >= 0) {
       ::close(s->listen_fd);
@@ -862,7 +974,8 @@ void CleanupInterrupts(ProcessType type) {
     s->connections.clear();
   } else {
     // Closing the connection tells the primary this process left: it reclaims the mailbox.
-    const int fd = s->relay_fd.load();
+    // Relaxed: no other thread of the component runs now.
+    const int fd = s->relay_fd.load(std::memory_order_relaxed);
     if (fd >= 0) ::close(fd);
   }
   if (s->doorbell_fd >= 0 && type == ProcessType::kSecondary) ::close(s->doorbell_fd);
@@ -918,6 +1031,7 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
         absl::StrFormat("event type \"%s\": the callback is null", Printable(type)));
   }
   uint32_t id = kPrimaryExitedId;
+  uint64_t from_sequence = 0;
   if (type != kPrimaryExited) {
     if (s.table == nullptr) return NoRelay(s);
     absl::StatusOr<uint32_t> found = TypeId(s, type);
@@ -925,13 +1039,17 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
     id = *found;
     absl::MutexLock lock(&s.connect_mu);
     if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
+    // Relaxed: the producer's counter; records pushed before this read (queued for
+    // another subscription of the type) have smaller sequences and are not ours.
+    from_sequence = s.mailbox->next_sequence.load(std::memory_order_relaxed);
   }
   SubscriptionId sub;
   {
     absl::MutexLock lock(&s.subs_mu);
     sub = s.next_sub++;
-    s.subs.push_back(Subscription{sub, id, callback, arg});
+    s.subs.push_back(Subscription{sub, id, callback, arg, from_sequence, false});
   }
+  if (id == kPrimaryExitedId && s.primary_gone.load()) TellLateWatcher(s, sub);
   if (id != kPrimaryExitedId) {
     // After the callback is in place: the first event that sees the bit finds it.
     // Relaxed: the RMW is seen by the producer's next Deliver; see Deliver.
@@ -970,8 +1088,7 @@ absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to)
   if (g_state == nullptr) return NotInitialized();
   State& s = *g_state;
   if (s.table == nullptr) return NoRelay(s);
-  // Acquire: pairs with TypeId's release: the name is there.
-  if (type.id >= s.table->type_count.load(std::memory_order_acquire)) {
+  if (type.id >= TypeCount(*s.table)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("event type %d: not a registered type", type.id));
   }
@@ -995,7 +1112,8 @@ absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to)
   const ssize_t sent = SendWithFds(*fd, buffer, sizeof(header) + size, {}, MSG_DONTWAIT);
   if (sent == static_cast<ssize_t>(sizeof(header) + size)) return absl::OkStatus();
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    s.publish_drops.fetch_add(1, std::memory_order_relaxed);
+    // Relaxed: a counter (procinfo reads it).
+    s.table->subscribers[s.self_slot].publish_drops.fetch_add(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(absl::StrFormat(
         "event type \"%s\": the relay's socket is full (the primary is not keeping up); "
         "the event is dropped (counted)",
@@ -1016,11 +1134,25 @@ absl::Status RelayFd(int fd, absl::string_view type, RelayReader reader, void* a
   absl::StatusOr<EventType> t = RegisterType(type);
   if (!t.ok()) return t.status();
   State& s = *g_state;
-  absl::MutexLock lock(&s.relayed_mu);
-  if (s.relayed.contains(fd)) {
-    return absl::AlreadyExistsError(absl::StrFormat("fd %d is relayed already", fd));
+  if (s.type == ProcessType::kSecondary) {
+    // Connect now, on the caller's thread, not from the interrupt thread's first relay.
+    absl::StatusOr<int> connected = RelayConnection(s);
+    if (!connected.ok()) return connected.status();
   }
-  auto relayed = std::make_unique<Relayed>(Relayed{t->id, reader, arg});
+  std::unique_ptr<Relayed> stale;  // freed after the lock, as UnrelayFd does
+  absl::MutexLock lock(&s.relayed_mu);
+  auto it = s.relayed.find(fd);
+  if (it != s.relayed.end()) {
+    // Relayed already, unless its reader failed and unregistered it (then replaced).
+    if (s.loop->Unregister(fd, &OnRelayed, it->second.get()).ok()) {
+      // It was live: put it back as it was.
+      if (absl::Status r = s.loop->Register(fd, &OnRelayed, it->second.get()); !r.ok()) return r;
+      return absl::AlreadyExistsError(absl::StrFormat("fd %d is relayed already", fd));
+    }
+    stale = std::move(it->second);
+    s.relayed.erase(it);
+  }
+  auto relayed = std::make_unique<Relayed>(Relayed{&s, fd, t->id, reader, arg});
   if (absl::Status r = s.loop->Register(fd, &OnRelayed, relayed.get()); !r.ok()) return r;
   s.relayed.emplace(fd, std::move(relayed));
   return absl::OkStatus();
@@ -1029,13 +1161,19 @@ absl::Status RelayFd(int fd, absl::string_view type, RelayReader reader, void* a
 absl::Status UnrelayFd(int fd) {
   if (g_state == nullptr) return NotInitialized();
   State& s = *g_state;
-  absl::MutexLock lock(&s.relayed_mu);
-  auto it = s.relayed.find(fd);
-  if (it == s.relayed.end())
-    return absl::NotFoundError(absl::StrFormat("fd %d is not relayed", fd));
-  // NotFound when OnRelayed unregistered it after a failure: nothing left to stop.
-  s.loop->Unregister(fd, &OnRelayed, it->second.get()).IgnoreError();
-  s.relayed.erase(it);
+  std::unique_ptr<Relayed> relayed;
+  {
+    absl::MutexLock lock(&s.relayed_mu);
+    auto it = s.relayed.find(fd);
+    if (it == s.relayed.end()) {
+      return absl::NotFoundError(absl::StrFormat("fd %d is not relayed", fd));
+    }
+    relayed = std::move(it->second);
+    s.relayed.erase(it);
+  }
+  // Outside relayed_mu: Unregister waits for a running OnRelayed, whose reader may call
+  // RelayFd or UnrelayFd. NotFound when OnRelayed unregistered it after a failure.
+  s.loop->Unregister(fd, &OnRelayed, relayed.get()).IgnoreError();
   return absl::OkStatus();
 }
 
@@ -1046,8 +1184,9 @@ absl::StatusOr<RelayInfo> DescribeRelay() {
   const RelayTable& t = *s.table;
   RelayInfo info;
   info.primary_pid = t.primary_pid;
-  const uint32_t count =
-      std::min<uint32_t>(t.type_count.load(std::memory_order_acquire), kMaxTypes);
+  // Relaxed: a counter.
+  info.undelivered = t.undelivered.load(std::memory_order_relaxed);
+  const uint32_t count = TypeCount(t);
   for (uint32_t i = 0; i < count; ++i) info.types.push_back(Printable(NameOf(t.types[i].name)));
   for (int slot = 0; slot < kMaxSubscribers; ++slot) {
     const SubscriberEntry& e = t.subscribers[slot];
@@ -1055,6 +1194,8 @@ absl::StatusOr<RelayInfo> DescribeRelay() {
     if (e.state.load(std::memory_order_acquire) != kEntryActive) continue;
     SubscriberInfo sub;
     sub.pid = e.pid;
+    // Relaxed: a counter.
+    sub.publish_drops = e.publish_drops.load(std::memory_order_relaxed);
     const uint64_t bits = e.subscriptions.load(std::memory_order_relaxed);
     for (uint32_t i = 0; i < count; ++i) {
       if ((bits >> i) & 1) sub.types.push_back(info.types[i]);

@@ -15,7 +15,8 @@
 //   keel::interrupts::Subscribe(keel::interrupts::kPrimaryExited, OnPrimaryGone, nullptr);
 //
 // Event callbacks run on the subscriber's interrupt thread (the contract of
-// event_loop.h: one at a time, keep them short, they may call anything here).
+// event_loop.h: one at a time, keep them short, they may call anything here but
+// eal::Cleanup, which must run on another thread).
 #ifndef KEEL_INTERRUPTS_INTERRUPTS_H_
 #define KEEL_INTERRUPTS_INTERRUPTS_H_
 
@@ -90,10 +91,11 @@ using SubscriptionId = uint64_t;
 
 // Runs `callback(event, arg)` on this process's interrupt thread for each event of
 // `type` published after Subscribe returns. Thread-safe, any process. The first
-// Subscribe of a secondary connects it to the relay (a round trip to the primary: its
-// mailbox and doorbell); later ones touch only shared memory. Errors: those of
-// RegisterType; InvalidArgument for a null callback; Unavailable when the primary is
-// gone or does not answer within --attach-timeout.
+// Subscribe or Publish of a secondary connects it to the relay (a round trip to the
+// primary, bounded by --attach-timeout: its mailbox and doorbell); later ones touch only
+// shared memory. A subscription to kPrimaryExited made after the primary's death gets
+// the event at once. Errors: those of RegisterType; InvalidArgument for a null callback;
+// Unavailable when the primary is gone or does not answer within --attach-timeout.
 absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback callback, void* arg);
 // On return the callback does not run again and is not running, except when called from
 // an event callback (on the interrupt thread): the running callback finishes. NotFound
@@ -101,14 +103,17 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
 absl::Status Unsubscribe(SubscriptionId id);
 
 // Publishes `size` bytes (at most kMaxPayload) as an event of `type` to every subscriber
-// of it (kBroadcast) or to the process `to` alone. Thread-safe; never blocks, never waits
-// for a subscriber; allocates nothing once the type is registered.
+// of it (kBroadcast) or to the process `to` alone. Thread-safe; never waits for a
+// subscriber; allocates nothing once the type is registered.
 //   In the primary the event is in the subscribers' mailboxes on return: a full mailbox
-//   drops it (counted; its subscriber sees the gap). A secondary hands the event to the
-//   primary's relay, which does the same.
-// Errors: InvalidArgument (size, type), NotFound (unicast: `to` subscribes to no such
-// type), ResourceExhausted (unicast: its mailbox is full; secondary: the relay's socket
-// is full; the event is dropped and counted), Unavailable (the primary is gone).
+//   drops it (counted; its subscriber sees the gap). A secondary sends the event to the
+//   primary's relay (a non-blocking send; its first Publish connects, see Subscribe),
+//   which does the same; a secondary's unicast to a process that does not subscribe is
+//   dropped there and counted (RelayInfo::undelivered), since its Publish has returned.
+// Errors: InvalidArgument (size, type), NotFound (primary, unicast: `to` subscribes to
+// no such type), ResourceExhausted (primary, unicast: its mailbox is full; secondary:
+// the relay's socket is full; the event is dropped and counted), Unavailable (the
+// primary is gone).
 absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to = kBroadcast);
 absl::Status Publish(absl::string_view type, const void* payload, size_t size,
                      pid_t to = kBroadcast);
@@ -144,10 +149,14 @@ struct SubscriberInfo {
   uint64_t capacity = 0;
   uint64_t published = 0;  // events addressed to it, dropped ones included
   uint64_t dropped = 0;
-  uint64_t doorbells = 0;  // wake-ups it needed
+  uint64_t doorbells = 0;      // wake-ups it needed
+  uint64_t publish_drops = 0;  // its own Publishes the relay's socket refused (full)
 };
 struct RelayInfo {
   pid_t primary_pid = 0;
+  // Secondaries' unicast events to a process that does not subscribe (the relay drops
+  // them; the secondary's Publish returned OK before the relay knew).
+  uint64_t undelivered = 0;
   std::vector<std::string> types;  // registered, by id
   std::vector<SubscriberInfo> subscribers;
 };

@@ -31,7 +31,8 @@ std::unique_ptr<Mailbox, Freer> NewMailbox(uint32_t capacity) {
 }
 
 PushResult PushValue(Mailbox* m, uint64_t value) {
-  return Push(m, /*type=*/3, /*source_pid=*/42, /*timestamp_ns=*/value, &value, sizeof(value));
+  return Push(m, m->capacity, /*type=*/3, /*source_pid=*/42, /*timestamp_ns=*/value, &value,
+              sizeof(value));
 }
 
 TEST(MailboxTest, FifoWithSequencesAndTheFirstPushRings) {
@@ -41,7 +42,7 @@ TEST(MailboxTest, FifoWithSequencesAndTheFirstPushRings) {
   uint64_t head = 0;
   ASSERT_EQ(Available(m.get(), head), 2u);
   for (uint64_t i = 0; i < 2; ++i) {
-    const Record& r = RecordAt(m.get(), head);
+    const Record& r = RecordAt(m.get(), m->capacity, head);
     EXPECT_EQ(r.sequence, i);
     EXPECT_EQ(r.type, 3u);
     EXPECT_EQ(r.source_pid, 42);
@@ -66,7 +67,7 @@ TEST(MailboxTest, AFullMailboxDropsCountsAndLeavesAGap) {
   head += 4;
   Consume(m.get(), head);
   ASSERT_EQ(PushValue(m.get(), 10), PushResult::kQueued);
-  const Record& r = RecordAt(m.get(), head);
+  const Record& r = RecordAt(m.get(), m->capacity, head);
   EXPECT_EQ(r.sequence, 10u) << "the six dropped events are the gap 4..9";
 }
 
@@ -90,7 +91,12 @@ TEST(MailboxTest, NoLostWakeUpsAndNoLostRecordsUnderStress) {
   const int doorbell = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   ASSERT_GE(doorbell, 0);
   std::atomic<bool> stuck{false};
+  std::atomic<bool> consumer_done{false};
   std::thread consumer([&] {
+    struct Done {
+      std::atomic<bool>* done;
+      ~Done() { *done = true; }
+    } done{&consumer_done};
     uint64_t head = 0;
     uint64_t expected = 0;
     while (expected < kEvents) {
@@ -103,12 +109,12 @@ TEST(MailboxTest, NoLostWakeUpsAndNoLostRecordsUnderStress) {
           return;
         }
         uint64_t count;
-        (void)::read(doorbell, &count, sizeof(count));
+        if (::read(doorbell, &count, sizeof(count)) != sizeof(count)) continue;
         continue;
       }
       ASSERT_LE(n, 64u);
       for (uint64_t i = 0; i < n; ++i) {
-        const Record& r = RecordAt(m.get(), head + i);
+        const Record& r = RecordAt(m.get(), 64, head + i);
         uint64_t v;
         std::memcpy(&v, r.payload, sizeof(v));
         // Every event was queued (the producer retries when full): no gaps.
@@ -121,11 +127,11 @@ TEST(MailboxTest, NoLostWakeUpsAndNoLostRecordsUnderStress) {
     }
   });
   uint64_t drops = 0;
-  for (uint64_t v = 0; v < kEvents;) {
+  for (uint64_t v = 0; v < kEvents && !consumer_done;) {
     // A retry reuses the value: the test's sequence is its own count of queued events,
     // so the mailbox's sequence (which counts drops too) is corrected below.
     const uint64_t before = m->next_sequence.load();
-    const PushResult r = Push(m.get(), 0, 0, 0, &v, sizeof(v));
+    const PushResult r = Push(m.get(), 64, 0, 0, 0, &v, sizeof(v));
     if (r == PushResult::kDropped) {
       ++drops;
       m->next_sequence.store(before);  // undo: this test wants gap-free sequences
@@ -140,8 +146,8 @@ TEST(MailboxTest, NoLostWakeUpsAndNoLostRecordsUnderStress) {
     ++v;
   }
   consumer.join();
-  EXPECT_FALSE(stuck) << "the consumer slept with records queued: a lost wake-up";
-  EXPECT_EQ(m->tail.load(), kEvents);
+  ASSERT_FALSE(stuck) << "the consumer slept with records queued: a lost wake-up";
+  ASSERT_EQ(m->tail.load(), kEvents) << "the consumer failed (see above)";
   EXPECT_EQ(m->dropped.load(), 0u);
   ::close(doorbell);
 }

@@ -11,10 +11,9 @@
 //   await TYPE N             as received, once N events arrived (or after 20 s)
 //   relay TYPE               RELAYING fd=F: an eventfd, relayed as TYPE (RelayFd)
 //   toggle VALUE             TOGGLED: writes VALUE to that eventfd
-//   describe                 RELAY types=T subscribers=PID:DEPTH:DROPPED:TYPE+TYPE,...
-//   watch-primary            WATCHING (subscribes to kPrimaryExited)
-//   primary-exited           PRIMARY-EXITED n=N pid=P
-//   quit
+//   describe                 RELAY types=T undelivered=U
+//   subscribers=PID:DEPTH:DROPPED:TYPE+TYPE,... watch-primary            WATCHING (subscribes to
+//   kPrimaryExited) primary-exited           PRIMARY-EXITED n=N pid=P quit
 //
 // Payloads: {uint64 n, int32 publisher pid, uint32 size} then size - 16 bytes derived
 // from (n, pid, index): a subscriber checks each one's bytes ("bad") and that each
@@ -156,7 +155,7 @@ std::string Describe() {
     subs.push_back(
         absl::StrCat(s.pid, ":", s.depth, ":", s.dropped, ":", absl::StrJoin(s.types, "+")));
   }
-  return absl::StrCat("RELAY types=", info->types.size(),
+  return absl::StrCat("RELAY types=", info->types.size(), " undelivered=", info->undelivered,
                       " subscribers=", absl::StrJoin(subs, ","));
 }
 

@@ -103,8 +103,19 @@ TEST_F(RelayTest, BroadcastAndUnicastArriveWholeAndInOrder) {
   EXPECT_THAT(got_a, HasSubstr(absl::StrCat(b->pid(), ":150")));
   EXPECT_EQ(Field(got_b, "n"), 2050) << "b got no unicast meant for a: " << got_b;
   EXPECT_EQ(Field(got_p, "n"), 2050) << got_p;
-  absl::SleepFor(absl::Milliseconds(50));
+  // A secondary's unicast to a process that does not subscribe: Publish returned before
+  // the relay knew; the relay counts it.
+  std::unique_ptr<Subprocess> idle = Secondary(3);
+  EXPECT_THAT(Ask(b.get(), "publish data 3 16 " + PidOf(*idle)), StartsWith("PUBLISHED ok=3"));
+  std::string relay;
+  for (int i = 0; i < 200 && Field(relay, "undelivered") != 3; ++i) {
+    relay = Ask(primary.get(), "describe");
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(Field(relay, "undelivered"), 3) << relay;
   EXPECT_EQ(Field(Ask(b.get(), "received data"), "n"), 2050);
+  EXPECT_EQ(Field(Ask(a.get(), "received data"), "n"), 2450);
+  Quit(idle.get());
   Quit(a.get());
   Quit(b.get());
   Quit(primary.get());
@@ -210,6 +221,8 @@ TEST_F(RelayTest, ALateSubscriberGetsWhatIsPublishedAfterItSubscribed) {
   EXPECT_THAT(Ask(primary.get(), "publish news 20 32"), StartsWith("PUBLISHED ok=20"));
   EXPECT_EQ(Field(Ask(early.get(), "await news 170"), "n"), 170);
   EXPECT_EQ(Field(Ask(late.get(), "received news"), "n"), 50);
+  // The primary no longer pushes to it: its entry lists no type, its mailbox is empty.
+  EXPECT_THAT(Ask(primary.get(), "describe") + ",", HasSubstr(absl::StrCat(late->pid(), ":0:0:,")));
   Quit(late.get());
   Quit(early.get());
   Quit(primary.get());
@@ -238,6 +251,14 @@ TEST_F(RelayTest, ThePrimarysDeathReachesEverySecondary) {
   const std::string published = Ask(b.get(), "publish data 1 16");
   EXPECT_THAT(published, HasSubstr("failed=1")) << published;
   EXPECT_THAT(published, HasSubstr("UNAVAILABLE")) << published;
+  // A watcher that subscribes after the death hears of it too.
+  EXPECT_EQ(Ask(a.get(), "watch-primary"), "WATCHING");
+  std::string late;
+  for (int i = 0; i < 200 && Field(late, "n") != 2; ++i) {
+    late = Ask(a.get(), "primary-exited");
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(late, absl::StrCat("PRIMARY-EXITED n=2 pid=", primary_pid));
   Quit(a.get());
   Quit(b.get());
 }
@@ -309,10 +330,11 @@ TEST_F(RelayTest, ProcinfoShowsSubscribersDepthsAndDrops) {
   std::unique_ptr<Subprocess> text = Subprocess::Start(
       {testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_});
   EXPECT_EQ(text->Wait(), 0) << text->Output();
-  EXPECT_THAT(text->Output(), HasSubstr(absl::StrCat("interrupt relay: primary ", primary->pid(),
-                                                     ", event types: link, data")));
+  EXPECT_THAT(text->Output(),
+              HasSubstr(absl::StrCat("interrupt relay: primary ", primary->pid(),
+                                     ", event types: link, data; undelivered unicasts: 0")));
   EXPECT_THAT(text->Output(), ::testing::ContainsRegex(absl::StrCat(
-                                  stopped->pid(), " +512/512 +600 +88 +[0-9]+ +link,data")))
+                                  stopped->pid(), " +512/512 +600 +88 +[0-9]+ +0 +link,data")))
       << text->Output();
   std::unique_ptr<Subprocess> json = Subprocess::Start(
       {testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_, "--", "--json"});
@@ -324,6 +346,25 @@ TEST_F(RelayTest, ProcinfoShowsSubscribersDepthsAndDrops) {
   stopped->Kill(SIGCONT);
   Quit(stopped.get());
   Quit(primary.get());
+}
+
+// The primary killed while it opens a subscriber's mailbox (before the entry is
+// published): the subscriber is told, and no entry is left behind.
+TEST_F(RelayTest, APrimaryKilledOpeningAMailboxLeavesNoEntry) {
+  std::unique_ptr<Subprocess> primary = Primary(KillAt("interrupts.entry.before_state"));
+  std::unique_ptr<Subprocess> s = Secondary(1);
+  EXPECT_EQ(Ask(s.get(), "watch-primary"), "WATCHING");
+  const std::string subscribed = Ask(s.get(), "subscribe data");
+  EXPECT_THAT(subscribed, StartsWith("ERROR UNAVAILABLE")) << subscribed;
+  EXPECT_EQ(primary->Wait(), 128 + SIGKILL) << primary->Output();
+  EXPECT_EQ(Ask(s.get(), "describe"), "RELAY types=1 undelivered=0 subscribers=");
+  std::string seen;
+  for (int i = 0; i < 200 && Field(seen, "n") != 1; ++i) {
+    seen = Ask(s.get(), "primary-exited");
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(Field(seen, "n"), 1) << seen;
+  Quit(s.get());
 }
 
 // 32 subscribers on hugepages (the tests above use --no-huge; the relay is the same).

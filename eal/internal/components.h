@@ -12,6 +12,8 @@
 #ifndef KEEL_EAL_INTERNAL_COMPONENTS_H_
 #define KEEL_EAL_INTERNAL_COMPONENTS_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -31,6 +33,7 @@ struct InitContext {
   // What eal:: functions give only once Init returns:
   uint32_t token;       // this process's token (identity.h's SelfToken())
   int primary_exit_fd;  // eal::PrimaryExitFd(): -1 in the primary
+  pid_t primary_pid;    // the group's primary (this process in the primary)
 };
 
 // Process-local hooks (function pointers never go to shared memory).

@@ -587,6 +587,8 @@ T Peek(const T& field) {
 
 }  // namespace
 
+pid_t Group::primary_pid() const { return Peek(config_->primary_pid); }
+
 uint32_t Group::SelfToken() const {
   return MakeToken(static_cast<uint32_t>(slot_), Peek(config_->processes[slot_].incarnation));
 }

@@ -37,6 +37,9 @@ class Group {
   // Secondary: a pidfd for the primary; -1 in the primary and when the primary runs in
   // another PID namespace (its pid means nothing here; PrimaryAlive still answers).
   int primary_pidfd() const { return primary_pidfd_; }
+  // The primary's pid as the shared config records it (as the primary's PID namespace
+  // sees it).
+  pid_t primary_pid() const;
   // By the primary's slot lock (layout.h). Never blocks.
   bool PrimaryAlive() const;
   absl::StatusOr<eal::GroupInfo> Describe();

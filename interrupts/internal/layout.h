@@ -22,7 +22,7 @@
 //   registration overwrites, never a half-named type.
 // - SubscriberEntry: its fields by the primary alone (the relay's socket thread), when
 //   a subscriber connects and when it goes; `state` last on connect (release), first on
-//   reclaim. `subscriptions` by the subscriber (fetch_or / fetch_and).
+//   reclaim. `subscriptions` and `publish_drops` by the subscriber.
 // - Mailbox: the producer cache line by the primary alone (its publishing threads take
 //   one process-local mutex: one producer at a time), the consumer line by the
 //   subscriber's interrupt thread alone. See mailbox.h for the protocol.
@@ -30,8 +30,9 @@
 // Issue 15 (a new primary adopting a live group): nothing here is the old primary's
 // alone. The table and the mailboxes stay where they are; a new primary takes over as
 // producer from `tail` and `next_sequence` as they are (a kill mid-push leaves an
-// unpublished record, not a torn one), and rebuilds the doorbells and the connections
-// when the subscribers reconnect to its socket.
+// unpublished record, not a torn one), rebuilds the doorbells and the connections when
+// the subscribers reconnect to its socket, and rings every doorbell once (a producer
+// killed between clearing `sleeping` and ringing left its consumer asleep; mailbox.h).
 #ifndef KEEL_INTERRUPTS_INTERNAL_LAYOUT_H_
 #define KEEL_INTERRUPTS_INTERNAL_LAYOUT_H_
 
@@ -77,6 +78,8 @@ struct alignas(64) SubscriberEntry {
   // bits; publishers read them.
   std::atomic<uint64_t> subscriptions;
   uint64_t connected_ns;  // CLOCK_MONOTONIC when the primary accepted it
+  // The subscriber's own count of its Publishes the relay's socket refused (full).
+  std::atomic<uint64_t> publish_drops;
 };
 
 struct alignas(64) RelayTable {
@@ -84,6 +87,9 @@ struct alignas(64) RelayTable {
   uint32_t layout_version;  // kLayoutVersion
   int32_t primary_pid;
   pthread_mutex_t types_lock;  // robust, process-shared: guards types[] and type_count
+  // Secondaries' unicast events the relay could not deliver (the target does not
+  // subscribe); the primary's relay thread alone adds to it.
+  std::atomic<uint64_t> undelivered;
   alignas(64) std::atomic<uint32_t> type_count;
   TypeEntry types[kMaxTypes];
   SubscriberEntry subscribers[kMaxSubscribers];  // by process-table slot

@@ -53,22 +53,27 @@ inline void ResetMailbox(Mailbox* m, uint32_t capacity, uint32_t owner_token) {
   m->magic = kMailboxMagic;
 }
 
+// Capacities are the caller's own copy (kMailboxCapacity for the relay), never read back
+// from shared memory: any process of the group could overwrite the mailbox's fields, and a
+// damaged capacity must not turn into a write past the mailbox.
+
 enum class PushResult {
   kQueued,        // the consumer is awake: it will see the record
   kQueuedAsleep,  // the consumer slept: ring its doorbell
   kDropped,       // the mailbox was full: counted, the sequence moved on
 };
 
-// The producer. `length` <= kMaxPayload (the caller checks).
-inline PushResult Push(Mailbox* m, uint32_t type, int32_t source_pid, uint64_t timestamp_ns,
-                       const void* payload, uint32_t length) {
+// The producer. `capacity` is a power of two; `length` <= kMaxPayload (the caller checks).
+inline PushResult Push(Mailbox* m, uint32_t capacity, uint32_t type, int32_t source_pid,
+                       uint64_t timestamp_ns, const void* payload, uint32_t length) {
   // Relaxed: only the producer writes tail and next_sequence.
   const uint64_t tail = m->tail.load(std::memory_order_relaxed);
   const uint64_t sequence = m->next_sequence.load(std::memory_order_relaxed);
   // Acquire: pairs with C2 (the consumer's release of head): the slots below head are
   // read and may be overwritten.
   const uint64_t head = m->head.load(std::memory_order_acquire);
-  const uint32_t capacity = m->capacity;
+  // A head past the tail (damage: only the consumer writes it) counts as full: the drop
+  // is counted, nothing is written.
   if (tail - head >= capacity) {
     // Relaxed: counters; the consumer sees the gap in the next record's sequence, which
     // P1 publishes.
@@ -96,6 +101,9 @@ inline PushResult Push(Mailbox* m, uint32_t type, int32_t source_pid, uint64_t t
   // primary's mutex) only the first finds sleeping == 1. The exchange is an RMW so a
   // concurrent PrepareToSleep's store is ordered with it.
   if (m->sleeping.exchange(0, std::memory_order_relaxed) == 0) return PushResult::kQueued;
+  // A producer killed here, before its caller rings, leaves a consumer asleep with
+  // sleeping == 0, which later pushes take for awake: a producer that takes over (issue
+  // 15) rings every doorbell once.
   m->doorbells.store(m->doorbells.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return PushResult::kQueuedAsleep;
 }
@@ -107,8 +115,8 @@ inline uint64_t Available(const Mailbox* m, uint64_t head) {
   return m->tail.load(std::memory_order_acquire) - head;
 }
 
-inline const Record& RecordAt(const Mailbox* m, uint64_t index) {
-  return m->records[index & (m->capacity - 1)];
+inline const Record& RecordAt(const Mailbox* m, uint32_t capacity, uint64_t index) {
+  return m->records[index & (capacity - 1)];
 }
 
 // The consumer: records below `head` are consumed; their slots may be reused.

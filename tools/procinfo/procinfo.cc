@@ -171,14 +171,17 @@ void PrintText(const GroupInfo& g) {
     absl::PrintF("\ninterrupt relay: %s\n", relay.status().message());
     return;
   }
-  absl::PrintF("\ninterrupt relay: primary %d, event types: %s\n", relay->primary_pid,
-               relay->types.empty() ? "none" : absl::StrJoin(relay->types, ", "));
-  std::printf("  %-8s %-14s %-10s %-12s %-12s %s\n", "PID", "DEPTH", "PUBLISHED", "DROPPED",
-              "DOORBELLS", "TYPES");
+  absl::PrintF("\ninterrupt relay: primary %d, event types: %s; undelivered unicasts: %u\n",
+               relay->primary_pid,
+               relay->types.empty() ? "none" : absl::StrJoin(relay->types, ", "),
+               relay->undelivered);
+  std::printf("  %-8s %-14s %-10s %-12s %-12s %-10s %s\n", "PID", "DEPTH", "PUBLISHED", "DROPPED",
+              "DOORBELLS", "PUB-DROPS", "TYPES");
   for (const keel::interrupts::SubscriberInfo& sub : relay->subscribers) {
-    absl::PrintF("  %-8d %-14s %-10u %-12u %-12u %s\n", sub.pid,
+    absl::PrintF("  %-8d %-14s %-10u %-12u %-12u %-10u %s\n", sub.pid,
                  absl::StrCat(sub.depth, "/", sub.capacity), sub.published, sub.dropped,
-                 sub.doorbells, sub.types.empty() ? "-" : absl::StrJoin(sub.types, ","));
+                 sub.doorbells, sub.publish_drops,
+                 sub.types.empty() ? "-" : absl::StrJoin(sub.types, ","));
   }
 }
 
@@ -194,13 +197,14 @@ std::string RelayJson() {
     for (const std::string& t : sub.types) sub_types.push_back(JsonString(t));
     subscribers.push_back(absl::StrFormat(
         "{\"pid\": %d, \"types\": [%s], \"depth\": %u, \"capacity\": %u, \"published\": %u, "
-        "\"dropped\": %u, \"doorbells\": %u}",
+        "\"dropped\": %u, \"doorbells\": %u, \"publish_drops\": %u}",
         sub.pid, absl::StrJoin(sub_types, ", "), sub.depth, sub.capacity, sub.published,
-        sub.dropped, sub.doorbells));
+        sub.dropped, sub.doorbells, sub.publish_drops));
   }
-  return absl::StrFormat("{\"primary_pid\": %d, \"types\": [%s], \"subscribers\": [%s]}",
-                         relay->primary_pid, absl::StrJoin(types, ", "),
-                         absl::StrJoin(subscribers, ", "));
+  return absl::StrFormat(
+      "{\"primary_pid\": %d, \"types\": [%s], \"undelivered\": %u, \"subscribers\": [%s]}",
+      relay->primary_pid, absl::StrJoin(types, ", "), relay->undelivered,
+      absl::StrJoin(subscribers, ", "));
 }
 
 void PrintJson(const GroupInfo& g) {
