@@ -274,44 +274,24 @@ std::map<std::string, std::vector<Run>>& Runs() {
 
 const char* PlacementName(Placement p) { return p == kSeparate ? "separate" : "one"; }
 
-void BM_Latency(benchmark::State& state, Placement placement, size_t size) {
-  Run run;
-  for (auto _ : state) {
-    LatencyResult r[2];
-    if (!MeasureLatency(kKeel, placement, size, &r[kKeel])) {
-      state.SkipWithError("keel: an event did not arrive");
-      return;
-    }
-    if (g_dpdk && !MeasureLatency(kDpdk, placement, size, &r[kDpdk])) {
-      state.SkipWithError("DPDK: an event did not arrive");
-      return;
-    }
-    run = {r[kKeel].median_us, r[kDpdk].median_us, r[kKeel].p99_us, r[kDpdk].p99_us};
-  }
-  state.counters["keel_median_us"] = run.keel;
-  state.counters["keel_p99_us"] = run.keel_p99;
-  if (g_dpdk) {
-    state.counters["dpdk_median_us"] = run.dpdk;
-    state.counters["dpdk_p99_us"] = run.dpdk_p99;
-    state.counters["median_ratio"] = run.keel / run.dpdk;
-  }
-  Runs()[absl::StrFormat("latency %s %d B", PlacementName(placement), size)].push_back(run);
-}
-
-// keel's subscriber with SetBusyPoll(200 us), beside DPDK's (sleeping) rte_mp: events
-// 100 us apart arrive while it watches its mailbox, without a wake-up.
-void BM_LatencyBusyPoll(benchmark::State& state, Placement placement, size_t size) {
-  constexpr int64_t kWindowNs = 200'000;
-  g_shared->busy_poll_ns = kWindowNs;
+// Asks the keel child for a busy-poll window (SetBusyPoll) and waits until it applied it.
+void ApplyBusyPoll(int64_t window_ns) {
+  g_shared->busy_poll_ns = window_ns;
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (g_shared->busy_poll_applied_ns.load() != kWindowNs && absl::Now() < deadline) {
+  while (g_shared->busy_poll_applied_ns.load() != window_ns && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
   }
+}
+
+// busy_poll: keel's subscriber with SetBusyPoll(200 us), beside DPDK's (sleeping) rte_mp:
+// events 100 us apart arrive while it watches its mailbox, without a wake-up.
+void BM_Latency(benchmark::State& state, Placement placement, size_t size, bool busy_poll) {
   Run run;
   for (auto _ : state) {
     LatencyResult r[2];
+    if (busy_poll) ApplyBusyPoll(200'000);
     const bool keel = MeasureLatency(kKeel, placement, size, &r[kKeel]);
-    g_shared->busy_poll_ns = 0;
+    if (busy_poll) ApplyBusyPoll(0);
     if (!keel) {
       state.SkipWithError("keel: an event did not arrive");
       return;
@@ -322,9 +302,6 @@ void BM_LatencyBusyPoll(benchmark::State& state, Placement placement, size_t siz
     }
     run = {r[kKeel].median_us, r[kDpdk].median_us, r[kKeel].p99_us, r[kDpdk].p99_us};
   }
-  while (g_shared->busy_poll_applied_ns.load() != 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
   state.counters["keel_median_us"] = run.keel;
   state.counters["keel_p99_us"] = run.keel_p99;
   if (g_dpdk) {
@@ -332,8 +309,9 @@ void BM_LatencyBusyPoll(benchmark::State& state, Placement placement, size_t siz
     state.counters["dpdk_p99_us"] = run.dpdk_p99;
     state.counters["median_ratio"] = run.keel / run.dpdk;
   }
-  Runs()[absl::StrFormat("latency %s %d B busy-poll", PlacementName(placement), size)].push_back(
-      run);
+  Runs()[absl::StrFormat("latency %s %d B%s", PlacementName(placement), size,
+                         busy_poll ? " busy-poll" : "")]
+      .push_back(run);
 }
 
 void BM_Throughput(benchmark::State& state, Placement placement, size_t size) {
@@ -482,7 +460,8 @@ int main(int argc, char** argv) {
   for (Placement placement : {kSeparate, kOne}) {
     for (size_t size : {16, 256}) {
       const std::string suffix = absl::StrCat(PlacementName(placement), "/", size);
-      benchmark::RegisterBenchmark(("BM_Latency/" + suffix).c_str(), BM_Latency, placement, size)
+      benchmark::RegisterBenchmark(("BM_Latency/" + suffix).c_str(), BM_Latency, placement, size,
+                                   false)
           ->Iterations(1)
           ->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("BM_Throughput/" + suffix).c_str(), BM_Throughput, placement,
@@ -492,8 +471,8 @@ int main(int argc, char** argv) {
     }
   }
   // Busy-polling shares no CPU well: across CPUs only.
-  benchmark::RegisterBenchmark("BM_LatencyBusyPoll/separate/16", BM_LatencyBusyPoll, kSeparate,
-                               size_t{16})
+  benchmark::RegisterBenchmark("BM_LatencyBusyPoll/separate/16", BM_Latency, kSeparate, size_t{16},
+                               true)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
   benchmark::RunSpecifiedBenchmarks();

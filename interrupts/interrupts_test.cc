@@ -20,6 +20,7 @@
 #include "eal/eal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/eventually.h"
 
 namespace keel::interrupts {
 namespace {
@@ -27,15 +28,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename F>
-bool Eventually(F done) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Microseconds(200));
-  }
-  return true;
-}
+using ::keel::testing::Eventually;
 
 void Signal(int fd, uint64_t n = 1) { ASSERT_EQ(::write(fd, &n, sizeof(n)), 8); }
 

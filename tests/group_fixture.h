@@ -10,14 +10,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -60,6 +61,30 @@ inline std::string Await(Subprocess* p, absl::string_view prefix, absl::Duration
 inline std::string Ask(Subprocess* p, const std::string& command) {
   p->Send(command + "\n");
   return NextAnswer(p);
+}
+
+// Asks `command` until the answer satisfies `done` (the helper's state changes on another
+// process's schedule), or `timeout` passes; returns the last answer.
+inline std::string AwaitAnswer(Subprocess* p, const std::string& command,
+                               const std::function<bool(const std::string&)>& done,
+                               absl::Duration timeout = absl::Seconds(10)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string answer;
+  do {
+    answer = Ask(p, command);
+    if (done(answer)) return answer;
+    absl::SleepFor(absl::Milliseconds(5));
+  } while (absl::Now() < deadline);
+  return answer;
+}
+
+// Until the answer contains `expected`.
+inline std::string AwaitAnswer(Subprocess* p, const std::string& command,
+                               const std::string& expected,
+                               absl::Duration timeout = absl::Seconds(10)) {
+  return AwaitAnswer(
+      p, command, [&](const std::string& answer) { return absl::StrContains(answer, expected); },
+      timeout);
 }
 
 // The segment files of group prefix `prefix` (keel.PREFIX.GROUP.segN, any group) in

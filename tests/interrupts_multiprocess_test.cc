@@ -25,6 +25,7 @@ namespace keel {
 namespace {
 
 using ::keel::testing::Ask;
+using ::keel::testing::AwaitAnswer;
 using ::keel::testing::Subprocess;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -107,11 +108,7 @@ TEST_F(RelayTest, BroadcastAndUnicastArriveWholeAndInOrder) {
   // the relay knew; the relay counts it.
   std::unique_ptr<Subprocess> idle = Secondary(3);
   EXPECT_THAT(Ask(b.get(), "publish data 3 16 " + PidOf(*idle)), StartsWith("PUBLISHED ok=3"));
-  std::string relay;
-  for (int i = 0; i < 200 && Field(relay, "undelivered") != 3; ++i) {
-    relay = Ask(primary.get(), "describe");
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  const std::string relay = AwaitAnswer(primary.get(), "describe", " undelivered=3 ");
   EXPECT_EQ(Field(relay, "undelivered"), 3) << relay;
   EXPECT_EQ(Field(Ask(b.get(), "received data"), "n"), 2050);
   EXPECT_EQ(Field(Ask(a.get(), "received data"), "n"), 2450);
@@ -147,13 +144,13 @@ TEST_F(RelayTest, ASubscriberThatNeverReadsCostsThePublisherNothing) {
   // The reader lost only what its own pace lost (its mailbox's count), and every event
   // it got is whole: once its mailbox is empty, received + dropped = published.
   const std::string entry = absl::StrCat(" ", reader->pid(), ":0:");
-  auto describe = [&] {
-    return absl::StrReplaceAll(Ask(primary.get(), "describe"), {{"=", " "}, {",", " "}});
-  };
-  for (int i = 0; i < 200 && !absl::StrContains(describe(), entry); ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  const std::string described = describe();
+  const std::string described = absl::StrReplaceAll(
+      AwaitAnswer(
+          primary.get(), "describe",
+          [&](const std::string& answer) {
+            return absl::StrContains(absl::StrReplaceAll(answer, {{"=", " "}, {",", " "}}), entry);
+          }),
+      {{"=", " "}, {",", " "}});
   std::string dropped_text = described.substr(described.find(entry) + entry.size());
   dropped_text = dropped_text.substr(0, dropped_text.find(':'));
   int64_t reader_dropped = -1;
@@ -179,12 +176,9 @@ TEST_F(RelayTest, AKilledSubscriberIsReclaimedAndThePublisherGoesOn) {
   victim->Kill(SIGKILL);
   victim->Wait();
   // Its connection's end reaches the primary's interrupt thread: the entry goes.
-  std::string relay;
-  for (int i = 0; i < 200; ++i) {
-    relay = Ask(primary.get(), "describe");
-    if (!absl::StrContains(relay, absl::StrCat(victim_pid, ":"))) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  const std::string relay = AwaitAnswer(primary.get(), "describe", [&](const std::string& answer) {
+    return !absl::StrContains(answer, absl::StrCat(victim_pid, ":"));
+  });
   EXPECT_THAT(relay, ::testing::Not(HasSubstr(absl::StrCat(victim_pid, ":")))) << relay;
   EXPECT_THAT(relay, HasSubstr(absl::StrCat(survivor->pid(), ":")));
   EXPECT_THAT(Ask(primary.get(), "publish data 100 64"), StartsWith("PUBLISHED ok=100 full=0"));
@@ -239,12 +233,7 @@ TEST_F(RelayTest, ThePrimarysDeathReachesEverySecondary) {
   primary->Kill(SIGKILL);
   primary->Wait();
   for (Subprocess* p : {a.get(), b.get()}) {
-    std::string seen;
-    for (int i = 0; i < 200; ++i) {
-      seen = Ask(p, "primary-exited");
-      if (Field(seen, "n") != 0) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    const std::string seen = AwaitAnswer(p, "primary-exited", "n=1 ");
     EXPECT_EQ(seen, absl::StrCat("PRIMARY-EXITED n=1 pid=", primary_pid));
   }
   // The relay is gone: publishing says so instead of hanging.
@@ -253,11 +242,7 @@ TEST_F(RelayTest, ThePrimarysDeathReachesEverySecondary) {
   EXPECT_THAT(published, HasSubstr("UNAVAILABLE")) << published;
   // A watcher that subscribes after the death hears of it too.
   EXPECT_EQ(Ask(a.get(), "watch-primary"), "WATCHING");
-  std::string late;
-  for (int i = 0; i < 200 && Field(late, "n") != 2; ++i) {
-    late = Ask(a.get(), "primary-exited");
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  const std::string late = AwaitAnswer(a.get(), "primary-exited", "n=2 ");
   EXPECT_EQ(late, absl::StrCat("PRIMARY-EXITED n=2 pid=", primary_pid));
   Quit(a.get());
   Quit(b.get());
@@ -307,11 +292,7 @@ TEST_F(RelayTest, APrimaryKilledMidPushLeavesAGapNotATornEvent) {
   EXPECT_EQ(Ask(s.get(), "watch-primary"), "WATCHING");
   primary->Send("publish data 400 480\n");
   EXPECT_EQ(primary->Wait(), 128 + SIGKILL) << primary->Output();
-  std::string seen;
-  for (int i = 0; i < 200 && Field(seen, "n") != 1; ++i) {
-    seen = Ask(s.get(), "primary-exited");
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  const std::string seen = AwaitAnswer(s.get(), "primary-exited", "n=1 ");
   EXPECT_EQ(Field(seen, "n"), 1) << seen;
   const std::string got = Ask(s.get(), "await data 299");
   EXPECT_EQ(Field(got, "n"), 299) << "the 300th push never published: " << got;
@@ -358,11 +339,7 @@ TEST_F(RelayTest, APrimaryKilledOpeningAMailboxLeavesNoEntry) {
   EXPECT_THAT(subscribed, StartsWith("ERROR UNAVAILABLE")) << subscribed;
   EXPECT_EQ(primary->Wait(), 128 + SIGKILL) << primary->Output();
   EXPECT_EQ(Ask(s.get(), "describe"), "RELAY types=1 undelivered=0 subscribers=");
-  std::string seen;
-  for (int i = 0; i < 200 && Field(seen, "n") != 1; ++i) {
-    seen = Ask(s.get(), "primary-exited");
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  const std::string seen = AwaitAnswer(s.get(), "primary-exited", "n=1 ");
   EXPECT_EQ(Field(seen, "n"), 1) << seen;
   Quit(s.get());
 }

@@ -26,6 +26,7 @@ namespace keel {
 namespace {
 
 using ::keel::testing::Ask;
+using ::keel::testing::AwaitAnswer;
 using ::keel::testing::RunfilePath;
 using ::keel::testing::Subprocess;
 using ::testing::HasSubstr;
@@ -60,21 +61,6 @@ class TimerTest : public testing::GroupTest {
   static void QuitServer(Subprocess* p) {
     EXPECT_THAT(Ask(p, "unserve"), StartsWith("UNSERVED"));
     Quit(p);
-  }
-
-  // Asks `command` until the answer contains `expected` (callbacks run on another
-  // process's schedule), or the timeout passes; returns the last answer.
-  static std::string AwaitAnswer(Subprocess* p, const std::string& command,
-                                 const std::string& expected,
-                                 absl::Duration timeout = absl::Seconds(10)) {
-    const absl::Time deadline = absl::Now() + timeout;
-    std::string answer;
-    do {
-      answer = Ask(p, command);
-      if (absl::StrContains(answer, expected)) return answer;
-      absl::SleepFor(absl::Milliseconds(20));
-    } while (absl::Now() < deadline);
-    return answer;
   }
 };
 
