@@ -1,0 +1,48 @@
+// What keel's sample applications share beyond ports: their small option parser, their
+// signals, link-event printing and a periodic keel timer.
+#ifndef KEEL_EXAMPLES_COMMON_SAMPLE_H_
+#define KEEL_EXAMPLES_COMMON_SAMPLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "timer/timer.h"
+
+namespace keel::examples {
+
+// A hexadecimal port mask ("3", "0x3") of ports below kMaxPorts, not empty.
+absl::StatusOr<uint32_t> ParsePortMask(absl::string_view text);
+// A decimal number of `flag` in [min, max].
+absl::StatusOr<uint64_t> ParseNumber(absl::string_view flag, absl::string_view text, uint64_t min,
+                                     uint64_t max);
+// The value after flag args[*i] (advancing *i), or InvalidArgument naming the flag.
+absl::StatusOr<std::string> FlagValue(const std::vector<std::string>& args, size_t* i);
+
+// SIGINT and SIGTERM ask the sample to quit; SIGUSR1 asks the primary to toggle its
+// ports' links.
+void InstallSignals();
+bool QuitRequested();
+// True once per SIGUSR1.
+bool TakeLinkToggle();
+
+// Prints "Port N Link Up|Down" (after `who`) for every link event of the group.
+absl::Status PrintLinkEvents(const std::string& who);
+
+// Runs `fn(arg)` every `period_ms` on lcore `lcore` of this process, from a keel timer
+// in the set "samples.timers" (created by the first process to ask): the lcore must
+// call Manage(set) in its loop. `name` names the callback (unique per function).
+struct PeriodicTimer {
+  timer::TimerSet set;
+  timer::Timer timer;
+};
+absl::StatusOr<PeriodicTimer> StartPeriodic(absl::string_view name, void (*fn)(void*), void* arg,
+                                            uint64_t period_ms, unsigned lcore);
+
+}  // namespace keel::examples
+
+#endif  // KEEL_EXAMPLES_COMMON_SAMPLE_H_
