@@ -1000,7 +1000,7 @@ int main(int argc, char** argv) {
   MakeKeys();
   if (!SetUp(dpdk_memory)) {
     TearDown();
-    rte_eal_cleanup();
+    keel::bench::CleanupDpdkEal();
     return 1;
   }
   RegisterAll();
@@ -1010,6 +1010,6 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   PrintTable();
   TearDown();
-  rte_eal_cleanup();
+  keel::bench::CleanupDpdkEal();
   return 0;
 }

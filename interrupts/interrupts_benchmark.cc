@@ -157,7 +157,7 @@ int DpdkChild(const std::string& prefix) {
   g_shared->ready[kDpdk] = getpid();
   WaitForStop(false);
   rte_mp_action_unregister(kType);
-  rte_eal_cleanup();
+  keel::bench::CleanupDpdkEal();
   return 0;
 }
 
@@ -480,6 +480,6 @@ int main(int argc, char** argv) {
   PrintTable();
   StopChildren();
   (void)keel::eal::Cleanup();
-  if (g_dpdk) rte_eal_cleanup();
+  if (g_dpdk) keel::bench::CleanupDpdkEal();
   return 0;
 }

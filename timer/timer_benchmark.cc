@@ -1021,7 +1021,7 @@ int main(int argc, char** argv) {
   g_hpet64 = new FakeHpet(true);
   g_hpet32 = new FakeHpet(false);
   if (!SetUpKeel() || !SetUpDpdk(eal_how) || !WarmUp()) {
-    rte_eal_cleanup();
+    keel::bench::CleanupDpdkEal();
     return 1;
   }
   RegisterAll();
@@ -1035,6 +1035,6 @@ int main(int argc, char** argv) {
   delete g_hpet32;
   keel::bench::UnmapBenchMemory();
   rte_timer_subsystem_finalize();
-  rte_eal_cleanup();
+  keel::bench::CleanupDpdkEal();
   return 0;
 }

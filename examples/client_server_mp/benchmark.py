@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,11 @@ def build_dpdk(work):
         subprocess.run(["make", "-C", os.path.join(src, part)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return src
+
+
+def hugetlbfs_mounts():
+    with open("/proc/mounts") as mounts:
+        return [line.split()[1] for line in mounts if line.split()[2] == "hugetlbfs"]
 
 
 class Screens:
@@ -77,7 +83,6 @@ def run(side, binaries, clients, seconds, warmup, prefix):
         client = lambda i: [os.path.join(binaries, "mp_client"), "--proc-type=secondary",
                             "--lcores", "%d@1" % (2 + i), "--file-prefix", prefix, "--",
                             "-n", str(i)]
-        ready = b"stats every"
     else:
         vdevs = ["--no-pci", "--vdev", "net_null0", "--vdev", "net_null1"]
         server = [os.path.join(binaries, "mp_server/build/mp_server"), "-l", "0-1"] + vdevs + [
@@ -85,11 +90,11 @@ def run(side, binaries, clients, seconds, warmup, prefix):
         client = lambda i: [os.path.join(binaries, "mp_client/build/mp_client"),
                             "--proc-type=secondary", "--lcores", "%d@1" % (2 + i)] + vdevs + [
                                 "--file-prefix", prefix, "--", "-n", str(i)]
-        ready = b"displaying statistics"
     srv = subprocess.Popen(stdbuf + server, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     screens = Screens(srv, clients)
     deadline = time.monotonic() + 30
-    while ready not in screens.text and time.monotonic() < deadline and srv.poll() is None:
+    # Ready once it shows its first screen (DPDK's display waits 3 s for its first).
+    while not screens.samples and time.monotonic() < deadline and srv.poll() is None:
         time.sleep(0.05)
     procs = [subprocess.Popen(stdbuf + client(i), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for i in range(clients)]
@@ -98,13 +103,20 @@ def run(side, binaries, clients, seconds, warmup, prefix):
     time.sleep(seconds)
     samples = screens.samples[first:]
     for p in procs + [srv]:
-        p.terminate()
-    for p in procs + [srv]:
+        p.send_signal(signal.SIGINT)  # both sides' samples exit on SIGINT
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    if side == "DPDK":
+        # DPDK keeps its hugepage files and runtime directory for secondaries; the group
+        # is gone now.
+        for mount in hugetlbfs_mounts():
+            for name in os.listdir(mount):
+                if name.startswith(prefix + "map_"):
+                    os.unlink(os.path.join(mount, name))
+        shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
     if len(samples) < 2:
         sys.exit("%s: no stats screens (%d); output:\n%s" % (side, len(samples),
                                                                screens.text.decode(errors="replace")[-2000:]))

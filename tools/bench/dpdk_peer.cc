@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -128,6 +129,14 @@ bool InitDpdkEal(const DpdkEal& eal, std::string* how) {
     return false;
   }
   return true;
+}
+
+void CleanupDpdkEal() {
+  const std::string dir = rte_eal_get_runtime_dir();
+  const bool primary = rte_eal_process_type() == RTE_PROC_PRIMARY;
+  rte_eal_cleanup();
+  std::error_code ignored;
+  if (primary && !dir.empty()) std::filesystem::remove_all(dir, ignored);
 }
 
 bool InitBenchmark(int argc, char** argv) {

@@ -37,6 +37,9 @@ struct DpdkEal {
 // files unlinked at once) when `eal.hugepages` of them are free, else --no-huge with twice
 // the memory. *how says which; false (with the reason on stderr) when init fails.
 bool InitDpdkEal(const DpdkEal& eal, std::string* how);
+// rte_eal_cleanup, then (a primary's: the group is over) the EAL's runtime directory,
+// which DPDK leaves behind (/var/run/dpdk/PREFIX as root).
+void CleanupDpdkEal();
 
 // benchmark::Initialize with keel's defaults before the command line's flags (which
 // override them): cases and repetitions interleaved at random, so a slow spell of the
