@@ -6,6 +6,7 @@
 // TX ring was full), or held by a process that was killed.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -65,7 +66,7 @@ std::map<int, PortCounts> FinalCounts(const std::string& output) {
 
 // "Generator port P: generated g, missed m, returned r, bad b" of the primary.
 struct WireCounts {
-  int64_t generated = 0, missed = 0, returned = 0, bad = 0;
+  int64_t generated = 0, missed = 0, returned = 0, bad = 0, rx_queued = 0, tx_queued = 0;
 };
 std::map<int, WireCounts> GeneratorCounts(const std::string& output) {
   std::map<int, WireCounts> counts;
@@ -73,8 +74,10 @@ std::map<int, WireCounts> GeneratorCounts(const std::string& output) {
     int port;
     WireCounts c;
     if (std::sscanf(std::string(line).c_str(),
-                    "Generator port %d: generated %ld, missed %ld, returned %ld, bad %ld", &port,
-                    &c.generated, &c.missed, &c.returned, &c.bad) == 5) {
+                    "Generator port %d: generated %ld, missed %ld, returned %ld, bad %ld, in RX "
+                    "rings %ld, in TX rings %ld",
+                    &port, &c.generated, &c.missed, &c.returned, &c.bad, &c.rx_queued,
+                    &c.tx_queued) == 7) {
       counts[port] = c;
     }
   }
@@ -94,6 +97,16 @@ class SamplesTest : public testing::GroupTest {
     std::unique_ptr<Subprocess> p = Subprocess::Start(argv);
     EXPECT_NE(p, nullptr);
     return p;
+  }
+
+  // Client `id` of the group on lcore `lcore` (on `cpu`), once it handles packets.
+  std::unique_ptr<Subprocess> Client(int id, int lcore, int cpu) {
+    std::unique_ptr<Subprocess> c =
+        Run("examples/client_server_mp/mp_client",
+            {"--proc-type=secondary", "--lcores", absl::StrCat(lcore, "@", cpu)},
+            {"-n", absl::StrCat(id)});
+    EXPECT_TRUE(c->WaitForOutput("handling packets", testing::kTimeout)) << c->Output();
+    return c;
   }
 
   static void Stop(Subprocess* p) {
@@ -116,20 +129,16 @@ class SamplesTest : public testing::GroupTest {
 };
 
 constexpr char kServer[] = "examples/client_server_mp/mp_server";
-constexpr char kClient[] = "examples/client_server_mp/mp_client";
 
 TEST_F(SamplesTest, ClientServerAccountsForEveryPacket) {
   std::unique_ptr<Subprocess> server =
       Run(kServer, {"-l", "0-1", "-m", "64", "--no-huge"},
           {"-p", "3", "-n", "2", "--ports", "generator", "--packets", "10000", "--rate", "20000",
-           "--flows", "64", "--stats-ms", "100"});
+           "--flows", "64", "--stats-ms", "100", "--link-down"});
   ASSERT_TRUE(server->WaitForOutput("stats every", testing::kTimeout)) << server->Output();
-  std::unique_ptr<Subprocess> c0 =
-      Run(kClient, {"--proc-type=secondary", "--lcores", "2@1"}, {"-n", "0"});
-  std::unique_ptr<Subprocess> c1 =
-      Run(kClient, {"--proc-type=secondary", "--lcores", "3@0"}, {"-n", "1"});
-  ASSERT_TRUE(c0->WaitForOutput("handling packets", testing::kTimeout)) << c0->Output();
-  ASSERT_TRUE(c1->WaitForOutput("handling packets", testing::kTimeout)) << c1->Output();
+  std::unique_ptr<Subprocess> c0 = Client(0, 2, 1);
+  std::unique_ptr<Subprocess> c1 = Client(1, 3, 0);
+  server->Kill(SIGUSR1);  // links up: the traffic starts now the clients run
   // All generated (10000 per port), and every packet the clients took is back.
   auto t = AwaitTotals(server.get(), [](auto& t) {
     return t["generated"] == 20000 && t["generated"] == t["missed"] + t["port_rx"] &&
@@ -156,16 +165,14 @@ TEST_F(SamplesTest, ClientServerAccountsForEveryPacket) {
 TEST_F(SamplesTest, AClientKilledMidStreamAndRestartedResumes) {
   std::unique_ptr<Subprocess> server =
       Run(kServer, {"-l", "0-1", "-m", "64", "--no-huge"},
-          {"-p", "3", "-n", "2", "--ports", "generator", "--packets", "40000", "--rate", "20000",
-           "--dist", "flow", "--stats-ms", "100"});
+          {"-p", "3", "-n", "2", "--ports", "generator", "--packets", "100000", "--rate", "20000",
+           "--dist", "flow", "--stats-ms", "100", "--link-down"});
   ASSERT_TRUE(server->WaitForOutput("stats every", testing::kTimeout)) << server->Output();
-  std::unique_ptr<Subprocess> c0 =
-      Run(kClient, {"--proc-type=secondary", "--lcores", "2@1"}, {"-n", "0"});
-  std::unique_ptr<Subprocess> c1 =
-      Run(kClient, {"--proc-type=secondary", "--lcores", "3@0"}, {"-n", "1"});
-  ASSERT_TRUE(c0->WaitForOutput("handling packets", testing::kTimeout)) << c0->Output();
-  ASSERT_TRUE(c1->WaitForOutput("handling packets", testing::kTimeout)) << c1->Output();
+  std::unique_ptr<Subprocess> c0 = Client(0, 2, 1);
+  std::unique_ptr<Subprocess> c1 = Client(1, 3, 0);
+  server->Kill(SIGUSR1);  // links up
   auto before = AwaitTotals(server.get(), [](auto& t) { return t["returned"] > 5000; });
+  ASSERT_GT(before["returned"], 5000) << server->Output();
   c0->Kill(SIGKILL);
   c0->Wait();
   // While it is away its ring fills and the server drops for it, and goes on.
@@ -173,22 +180,22 @@ TEST_F(SamplesTest, AClientKilledMidStreamAndRestartedResumes) {
   auto away =
       AwaitTotals(server.get(), [&](auto& t) { return t["rx_drop"] > drops_at_kill + 1000; });
   EXPECT_GT(away["rx_drop"], drops_at_kill + 1000) << server->Output();
-  std::unique_ptr<Subprocess> again =
-      Run(kClient, {"--proc-type=secondary", "--lcores", "2@1"}, {"-n", "0"});
-  ASSERT_TRUE(again->WaitForOutput("handling packets", testing::kTimeout)) << again->Output();
+  std::unique_ptr<Subprocess> again = Client(0, 2, 1);
+  // A client killed between its Tx and its count leaves up to a burst returned but not
+  // counted as tx; what it held (a burst, a TX buffer per port) is lost.
   auto t = AwaitTotals(server.get(), [](auto& t) {
-    return t["generated"] == 80000 && t["generated"] == t["missed"] + t["port_rx"] &&
-           t["port_rx"] == t["client_rx"] + t["rx_drop"] && t["tx"] == t["returned"] + t["bad"] &&
-           t["client_rx"] - t["tx"] - t["tx_drop"] <= 96;
+    return t["generated"] == 200000 && t["generated"] == t["missed"] + t["port_rx"] &&
+           t["port_rx"] == t["client_rx"] + t["rx_drop"] && t["returned"] + t["bad"] >= t["tx"] &&
+           t["client_rx"] - t["tx_drop"] - t["returned"] <= 96;
   });
-  ASSERT_EQ(t["generated"], 80000) << server->Output();
+  ASSERT_EQ(t["generated"], 200000) << server->Output();
   EXPECT_GT(t["returned"], away["returned"]) << "the restarted client forwards again";
   EXPECT_EQ(t["generated"], t["missed"] + t["port_rx"]);
   EXPECT_EQ(t["port_rx"], t["client_rx"] + t["rx_drop"]);
-  EXPECT_EQ(t["tx"], t["returned"]);
+  EXPECT_GE(t["returned"] - t["tx"], 0);
+  EXPECT_LE(t["returned"] - t["tx"], 32);
   EXPECT_EQ(t["bad"], 0);
-  // What the killed client held (at most a burst and a TX buffer per port) is lost.
-  const int64_t lost = t["client_rx"] - t["tx"] - t["tx_drop"];
+  const int64_t lost = t["client_rx"] - t["tx_drop"] - t["returned"];
   EXPECT_GE(lost, 0);
   EXPECT_LE(lost, 32 + 2 * 32);
   EXPECT_THAT(server->Output(), ::testing::ContainsRegex("Client  0 - rx: +[1-9]"));
@@ -201,23 +208,22 @@ TEST_F(SamplesTest, SymmetricMpAccountsForEveryPacket) {
   std::unique_ptr<Subprocess> p0 =
       Run("examples/symmetric_mp/symmetric_mp", {"-l", "0", "-m", "64", "--no-huge"},
           {"-p", "3", "--num-procs", "2", "--proc-id", "0", "--ports", "generator", "--packets",
-           "20000", "--rate", "40000", "--stats-ms", "100"});
+           "20000", "--rate", "40000", "--stats-ms", "100", "--link-down"});
   ASSERT_TRUE(p0->WaitForOutput("using queue 0", testing::kTimeout)) << p0->Output();
   std::unique_ptr<Subprocess> p1 =
       Run("examples/symmetric_mp/symmetric_mp", {"--proc-type=secondary", "--lcores", "1@1"},
           {"-p", "3", "--num-procs", "2", "--proc-id", "1", "--stats-ms", "100"});
   ASSERT_TRUE(p1->WaitForOutput("using queue 1", testing::kTimeout)) << p1->Output();
-  // Until the wire made all (20000 per port at 40000 per second) and what it gets back
-  // stops growing (every process's TX ring drained).
+  p0->Kill(SIGUSR1);  // links up
+  // Until the wire made all (20000 per port at 40000 per second); the primary's exit
+  // counts then include what is left in the rings.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  for (int64_t last = -1; absl::Now() < deadline;) {
-    p0->WaitForOutput("\x01", absl::Milliseconds(300));
+  while (absl::Now() < deadline) {
+    p0->WaitForOutput("\x01", absl::Milliseconds(100));
     const std::map<int, WireCounts> w = GeneratorCounts(p0->Output());
-    if (w.size() != 2 || w.at(0).generated != 20000 || w.at(1).generated != 20000) continue;
-    const int64_t returned = w.at(0).returned + w.at(1).returned;
-    if (returned == last) break;
-    last = returned;
+    if (w.size() == 2 && w.at(0).generated == 20000 && w.at(1).generated == 20000) break;
   }
+  absl::SleepFor(absl::Milliseconds(200));  // most of it forwarded, which is not required
   Stop(p1.get());
   Stop(p0.get());
   const std::map<int, PortCounts> a = FinalCounts(p0->Output());
@@ -230,24 +236,25 @@ TEST_F(SamplesTest, SymmetricMpAccountsForEveryPacket) {
     const int other = port ^ 1;
     const WireCounts& w = wire.at(port);
     EXPECT_EQ(w.generated, 20000);
-    // Generated on `port`: missed, or received by one of the processes.
-    EXPECT_EQ(w.generated, w.missed + a.at(port).rx + b.at(port).rx) << p0->Output();
+    // Generated on `port`: missed, received by one of the processes, or still queued.
+    EXPECT_EQ(w.generated, w.missed + a.at(port).rx + b.at(port).rx + w.rx_queued) << p0->Output();
     // Received on `port`: sent on `other`, or dropped there.
     EXPECT_EQ(a.at(port).rx + b.at(port).rx,
               a.at(other).tx + b.at(other).tx + a.at(other).drop + b.at(other).drop);
-    // Sent on `port`: back at the wire, whole.
-    EXPECT_EQ(w.returned, a.at(port).tx + b.at(port).tx);
+    // Sent on `port`: back at the wire, whole, or still queued.
+    EXPECT_EQ(w.returned + w.tx_queued, a.at(port).tx + b.at(port).tx);
     EXPECT_EQ(w.bad, 0);
-    // RSS spread the flows over both processes' queues (the second one started later).
-    EXPECT_GT(a.at(port).rx, 2000);
-    EXPECT_GT(b.at(port).rx, 500);
+    // RSS spread the flows over both processes' queues.
+    EXPECT_GT(a.at(port).rx, 0);
+    EXPECT_GT(b.at(port).rx, 0);
   }
 }
 
 TEST_F(SamplesTest, SymmetricMpGoesOnWhenOneProcessIsKilled) {
   const std::vector<std::string> app = {"-p", "3", "--num-procs", "3", "--stats-ms", "100"};
   std::vector<std::string> primary_app = app;
-  for (const char* a : {"--proc-id", "0", "--ports", "generator", "--rate", "30000"}) {
+  for (const char* a :
+       {"--proc-id", "0", "--ports", "generator", "--rate", "30000", "--link-down"}) {
     primary_app.push_back(a);
   }
   std::unique_ptr<Subprocess> p0 =
@@ -264,6 +271,7 @@ TEST_F(SamplesTest, SymmetricMpGoesOnWhenOneProcessIsKilled) {
     ASSERT_TRUE(others.back()->WaitForOutput(absl::StrCat("using queue ", id), testing::kTimeout))
         << others.back()->Output();
   }
+  p0->Kill(SIGUSR1);  // links up
   absl::SleepFor(absl::Milliseconds(300));
   others[1]->Kill(SIGKILL);
   EXPECT_EQ(others[1]->Wait(), 128 + SIGKILL);
@@ -275,9 +283,19 @@ TEST_F(SamplesTest, SymmetricMpGoesOnWhenOneProcessIsKilled) {
     return at == std::string::npos ? -1 : std::atoll(out.c_str() + at + 13);
   };
   const int64_t p0_then = rx_of(p0.get()), p1_then = rx_of(others[0].get());
-  absl::SleepFor(absl::Milliseconds(500));
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while ((rx_of(p0.get()) <= p0_then || rx_of(others[0].get()) <= p1_then) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   EXPECT_GT(rx_of(p0.get()), p0_then);
   EXPECT_GT(rx_of(others[0].get()), p1_then);
+  // The dead process's RX queues fill, and the wire counts what no longer fits.
+  while (absl::Now() < deadline) {
+    p0->WaitForOutput("\x01", absl::Milliseconds(50));
+    const std::map<int, WireCounts> w = GeneratorCounts(p0->Output());
+    if (w.size() == 2 && w.at(0).missed > 0 && w.at(1).missed > 0) break;
+  }
   Stop(others[0].get());
   Stop(p0.get());
   const std::map<int, WireCounts> wire = GeneratorCounts(p0->Output());
@@ -304,11 +322,12 @@ TEST_F(SamplesTest, LinkEventsReachEveryProcess) {
   ASSERT_TRUE(p1->WaitForOutput("using queue 1", testing::kTimeout)) << p1->Output();
   p0->Kill(SIGUSR1);
   for (Subprocess* p : {p0.get(), p1.get()}) {
+    EXPECT_TRUE(p->WaitForOutput("] Port 0 Link Down", testing::kTimeout)) << p->Output();
     EXPECT_TRUE(p->WaitForOutput("] Port 1 Link Down", testing::kTimeout)) << p->Output();
-    EXPECT_THAT(p->Output(), HasSubstr("] Port 0 Link Down"));
   }
   p0->Kill(SIGUSR1);
   for (Subprocess* p : {p0.get(), p1.get()}) {
+    EXPECT_TRUE(p->WaitForOutput("] Port 0 Link Up", testing::kTimeout)) << p->Output();
     EXPECT_TRUE(p->WaitForOutput("] Port 1 Link Up", testing::kTimeout)) << p->Output();
   }
   Stop(p1.get());

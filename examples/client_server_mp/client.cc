@@ -43,17 +43,13 @@ struct TxBuffer {
 };
 
 int Run(unsigned client) {
-  absl::StatusOr<ring::Ring*> ring = ring::Lookup(ClientRingName(client));
-  if (!ring.ok()) {
-    std::fprintf(stderr, "mp_client: cannot get RX ring - is server process running? (%s)\n",
-                 ring.status().ToString().c_str());
-    return 1;
-  }
   absl::StatusOr<mempool::Mempool*> pool = mempool::Lookup(kPoolName);
   absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kPortInfoName);
   if (!pool.ok() || !zone.ok()) {
-    std::fprintf(stderr, "mp_client: cannot get the pool or the port info: %s\n",
-                 (pool.ok() ? zone.status() : pool.status()).ToString().c_str());
+    std::fprintf(
+        stderr,
+        "mp_client: cannot get the pool or the port info - is server process running? (%s)\n",
+        (pool.ok() ? zone.status() : pool.status()).ToString().c_str());
     return 1;
   }
   auto* info = static_cast<PortInfo*>(zone->addr);
@@ -61,6 +57,12 @@ int Run(unsigned client) {
       info->num_ports > kMaxPorts || client >= info->num_clients) {
     std::fprintf(stderr, "mp_client: client %u: the server has %u clients (port info %s)\n", client,
                  info->num_clients, info->magic == kPortInfoMagic ? "valid" : "not initialised");
+    return 1;
+  }
+  absl::StatusOr<ring::Ring*> ring = ring::Lookup(ClientRingName(client));
+  if (!ring.ok()) {
+    std::fprintf(stderr, "mp_client: cannot get RX ring - is server process running? (%s)\n",
+                 ring.status().ToString().c_str());
     return 1;
   }
   // Every port by id; the output port of each is its pair.
@@ -76,6 +78,8 @@ int Run(unsigned client) {
     by_id[info->id[i]] = *p;
     have[info->id[i]] = true;
   }
+  // An unpaired port (an odd count) sends back out of itself.
+  for (unsigned i = 0; i < info->num_ports; ++i) output[info->id[i]] = info->id[i];
   for (unsigned i = 0; i + 1 < info->num_ports; i += 2) {
     output[info->id[i]] = info->id[i + 1];
     output[info->id[i + 1]] = info->id[i];
@@ -111,8 +115,11 @@ int Run(unsigned client) {
     }
     for (unsigned i = 0; i < n; ++i) {
       auto* p = static_cast<Packet*>(pkts[i]);
-      const unsigned in = p->port < kMaxPorts ? p->port : 0;
-      const unsigned out = have[in] && info->num_ports > 1 ? output[in] : in;
+      if (p->port >= kMaxPorts || !have[p->port]) {
+        (*pool)->Put(p);  // not from a port of the group: damaged; dropped
+        continue;
+      }
+      const unsigned out = output[p->port];
       TxBuffer& b = buffers[out];
       b.pkts[b.count++] = p;
       if (b.count == kTxBuffer) flush(out);
@@ -128,26 +135,15 @@ int Run(unsigned client) {
 }  // namespace keel::examples
 
 int main(int argc, char** argv) {
-  absl::StatusOr<std::vector<std::string>> args = keel::eal::Init(argc, argv);
-  if (!args.ok()) {
-    if (absl::IsCancelled(args.status())) {
-      std::fputs(keel::examples::kUsage, stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "mp_client: %s\n", args.status().ToString().c_str());
-    return 1;
-  }
-  keel::examples::InstallSignals();
-  int rc = 1;
-  if (absl::StatusOr<unsigned> id = keel::examples::Parse(*args); !id.ok()) {
-    std::fprintf(stderr, "mp_client: %s\n%s", std::string(id.status().message()).c_str(),
-                 keel::examples::kUsage);
-  } else {
-    rc = keel::examples::Run(*id);
-  }
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::fprintf(stderr, "mp_client: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  return rc;
+  namespace ex = keel::examples;
+  return ex::SampleMain(argc, argv, "mp_client", ex::kUsage,
+                        [](const std::vector<std::string>& args) {
+                          absl::StatusOr<unsigned> id = ex::Parse(args);
+                          if (!id.ok()) {
+                            std::fprintf(stderr, "mp_client: %s\n%s",
+                                         std::string(id.status().message()).c_str(), ex::kUsage);
+                            return 1;
+                          }
+                          return ex::Run(*id);
+                        });
 }

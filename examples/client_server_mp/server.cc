@@ -12,7 +12,8 @@
 // its counts are on the screen too). Each port has one RX queue and one TX queue per
 // client. The display runs on the first worker lcore when there is one (as DPDK's),
 // else on the main lcore between bursts. SIGINT or SIGTERM: final stats, then exit;
-// SIGUSR1: toggle every port's link (each process prints the event).
+// SIGUSR1: toggle every port's link (each process prints the event); --link-down starts
+// with the links down (no traffic until the first SIGUSR1). --packets is per port.
 //
 //   mp_server -l 0-1 -m 64 --file-prefix cs -- -p 3 -n 2
 #include <unistd.h>
@@ -53,16 +54,22 @@ struct Options {
   uint64_t packets = 0;
   uint64_t rate = 0;
   uint64_t stats_ms = 1000;
+  bool link_down = false;
 };
 
 constexpr char kUsage[] =
     "mp_server [EAL options] -- -p PORTMASK -n NUM_CLIENTS [--dist rr|flow]\n"
-    "          [--ports null|generator] [--flows N] [--packets N] [--rate PPS] [--stats-ms MS]\n";
+    "          [--ports null|generator] [--flows N] [--packets N] [--rate PPS] [--stats-ms MS]\n"
+    "          [--link-down]\n";
 
 absl::StatusOr<Options> Parse(const std::vector<std::string>& args) {
   Options o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (a == "--link-down") {
+      o.link_down = true;
+      continue;
+    }
     absl::StatusOr<std::string> v = FlagValue(args, &i);
     if (!v.ok()) return v.status();
     absl::Status bad;
@@ -159,12 +166,14 @@ void DisplayStats(void*) {
                           "            tx: %9u, tx_drop: %9u\n",
                           c, crx, cdrop, client_tx[c], client_drop[c]);
   }
-  uint64_t generated = 0, missed = 0, returned = 0, bad = 0;
+  uint64_t generated = 0, missed = 0, returned = 0, bad = 0, rx_queued = 0, tx_queued = 0;
   for (const Port& p : s.ports) {
     const PortStats st = p.Stats();
     generated += st.generated;
     returned += st.returned;
     bad += st.bad;
+    rx_queued += st.rx_queued;
+    tx_queued += st.tx_queued;
     for (const QueueCounters& q : st.rx) missed += q.dropped;
   }
   if (s.options.kind == PortKind::kGenerator) {
@@ -173,9 +182,10 @@ void DisplayStats(void*) {
         generated, missed, returned, bad);
   }
   absl::StrAppendFormat(&screen,
-                        "\nTOTALS generated=%u missed=%u port_rx=%u client_rx=%u rx_drop=%u "
-                        "tx=%u tx_drop=%u returned=%u bad=%u\n",
-                        generated, missed, rx, client_rx, rx_drop, tx, tx_drop, returned, bad);
+                        "\nTOTALS generated=%u missed=%u rx_queued=%u port_rx=%u client_rx=%u "
+                        "rx_drop=%u tx=%u tx_drop=%u tx_queued=%u returned=%u bad=%u\n",
+                        generated, missed, rx_queued, rx, client_rx, rx_drop, tx, tx_drop,
+                        tx_queued, returned, bad);
   std::fputs(screen.c_str(), stdout);
   std::fflush(stdout);
 }
@@ -204,6 +214,7 @@ absl::Status Setup(const Options& o) {
     config.flows = o.flows;
     config.packets = o.packets;
     config.rate_pps = o.rate;
+    config.link_up = !o.link_down;
     absl::StatusOr<Port> port = Port::Create(id, config, kPoolName);
     if (!port.ok()) return port.status();
     s->info->id[s->info->num_ports++] = static_cast<uint16_t>(id);
@@ -268,6 +279,12 @@ void Forward(timer::TimerSet* stats_set) {
 }
 
 int Run(const Options& o) {
+  // On every way out: the Wire thread uses the rings and the pool eal::Cleanup unmaps.
+  struct StopWire {
+    ~StopWire() {
+      if (g_server != nullptr) g_server->wire.reset();
+    }
+  } stop_wire;
   if (absl::Status s = Setup(o); !s.ok()) {
     std::fprintf(stderr, "mp_server: %s\n", s.ToString().c_str());
     return 1;
@@ -299,6 +316,7 @@ int Run(const Options& o) {
   }
   Forward(workers.empty() ? &set : nullptr);
   eal::WaitAllLcores();
+  StopPeriodic(*stats);
   g_server->wire.reset();
   std::printf("\nmp_server: exiting\n");
   DisplayStats(nullptr);
@@ -309,28 +327,19 @@ int Run(const Options& o) {
 }  // namespace keel::examples
 
 int main(int argc, char** argv) {
-  absl::StatusOr<std::vector<std::string>> args = keel::eal::Init(argc, argv);
-  if (!args.ok()) {
-    if (absl::IsCancelled(args.status())) {
-      std::fputs(keel::examples::kUsage, stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "mp_server: %s\n", args.status().ToString().c_str());
-    return 1;
-  }
-  keel::examples::InstallSignals();
-  int rc = 1;
-  if (keel::eal::GetProcessType() != keel::eal::ProcessType::kPrimary) {
-    std::fprintf(stderr, "mp_server: must be the group's primary (--proc-type primary)\n");
-  } else if (absl::StatusOr<keel::examples::Options> o = keel::examples::Parse(*args); !o.ok()) {
-    std::fprintf(stderr, "mp_server: %s\n%s", std::string(o.status().message()).c_str(),
-                 keel::examples::kUsage);
-  } else {
-    rc = keel::examples::Run(*o);
-  }
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::fprintf(stderr, "mp_server: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  return rc;
+  namespace ex = keel::examples;
+  return ex::SampleMain(
+      argc, argv, "mp_server", ex::kUsage, [](const std::vector<std::string>& args) {
+        if (keel::eal::GetProcessType() != keel::eal::ProcessType::kPrimary) {
+          std::fprintf(stderr, "mp_server: must be the group's primary (--proc-type primary)\n");
+          return 1;
+        }
+        absl::StatusOr<ex::Options> o = ex::Parse(args);
+        if (!o.ok()) {
+          std::fprintf(stderr, "mp_server: %s\n%s", std::string(o.status().message()).c_str(),
+                       ex::kUsage);
+          return 1;
+        }
+        return ex::Run(*o);
+      });
 }

@@ -1,6 +1,6 @@
 #include "examples/common/port.h"
 
-#include <sys/eventfd.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/names.h"
+#include "eal/eal.h"
 #include "hash/functions.h"
 #include "interrupts/interrupts.h"
 #include "memory/memory.h"
@@ -72,21 +73,6 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// The link "device" of a port: an eventfd the primary relays (interrupts::RelayFd);
-// reading it yields the port's link state as a LinkEvent.
-ssize_t ReadLink(int fd, void* buffer, size_t capacity, void* arg) {
-  uint64_t ticks;
-  if (::read(fd, &ticks, sizeof(ticks)) != sizeof(ticks)) return 0;
-  const auto* shared = static_cast<const PortShared*>(arg);
-  const LinkEvent e = {shared->id, shared->link_up.load()};
-  if (capacity < sizeof(e)) return -1;
-  std::memcpy(buffer, &e, sizeof(e));
-  return sizeof(e);
-}
-
-// The primary's link devices, by port id.
-int g_link_fd[kMaxPorts] = {-1, -1, -1, -1, -1, -1, -1, -1};
-
 absl::Status CheckConfig(unsigned id, const PortConfig& c, const mempool::Mempool& pool) {
   auto bad = [&](absl::string_view what, uint64_t value) {
     return absl::InvalidArgumentError(absl::StrFormat("port %u: %s %d", id, what, value));
@@ -133,7 +119,7 @@ absl::StatusOr<Port> Port::Create(unsigned id, const PortConfig& config,
   s->packets_limit = config.packets;
   s->rate_pps = config.rate_pps;
   CopyName(s->pool, pool_name);
-  s->link_up.store(1);
+  s->link_up.store(config.link_up ? 1 : 0);
   Port port;
   port.shared_ = s;
   port.pool_ = *pool;
@@ -150,16 +136,6 @@ absl::StatusOr<Port> Port::Create(unsigned id, const PortConfig& config,
           ring::Create(RingName(id, "tx", q), config.ring_size, memory::kSocketAny, kFlags);
       if (!r.ok()) return r.status();
       port.tx_rings_[q] = *r;
-    }
-  }
-  // The link device: an eventfd this process relays to every subscriber.
-  if (g_link_fd[id] < 0) {
-    g_link_fd[id] = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (g_link_fd[id] < 0) {
-      return absl::InternalError(absl::StrCat("port ", id, ": eventfd: ", std::strerror(errno)));
-    }
-    if (absl::Status r = interrupts::RelayFd(g_link_fd[id], kLinkEventType, ReadLink, s); !r.ok()) {
-      return r;
     }
   }
   // Last: Lookup refuses a port without its magic.
@@ -212,8 +188,8 @@ unsigned Port::Rx(unsigned queue, Packet** pkts, unsigned n) {
     if (!pool_->GetBulk(reinterpret_cast<void**>(pkts), n)) return 0;
     // A synthetic flow hash (the payload is not written), so flow-hash distribution
     // spreads null packets too.
-    const uint64_t first = s.null_sequence.load(std::memory_order_relaxed);
-    s.null_sequence.store(first + n, std::memory_order_relaxed);
+    // Relaxed: a counter; every process polling a queue of this port adds to it.
+    const uint64_t first = s.null_sequence.fetch_add(n, std::memory_order_relaxed);
     for (unsigned i = 0; i < n; ++i) {
       pkts[i]->port = static_cast<uint16_t>(s.id);
       pkts[i]->length = static_cast<uint16_t>(s.payload_length);
@@ -268,22 +244,22 @@ PortStats Port::Stats() const {
   st.generated = s.generated.load(std::memory_order_relaxed);
   st.returned = s.returned.load(std::memory_order_relaxed);
   st.bad = s.bad.load(std::memory_order_relaxed);
+  for (unsigned q = 0; q < kMaxQueues; ++q) {
+    if (rx_rings_[q] != nullptr) st.rx_queued += rx_rings_[q]->Count();
+    if (tx_rings_[q] != nullptr) st.tx_queued += tx_rings_[q]->Count();
+  }
   return st;
 }
 
 absl::Status Port::SetLink(bool up) {
-  const int fd = g_link_fd[shared_->id];
-  if (fd < 0) {
+  if (eal::GetProcessType() != eal::ProcessType::kPrimary) {
     return absl::FailedPreconditionError(
-        absl::StrFormat("port %u: only the process that created it owns its link", shared_->id));
+        absl::StrFormat("port %u: the primary owns the link", shared_->id));
   }
   shared_->link_up.store(up ? 1 : 0);
-  const uint64_t one = 1;
-  if (::write(fd, &one, sizeof(one)) != sizeof(one)) {
-    return absl::InternalError(
-        absl::StrFormat("port %u: link device: %s", shared_->id, std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  // One event per change, to every subscriber (a full mailbox drops it, counted).
+  const LinkEvent e = {shared_->id, up ? 1u : 0u};
+  return interrupts::Publish(kLinkEventType, &e, sizeof(e));
 }
 
 // --- Wire ------------------------------------------------------------------------------
@@ -319,21 +295,41 @@ Wire::~Wire() {
 }
 
 void* Wire::RunThread(void* self) {
+  // The "hardware" is no lcore: any CPU, not the creating lcore's (which forwards).
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int cpu = 0; cpu < CPU_SETSIZE && cpu < static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+       ++cpu) {
+    CPU_SET(cpu, &all);
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
   static_cast<Wire*>(self)->Run();
   return nullptr;
 }
 
 void Wire::Run() {
-  const uint64_t start = NowNs();
+  // Per port, a token bucket for --rate: it fills at rate_pps and holds at most 20 ms of
+  // it, so a link down or an empty pool never banks a flood for later.
+  std::vector<double> tokens(ports_.size(), 0.0);
+  uint64_t last = NowNs();
   std::vector<std::vector<size_t>> next_flow(ports_.size());
   for (size_t i = 0; i < ports_.size(); ++i) next_flow[i].assign(ports_[i].rx_queues(), 0);
   void* objs[kBurst];
   // The queue served first turns, so a rate's budget is shared by every queue.
   for (unsigned round = 0; !stop_.load(std::memory_order_relaxed); ++round) {
     bool busy = false;
+    const uint64_t now = NowNs();
+    const double elapsed_s = static_cast<double>(now - last) / 1e9;
+    last = now;
     for (size_t i = 0; i < ports_.size(); ++i) {
       Port& port = ports_[i];
       PortShared& s = *port.shared_;
+      if (s.rate_pps != 0) {
+        // At most 20 ms of traffic (or a burst per queue) banked.
+        const double cap = std::max(static_cast<double>(kBurst * s.rx_queues),
+                                    static_cast<double>(s.rate_pps) / 50);
+        tokens[i] = std::min(tokens[i] + elapsed_s * static_cast<double>(s.rate_pps), cap);
+      }
       // Generate into each RX queue that has flows.
       for (unsigned k = 0; k < s.rx_queues; ++k) {
         const unsigned q = (round + k) % s.rx_queues;
@@ -342,10 +338,7 @@ void Wire::Run() {
         const uint64_t generated = s.generated.load(std::memory_order_relaxed);
         uint64_t allowed = kBurst;
         if (s.packets_limit != 0) allowed = std::min(allowed, s.packets_limit - generated);
-        if (s.rate_pps != 0) {
-          const uint64_t due = (NowNs() - start) * s.rate_pps / 1'000'000'000u;
-          allowed = std::min(allowed, due > generated ? due - generated : 0);
-        }
+        if (s.rate_pps != 0) allowed = std::min(allowed, static_cast<uint64_t>(tokens[i]));
         if (allowed == 0) continue;
         const unsigned n = static_cast<unsigned>(allowed);
         if (!port.pool_->GetBulk(objs, n, nullptr)) continue;  // the pool is out: wait
@@ -362,6 +355,7 @@ void Wire::Run() {
           p->check = PacketCheck(*p);
         }
         s.generated.store(generated + n, std::memory_order_relaxed);
+        if (s.rate_pps != 0) tokens[i] -= n;
         const unsigned in = port.rx_rings_[q]->EnqueueBurst(objs, n);
         if (in < n) {
           port.pool_->PutBulk(objs + in, n - in, nullptr);

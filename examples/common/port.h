@@ -80,6 +80,7 @@ struct PortConfig {
   unsigned flows = 16;    // distinct 5-tuples
   uint64_t packets = 0;   // in all, then the port stops generating (0: no limit)
   uint64_t rate_pps = 0;  // packets per second (0: as fast as the rings take them)
+  bool link_up = true;    // the link at start (the primary raises it with SetLink)
 };
 
 struct QueueCounters {
@@ -95,6 +96,8 @@ struct PortStats {
   uint64_t generated = 0;  // generator: packets made
   uint64_t returned = 0;   // generator: packets drained from the TX rings that checked
   uint64_t bad = 0;        // generator: packets that came back damaged
+  uint64_t rx_queued = 0;  // generator: packets in the RX rings now (not yet received)
+  uint64_t tx_queued = 0;  // generator: packets in the TX rings now (not yet drained)
 };
 
 struct LinkEvent {
@@ -138,8 +141,9 @@ class Port {
   bool LinkUp() const;
   PortStats Stats() const;
 
-  // The primary: sets the link and tells every process (a kLinkEventType event through
-  // the interrupt relay, from the port's link "device", an eventfd the primary relays).
+  // The primary: sets the link and tells every process (one kLinkEventType event per
+  // call, through the interrupt relay). A port whose link is down receives and sends
+  // nothing.
   absl::Status SetLink(bool up);
 
  private:

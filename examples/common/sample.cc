@@ -4,26 +4,28 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "eal/eal.h"
 #include "examples/common/port.h"
 #include "interrupts/interrupts.h"
 
 namespace keel::examples {
 namespace {
 
-std::atomic<bool> g_quit{false};
+std::atomic<int> g_quit_signal{0};
 std::atomic<int> g_link_toggles{0};
 
 void OnSignal(int signal) {
   if (signal == SIGUSR1) {
     g_link_toggles.fetch_add(1);
   } else {
-    g_quit.store(true);
+    g_quit_signal.store(signal);
   }
 }
 
@@ -38,17 +40,51 @@ void PrintLink(const interrupts::Event& e, void* arg) {
 
 constexpr char kTimerSet[] = "samples.timers";
 
-// The callbacks StartPeriodic arms: fn and arg per timer, by callback name.
+// What StartPeriodic armed in this process, by timer id. The timers' own argument is
+// null: a timer of a dead process that this process's lcore adopted (timer/README) must
+// not run a pointer of that process; it is not in this table and is stopped.
 struct Periodic {
   void (*fn)(void*);
   void* arg;
 };
-void RunPeriodic(timer::TimerSet&, timer::Timer, void* arg) {
-  const auto* p = static_cast<const Periodic*>(arg);
-  p->fn(p->arg);
+std::mutex g_periodic_mu;
+std::map<uint32_t, Periodic>* g_periodic = new std::map<uint32_t, Periodic>;
+
+void RunPeriodic(timer::TimerSet& set, timer::Timer t, void*) {
+  Periodic p = {nullptr, nullptr};
+  {
+    std::lock_guard<std::mutex> lock(g_periodic_mu);
+    auto it = g_periodic->find(t.id);
+    if (it != g_periodic->end()) p = it->second;
+  }
+  if (p.fn == nullptr) {
+    (void)timer::Stop(set, t);  // a dead process's timer, adopted with its lcore
+    return;
+  }
+  p.fn(p.arg);
 }
 
 }  // namespace
+
+int SampleMain(int argc, char** argv, const char* name, const char* usage,
+               const std::function<int(const std::vector<std::string>&)>& body) {
+  absl::StatusOr<std::vector<std::string>> args = eal::Init(argc, argv);
+  if (!args.ok()) {
+    if (absl::IsCancelled(args.status())) {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "%s: %s\n", name, args.status().ToString().c_str());
+    return 1;
+  }
+  InstallSignals();
+  const int rc = body(*args);
+  if (absl::Status s = eal::Cleanup(); !s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, s.ToString().c_str());
+    return 1;
+  }
+  return rc;
+}
 
 absl::StatusOr<uint32_t> ParsePortMask(absl::string_view text) {
   absl::string_view digits = text;
@@ -86,7 +122,9 @@ void InstallSignals() {
   for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaction(s, &sa, nullptr);
 }
 
-bool QuitRequested() { return g_quit.load(std::memory_order_relaxed); }
+bool QuitRequested() { return g_quit_signal.load(std::memory_order_relaxed) != 0; }
+
+int QuitSignal() { return g_quit_signal.load(std::memory_order_relaxed); }
 
 bool TakeLinkToggle() {
   int n = g_link_toggles.load(std::memory_order_relaxed);
@@ -111,15 +149,28 @@ absl::StatusOr<PeriodicTimer> StartPeriodic(absl::string_view name, void (*fn)(v
   if (!t.ok()) return t.status();
   absl::StatusOr<timer::CallbackId> cb = set->AddCallback(name);
   if (!cb.ok()) return cb.status();
-  auto* periodic = new Periodic{fn, arg};  // lives as long as the timer (the process)
+  {
+    std::lock_guard<std::mutex> lock(g_periodic_mu);
+    (*g_periodic)[t->id] = Periodic{fn, arg};
+  }
   const uint64_t ticks = timer::Hz() * period_ms / 1000;
-  const timer::Result r =
-      timer::Reset(*set, *t, ticks, timer::Mode::kPeriodic, lcore, *cb, periodic);
+  // kSkip: an lcore that was busy prints one screen late, not several back to back.
+  const timer::Result r = timer::Reset(*set, *t, ticks, timer::Mode::kPeriodic, lcore, *cb, nullptr,
+                                       timer::Late::kSkip);
   if (r != timer::Result::kOk) {
     return absl::InternalError(
         absl::StrFormat("timer \"%s\": Reset failed (%d)", name, static_cast<int>(r)));
   }
   return PeriodicTimer{*set, *t};
+}
+
+void StopPeriodic(PeriodicTimer& p) {
+  (void)timer::StopSync(p.set, p.timer);
+  {
+    std::lock_guard<std::mutex> lock(g_periodic_mu);
+    g_periodic->erase(p.timer.id);
+  }
+  (void)p.set.DeleteTimer(p.timer);
 }
 
 }  // namespace keel::examples

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,12 @@
 #include "timer/timer.h"
 
 namespace keel::examples {
+
+// A sample's main(): eal::Init (with -h: prints `usage`, exits 0), InstallSignals,
+// then `body(application arguments)`, then eal::Cleanup. Errors are printed after
+// "NAME: "; returns the exit code (body's, or 1).
+int SampleMain(int argc, char** argv, const char* name, const char* usage,
+               const std::function<int(const std::vector<std::string>&)>& body);
 
 // A hexadecimal port mask ("3", "0x3") of ports below kMaxPorts, not empty.
 absl::StatusOr<uint32_t> ParsePortMask(absl::string_view text);
@@ -27,6 +34,8 @@ absl::StatusOr<std::string> FlagValue(const std::vector<std::string>& args, size
 // ports' links.
 void InstallSignals();
 bool QuitRequested();
+// The signal that asked to quit (0 when none did).
+int QuitSignal();
 // True once per SIGUSR1.
 bool TakeLinkToggle();
 
@@ -42,6 +51,8 @@ struct PeriodicTimer {
 };
 absl::StatusOr<PeriodicTimer> StartPeriodic(absl::string_view name, void (*fn)(void*), void* arg,
                                             uint64_t period_ms, unsigned lcore);
+// Stops and deletes the timer (not from its own callback).
+void StopPeriodic(PeriodicTimer& p);
 
 }  // namespace keel::examples
 

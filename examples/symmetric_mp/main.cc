@@ -4,7 +4,8 @@
 // creates the packet pool and the ports, with N queues each; secondaries look them up.
 // Every process counts RX, TX and drops per port, prints them every few seconds (a keel
 // timer on its main lcore) and on SIGINT or SIGTERM, and prints the link changes the
-// primary makes (SIGUSR1 to the primary toggles every port's link).
+// primary makes (SIGUSR1 to the primary toggles every port's link; --link-down starts
+// with them down, so no traffic flows before the first SIGUSR1).
 //
 //   symmetric_mp [EAL options] -- -p PORTMASK --num-procs N --proc-id I
 //                [--ports null|generator] [--flows N] [--packets N] [--rate PPS]
@@ -20,6 +21,7 @@
 //                -p 3 --num-procs 2 --proc-id 1
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -48,7 +50,7 @@ constexpr char kPoolName[] = "MProc_pktmbuf_pool";
 constexpr char kUsage[] =
     "symmetric_mp [EAL options] -- -p PORTMASK --num-procs N --proc-id I\n"
     "             [--ports null|generator] [--flows N] [--packets N] [--rate PPS]\n"
-    "             [--stats-ms MS]\n";
+    "             [--stats-ms MS] [--link-down]\n";
 
 struct Options {
   uint32_t port_mask = 0;
@@ -59,12 +61,17 @@ struct Options {
   uint64_t packets = 0;
   uint64_t rate = 0;
   uint64_t stats_ms = 5000;
+  bool link_down = false;
 };
 
 absl::StatusOr<Options> Parse(const std::vector<std::string>& args, bool primary) {
   Options o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (a == "--link-down") {
+      o.link_down = true;
+      continue;
+    }
     absl::StatusOr<std::string> v = FlagValue(args, &i);
     if (!v.ok()) return v.status();
     absl::StatusOr<uint64_t> n = uint64_t{0};
@@ -143,9 +150,11 @@ std::string WireText() {
     uint64_t missed = 0;
     for (const QueueCounters& q : st.rx) missed += q.dropped;
     if (st.kind == PortKind::kGenerator) {
-      absl::StrAppendFormat(&text,
-                            "Generator port %u: generated %u, missed %u, returned %u, bad %u\n",
-                            st.id, st.generated, missed, st.returned, st.bad);
+      absl::StrAppendFormat(
+          &text,
+          "Generator port %u: generated %u, missed %u, returned %u, bad %u, in RX rings %u, "
+          "in TX rings %u\n",
+          st.id, st.generated, missed, st.returned, st.bad, st.rx_queued, st.tx_queued);
     }
   }
   return text;
@@ -156,11 +165,14 @@ void PrintStats(void*) {
   std::fflush(stdout);
 }
 
-// The ports of lcore `index` of `lcores` (DPDK's assign_ports_to_cores): pairs shared out.
+// The pairs of lcore `index` of `lcores` (DPDK's assign_ports_to_cores): a contiguous
+// run each, the first lcores one more when they do not divide evenly.
 std::vector<unsigned> PairsOf(unsigned index, unsigned lcores) {
   const unsigned pairs = static_cast<unsigned>(g_ports.size()) / 2;
+  const unsigned each = pairs / lcores, extra = pairs % lcores;
+  const unsigned first = index * each + std::min(index, extra);
   std::vector<unsigned> mine;
-  for (unsigned pair = index; pair < pairs; pair += lcores) mine.push_back(pair);
+  for (unsigned p = first; p < first + each + (index < extra ? 1 : 0); ++p) mine.push_back(p);
   return mine;
 }
 
@@ -237,6 +249,7 @@ int Run(const Options& o) {
       config.flows = o.flows;
       config.packets = o.packets;
       config.rate_pps = o.rate;
+      config.link_up = !o.link_down;
       port = Port::Create(id, config, kPoolName);
       std::printf("%s\n", port.ok() ? "done" : "failed");
     } else {
@@ -282,9 +295,10 @@ int Run(const Options& o) {
   }
   LcoreMain(PairsOf(0, static_cast<unsigned>(lcores.size())), &set);
   eal::WaitAllLcores();
-  (void)timer::StopSync(set, stats->timer);
+  StopPeriodic(*stats);
   wire.reset();
-  std::printf("\nExiting on signal\n\n%s%s", CountsText().c_str(), WireText().c_str());
+  std::printf("\nExiting on signal %d\n\n%s%s", QuitSignal(), CountsText().c_str(),
+              WireText().c_str());
   std::fflush(stdout);
   return 0;
 }
@@ -293,27 +307,16 @@ int Run(const Options& o) {
 }  // namespace keel::examples
 
 int main(int argc, char** argv) {
-  absl::StatusOr<std::vector<std::string>> args = keel::eal::Init(argc, argv);
-  if (!args.ok()) {
-    if (absl::IsCancelled(args.status())) {
-      std::fputs(keel::examples::kUsage, stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "symmetric_mp: %s\n", args.status().ToString().c_str());
-    return 1;
-  }
-  keel::examples::InstallSignals();
-  int rc = 1;
-  const bool primary = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary;
-  if (absl::StatusOr<keel::examples::Options> o = keel::examples::Parse(*args, primary); !o.ok()) {
-    std::fprintf(stderr, "\nError: %s\n\n%s", std::string(o.status().message()).c_str(),
-                 keel::examples::kUsage);
-  } else {
-    rc = keel::examples::Run(*o);
-  }
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::fprintf(stderr, "symmetric_mp: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  return rc;
+  namespace ex = keel::examples;
+  return ex::SampleMain(
+      argc, argv, "symmetric_mp", ex::kUsage, [](const std::vector<std::string>& args) {
+        const bool primary = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary;
+        absl::StatusOr<ex::Options> o = ex::Parse(args, primary);
+        if (!o.ok()) {
+          std::fprintf(stderr, "\nError: %s\n\n%s", std::string(o.status().message()).c_str(),
+                       ex::kUsage);
+          return 1;
+        }
+        return ex::Run(*o);
+      });
 }
