@@ -181,8 +181,8 @@ TEST_F(SamplesTest, AClientKilledMidStreamAndRestartedResumes) {
       AwaitTotals(server.get(), [&](auto& t) { return t["rx_drop"] > drops_at_kill + 1000; });
   EXPECT_GT(away["rx_drop"], drops_at_kill + 1000) << server->Output();
   std::unique_ptr<Subprocess> again = Client(0, 2, 1);
-  // A client killed between its Tx and its count leaves up to a burst returned but not
-  // counted as tx; what it held (a burst, a TX buffer per port) is lost.
+  // A client killed between its Tx and its count leaves packets returned but not counted
+  // as tx; what it held (a burst, a TX buffer per port) is lost.
   auto t = AwaitTotals(server.get(), [](auto& t) {
     return t["generated"] == 200000 && t["generated"] == t["missed"] + t["port_rx"] &&
            t["port_rx"] == t["client_rx"] + t["rx_drop"] && t["returned"] + t["bad"] >= t["tx"] &&
@@ -192,12 +192,13 @@ TEST_F(SamplesTest, AClientKilledMidStreamAndRestartedResumes) {
   EXPECT_GT(t["returned"], away["returned"]) << "the restarted client forwards again";
   EXPECT_EQ(t["generated"], t["missed"] + t["port_rx"]);
   EXPECT_EQ(t["port_rx"], t["client_rx"] + t["rx_drop"]);
-  EXPECT_GE(t["returned"] - t["tx"], 0);
-  EXPECT_LE(t["returned"] - t["tx"], 32);
+  // tx is the clients' own count: the killed one's last sends may be uncounted (see
+  // examples/README), never the other way round.
+  EXPECT_GE(t["returned"], t["tx"]) << server->Output();
   EXPECT_EQ(t["bad"], 0);
   const int64_t lost = t["client_rx"] - t["tx_drop"] - t["returned"];
-  EXPECT_GE(lost, 0);
-  EXPECT_LE(lost, 32 + 2 * 32);
+  EXPECT_GE(lost, 0) << server->Output();
+  EXPECT_LE(lost, 32 + 2 * 32) << server->Output();
   EXPECT_THAT(server->Output(), ::testing::ContainsRegex("Client  0 - rx: +[1-9]"));
   Stop(again.get());
   Stop(c1.get());
