@@ -66,18 +66,24 @@ std::map<int, PortCounts> FinalCounts(const std::string& output) {
 
 // "Generator port P: generated g, missed m, returned r, bad b" of the primary.
 struct WireCounts {
-  int64_t generated = 0, missed = 0, returned = 0, bad = 0, rx_queued = 0, tx_queued = 0;
+  int64_t generated = 0, missed = 0, returned = 0, bad = 0, rx_queued = 0, tx_queued = 0,
+          duplicates = 0;
+  std::string from;  // " 1:N": where the returned packets came in
 };
 std::map<int, WireCounts> GeneratorCounts(const std::string& output) {
   std::map<int, WireCounts> counts;
   for (absl::string_view line : absl::StrSplit(output, '\n')) {
     int port;
     WireCounts c;
-    if (std::sscanf(std::string(line).c_str(),
+    int consumed = 0;
+    const std::string text(line);
+    if (std::sscanf(text.c_str(),
                     "Generator port %d: generated %ld, missed %ld, returned %ld, bad %ld, in RX "
-                    "rings %ld, in TX rings %ld",
-                    &port, &c.generated, &c.missed, &c.returned, &c.bad, &c.rx_queued,
-                    &c.tx_queued) == 7) {
+                    "rings %ld, in TX rings %ld, duplicates %ld, from%n",
+                    &port, &c.generated, &c.missed, &c.returned, &c.bad, &c.rx_queued, &c.tx_queued,
+                    &c.duplicates, &consumed) == 8 &&
+        consumed > 0) {
+      c.from = text.substr(consumed);
       counts[port] = c;
     }
   }
@@ -176,6 +182,8 @@ TEST_F(SamplesTest, ClientServerAccountsForEveryPacket) {
   EXPECT_EQ(t["client_rx"], t["tx"] + t["tx_drop"]);
   EXPECT_EQ(t["tx"], t["returned"]);
   EXPECT_EQ(t["bad"], 0);
+  EXPECT_EQ(t["duplicates"], 0);
+  EXPECT_EQ(t["unpaired"], 0);
   // Forwarded (how many depends on how soon the clients run: the rest are counted drops),
   // by both clients (round robin).
   EXPECT_GT(t["returned"], 0) << server->Output();
@@ -223,6 +231,8 @@ TEST_F(SamplesTest, AClientKilledMidStreamAndRestartedResumes) {
   EXPECT_GE(t["returned"], t["tx"]) << server->Output();
   EXPECT_LE(t["returned"] - t["tx"], 32) << server->Output();
   EXPECT_EQ(t["bad"], 0);
+  EXPECT_EQ(t["duplicates"], 0) << server->Output();
+  EXPECT_EQ(t["unpaired"], 0);
   const int64_t lost = t["client_rx"] - t["tx_drop"] - t["returned"];
   EXPECT_GE(lost, 0) << server->Output();
   EXPECT_LE(lost, 32 + 2 * 32) << server->Output();
@@ -272,6 +282,9 @@ TEST_F(SamplesTest, SymmetricMpAccountsForEveryPacket) {
     // Sent on `port`: back at the wire, whole, or still queued.
     EXPECT_EQ(w.returned + w.tx_queued, a.at(port).tx + b.at(port).tx);
     EXPECT_EQ(w.bad, 0);
+    EXPECT_EQ(w.duplicates, 0);
+    // Everything sent on `port` came in on its pair.
+    EXPECT_EQ(w.from, absl::StrCat(" ", other, ":", w.returned)) << p0->Output();
     // RSS spread the flows over both processes' queues.
     EXPECT_GT(a.at(port).rx, 0);
     EXPECT_GT(b.at(port).rx, 0);
@@ -332,6 +345,7 @@ TEST_F(SamplesTest, SymmetricMpGoesOnWhenOneProcessIsKilled) {
   const std::map<int, PortCounts> b = FinalCounts(others[0]->Output());
   for (int port : {0, 1}) {
     EXPECT_EQ(wire.at(port).bad, 0);
+    EXPECT_EQ(wire.at(port).duplicates, 0);
     // The dead process's queue filled and missed; the wire got back at least what the
     // survivors sent.
     EXPECT_GT(wire.at(port).missed, 0);

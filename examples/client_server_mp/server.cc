@@ -166,7 +166,8 @@ void DisplayStats(void*) {
                           "            tx: %9u, tx_drop: %9u\n",
                           c, crx, cdrop, client_tx[c], client_drop[c]);
   }
-  uint64_t generated = 0, missed = 0, returned = 0, bad = 0, rx_queued = 0, tx_queued = 0;
+  uint64_t generated = 0, missed = 0, returned = 0, bad = 0, rx_queued = 0, tx_queued = 0,
+           duplicates = 0, crossed = 0;
   for (const Port& p : s.ports) {
     const PortStats st = p.Stats();
     generated += st.generated;
@@ -174,6 +175,10 @@ void DisplayStats(void*) {
     bad += st.bad;
     rx_queued += st.rx_queued;
     tx_queued += st.tx_queued;
+    duplicates += st.duplicates;
+    // Returned on the port it came in on: the clients pair ports, so none should be
+    // (with an even number of ports).
+    crossed += st.returned_from[p.id()];
     for (const QueueCounters& q : st.rx) missed += q.dropped;
   }
   if (s.options.kind == PortKind::kGenerator) {
@@ -183,9 +188,10 @@ void DisplayStats(void*) {
   }
   absl::StrAppendFormat(&screen,
                         "\nTOTALS generated=%u missed=%u rx_queued=%u port_rx=%u client_rx=%u "
-                        "rx_drop=%u tx=%u tx_drop=%u tx_queued=%u returned=%u bad=%u\n",
+                        "rx_drop=%u tx=%u tx_drop=%u tx_queued=%u returned=%u bad=%u "
+                        "duplicates=%u unpaired=%u\n",
                         generated, missed, rx_queued, rx, client_rx, rx_drop, tx, tx_drop,
-                        tx_queued, returned, bad);
+                        tx_queued, returned, bad, duplicates, crossed);
   std::fputs(screen.c_str(), stdout);
   std::fflush(stdout);
 }

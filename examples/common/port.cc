@@ -45,7 +45,9 @@ struct alignas(64) PortShared {
   alignas(64) std::atomic<uint64_t> generated;
   std::atomic<uint64_t> returned;
   std::atomic<uint64_t> bad;
-  std::atomic<uint64_t> null_sequence;  // null ports: the synthetic flow hash's counter
+  std::atomic<uint64_t> duplicates;  // returned twice (a packet's sequence seen before)
+  std::atomic<uint64_t> returned_from[kMaxPorts];  // by the port each was generated on
+  std::atomic<uint64_t> null_sequence;             // null ports: the synthetic flow hash's counter
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
@@ -244,6 +246,10 @@ PortStats Port::Stats() const {
   st.generated = s.generated.load(std::memory_order_relaxed);
   st.returned = s.returned.load(std::memory_order_relaxed);
   st.bad = s.bad.load(std::memory_order_relaxed);
+  st.duplicates = s.duplicates.load(std::memory_order_relaxed);
+  for (unsigned p = 0; p < kMaxPorts; ++p) {
+    st.returned_from[p] = s.returned_from[p].load(std::memory_order_relaxed);
+  }
   for (unsigned q = 0; q < kMaxQueues; ++q) {
     if (rx_rings_[q] != nullptr) st.rx_queued += rx_rings_[q]->Count();
     if (tx_rings_[q] != nullptr) st.tx_queued += tx_rings_[q]->Count();
@@ -315,6 +321,13 @@ void Wire::Run() {
   std::vector<std::vector<size_t>> next_flow(ports_.size());
   for (size_t i = 0; i < ports_.size(); ++i) next_flow[i].assign(ports_[i].rx_queues(), 0);
   void* objs[kBurst];
+  // Per generator port with a --packets limit, a bit per sequence: a packet that comes
+  // back twice (a double free, a slot published twice) is counted as a duplicate.
+  std::vector<std::vector<uint64_t>> seen(kMaxPorts);
+  for (const Port& p : ports_) {
+    const uint64_t limit = p.shared_->packets_limit;
+    if (limit != 0 && limit <= (uint64_t{1} << 30)) seen[p.id()].assign((limit + 63) / 64, 0);
+  }
   // The queue served first turns, so a rate's budget is shared by every queue.
   for (unsigned round = 0; !stop_.load(std::memory_order_relaxed); ++round) {
     bool busy = false;
@@ -367,13 +380,23 @@ void Wire::Run() {
         const unsigned n = port.tx_rings_[q]->DequeueBurst(objs, kBurst);
         if (n == 0) continue;
         busy = true;
-        uint64_t good = 0;
+        uint64_t good = 0, duplicates = 0;
         for (unsigned k = 0; k < n; ++k) {
           const auto* p = static_cast<const Packet*>(objs[k]);
-          good += p->check == PacketCheck(*p) ? 1 : 0;
+          if (p->check != PacketCheck(*p) || p->port >= kMaxPorts) continue;
+          ++good;
+          Add(s.returned_from[p->port], 1);
+          std::vector<uint64_t>& bits = seen[p->port];
+          if (p->sequence / 64 < bits.size()) {
+            uint64_t& word = bits[p->sequence / 64];
+            const uint64_t bit = uint64_t{1} << (p->sequence % 64);
+            duplicates += (word & bit) != 0 ? 1 : 0;
+            word |= bit;
+          }
         }
         Add(s.returned, good);
         if (good < n) Add(s.bad, n - good);
+        if (duplicates > 0) Add(s.duplicates, duplicates);
         port.pool_->PutBulk(objs, n, nullptr);
       }
     }

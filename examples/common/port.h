@@ -93,9 +93,11 @@ struct PortStats {
   PortKind kind = PortKind::kNull;
   bool link_up = true;
   std::vector<QueueCounters> rx, tx;
-  uint64_t generated = 0;  // generator: packets made
-  uint64_t returned = 0;   // generator: packets drained from the TX rings that checked
-  uint64_t bad = 0;        // generator: packets that came back damaged
+  uint64_t generated = 0;   // generator: packets made
+  uint64_t returned = 0;    // generator: packets drained from the TX rings that checked
+  uint64_t bad = 0;         // generator: packets that came back damaged
+  uint64_t duplicates = 0;  // generator: packets that came back a second time
+  uint64_t returned_from[kMaxPorts] = {};  // generator: returned, by the port they came in on
   uint64_t rx_queued = 0;  // generator: packets in the RX rings now (not yet received)
   uint64_t tx_queued = 0;  // generator: packets in the TX rings now (not yet drained)
 };

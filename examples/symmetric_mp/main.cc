@@ -141,6 +141,15 @@ std::string CountsText() {
   return text;
 }
 
+// " 0:N 1:M": where a port's returned packets came in.
+std::string Origins(const PortStats& st) {
+  std::string text;
+  for (unsigned p = 0; p < kMaxPorts; ++p) {
+    if (st.returned_from[p] != 0) absl::StrAppendFormat(&text, " %u:%u", p, st.returned_from[p]);
+  }
+  return text.empty() ? " none" : text;
+}
+
 // The primary's generator ports: what the Wire made and got back.
 std::string WireText() {
   std::string text;
@@ -153,8 +162,9 @@ std::string WireText() {
       absl::StrAppendFormat(
           &text,
           "Generator port %u: generated %u, missed %u, returned %u, bad %u, in RX rings %u, "
-          "in TX rings %u\n",
-          st.id, st.generated, missed, st.returned, st.bad, st.rx_queued, st.tx_queued);
+          "in TX rings %u, duplicates %u, from%s\n",
+          st.id, st.generated, missed, st.returned, st.bad, st.rx_queued, st.tx_queued,
+          st.duplicates, Origins(st));
     }
   }
   return text;
