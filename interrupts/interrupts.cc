@@ -21,7 +21,6 @@
 
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +41,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/kill_point.h"
 #include "base/log.h"
+#include "base/monotonic.h"
 #include "base/names.h"
 #include "base/robust_mutex.h"
 #include "base/unix_socket.h"
@@ -109,12 +109,6 @@ constexpr size_t kMaxPublishMessage = sizeof(PublishHeader) + kMaxPayload;
 MessageHeader Header(MessageKind kind) { return {kMessageMagic, kLayoutVersion, kind, 0}; }
 bool ValidHeader(const MessageHeader& h, MessageKind kind) {
   return h.magic == kMessageMagic && h.layout_version == kLayoutVersion && h.kind == kind;
-}
-
-uint64_t MonotonicNs() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 std::string MailboxMemzone(int slot) { return absl::StrCat(kMailboxMemzonePrefix, slot); }

@@ -45,6 +45,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "base/monotonic.h"
 #include "eal/eal.h"
 #include "interrupts/interrupts.h"
 #include "tools/bench/dpdk_peer.h"
@@ -54,6 +55,7 @@ extern char** environ;
 namespace {
 
 namespace intr = keel::interrupts;
+using keel::MonotonicNs;
 
 constexpr int kLatencyEvents = 2000;
 constexpr uint64_t kThroughputEvents = 200'000;
@@ -76,12 +78,6 @@ struct Payload {
   uint64_t index;
   uint64_t sent_ns;
 };
-
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 void Arrived(Side side, const void* data, size_t size) {
   const uint64_t now = MonotonicNs();

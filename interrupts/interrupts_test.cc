@@ -410,8 +410,9 @@ TEST_F(InterruptsTest, AReaderMayUnrelayItsOwnDescriptor) {
                   fd, "dev", [](int, void*, size_t, void*) -> ssize_t { return -1; }, nullptr)
                   .ok());
   Signal(fd, 1);
-  absl::SleepFor(absl::Milliseconds(20));
-  ASSERT_TRUE(RelayFd(fd, "dev").ok()) << "replaces the failed relay";
+  // Until the failed reader has unregistered itself, RelayFd says AlreadyExists (and
+  // leaves the relay as it was); then it replaces it.
+  ASSERT_TRUE(Eventually([&] { return RelayFd(fd, "dev").ok(); })) << "replaces the failed relay";
   ASSERT_TRUE(Eventually([&] { return seen.count == 2; }));
   ASSERT_TRUE(UnrelayFd(fd).ok());
   ::close(fd);

@@ -49,12 +49,8 @@ struct Options {
   uint32_t port_mask = 0;
   unsigned clients = 0;
   bool by_flow = false;
-  PortKind kind = PortKind::kNull;
-  unsigned flows = 64;
-  uint64_t packets = 0;
-  uint64_t rate = 0;
+  TrafficOptions traffic;
   uint64_t stats_ms = 1000;
-  bool link_down = false;
 };
 
 constexpr char kUsage[] =
@@ -66,10 +62,9 @@ absl::StatusOr<Options> Parse(const std::vector<std::string>& args) {
   Options o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--link-down") {
-      o.link_down = true;
-      continue;
-    }
+    absl::StatusOr<bool> traffic = ParseTrafficFlag(args, &i, &o.traffic);
+    if (!traffic.ok()) return traffic.status();
+    if (*traffic) continue;
     absl::StatusOr<std::string> v = FlagValue(args, &i);
     if (!v.ok()) return v.status();
     absl::Status bad;
@@ -91,18 +86,6 @@ absl::StatusOr<Options> Parse(const std::vector<std::string>& args) {
     } else if (a == "--dist") {
       if (*v != "rr" && *v != "flow") bad = absl::InvalidArgumentError("--dist: rr or flow");
       o.by_flow = *v == "flow";
-    } else if (a == "--ports") {
-      if (*v != "null" && *v != "generator") {
-        bad = absl::InvalidArgumentError("--ports: null or generator");
-      }
-      o.kind = *v == "generator" ? PortKind::kGenerator : PortKind::kNull;
-    } else if (a == "--flows") {
-      number(1, 1 << 20, &n);
-      o.flows = static_cast<unsigned>(n);
-    } else if (a == "--packets") {
-      number(0, UINT64_MAX, &o.packets);
-    } else if (a == "--rate") {
-      number(0, UINT64_MAX, &o.rate);
     } else if (a == "--stats-ms") {
       number(10, 3'600'000, &o.stats_ms);
     } else {
@@ -179,9 +162,9 @@ void DisplayStats(void*) {
     // Returned on the port it came in on: the clients pair ports, so none should be
     // (with an even number of ports).
     crossed += st.returned_from[p.id()];
-    for (const QueueCounters& q : st.rx) missed += q.dropped;
+    missed += st.missed;
   }
-  if (s.options.kind == PortKind::kGenerator) {
+  if (s.options.traffic.kind == PortKind::kGenerator) {
     absl::StrAppendFormat(
         &screen, "\nGENERATOR\n---------\ngenerated: %u, missed: %u, returned: %u, bad: %u\n",
         generated, missed, returned, bad);
@@ -213,14 +196,10 @@ absl::Status Setup(const Options& o) {
   for (unsigned id = 0; id < kMaxPorts; ++id) {
     if ((o.port_mask >> id & 1) == 0) continue;
     PortConfig config;
-    config.kind = o.kind;
     config.rx_queues = 1;
     config.tx_queues = o.clients;
     config.payload_length = kPayload;
-    config.flows = o.flows;
-    config.packets = o.packets;
-    config.rate_pps = o.rate;
-    config.link_up = !o.link_down;
+    ApplyTraffic(o.traffic, &config);
     absl::StatusOr<Port> port = Port::Create(id, config, kPoolName);
     if (!port.ok()) return port.status();
     s->info->id[s->info->num_ports++] = static_cast<uint16_t>(id);
@@ -235,7 +214,7 @@ absl::Status Setup(const Options& o) {
     s->rings[c] = *r;
   }
   s->info->magic = kPortInfoMagic;
-  if (o.kind == PortKind::kGenerator) {
+  if (o.traffic.kind == PortKind::kGenerator) {
     absl::StatusOr<std::unique_ptr<Wire>> wire = Wire::Start(s->ports);
     if (!wire.ok()) return wire.status();
     s->wire = *std::move(wire);

@@ -1,7 +1,6 @@
 #include "examples/common/port.h"
 
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/monotonic.h"
 #include "base/names.h"
 #include "eal/eal.h"
 #include "hash/functions.h"
@@ -47,7 +47,6 @@ struct alignas(64) PortShared {
   std::atomic<uint64_t> bad;
   std::atomic<uint64_t> duplicates;  // returned twice (a packet's sequence seen before)
   std::atomic<uint64_t> returned_from[kMaxPorts];  // by the port each was generated on
-  std::atomic<uint64_t> null_sequence;             // null ports: the synthetic flow hash's counter
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
@@ -67,12 +66,6 @@ std::string RingName(unsigned id, const char* dir, unsigned q) {
 // One writer per counter: a relaxed load and store, cheaper than an RMW.
 void Add(std::atomic<uint64_t>& counter, uint64_t n) {
   counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 absl::Status CheckConfig(unsigned id, const PortConfig& c, const mempool::Mempool& pool) {
@@ -189,9 +182,9 @@ unsigned Port::Rx(unsigned queue, Packet** pkts, unsigned n) {
     // As net_null: a burst from the pool, all or nothing.
     if (!pool_->GetBulk(reinterpret_cast<void**>(pkts), n)) return 0;
     // A synthetic flow hash (the payload is not written), so flow-hash distribution
-    // spreads null packets too.
-    // Relaxed: a counter; every process polling a queue of this port adds to it.
-    const uint64_t first = s.null_sequence.fetch_add(n, std::memory_order_relaxed);
+    // spreads null packets too: from the queue's count of packets, which only this
+    // queue's poller writes. Relaxed: that is this thread.
+    const uint64_t first = s.rx[queue].packets.load(std::memory_order_relaxed) + queue;
     for (unsigned i = 0; i < n; ++i) {
       pkts[i]->port = static_cast<uint16_t>(s.id);
       pkts[i]->length = static_cast<uint16_t>(s.payload_length);
@@ -238,6 +231,7 @@ PortStats Port::Stats() const {
   for (unsigned q = 0; q < s.rx_queues; ++q) {
     st.rx.push_back({s.rx[q].packets.load(std::memory_order_relaxed),
                      s.rx[q].dropped.load(std::memory_order_relaxed)});
+    st.missed += st.rx.back().dropped;
   }
   for (unsigned q = 0; q < s.tx_queues; ++q) {
     st.tx.push_back({s.tx[q].packets.load(std::memory_order_relaxed),
@@ -317,7 +311,7 @@ void Wire::Run() {
   // Per port, a token bucket for --rate: it fills at rate_pps and holds at most 20 ms of
   // it, so a link down or an empty pool never banks a flood for later.
   std::vector<double> tokens(ports_.size(), 0.0);
-  uint64_t last = NowNs();
+  uint64_t last = MonotonicNs();
   std::vector<std::vector<size_t>> next_flow(ports_.size());
   for (size_t i = 0; i < ports_.size(); ++i) next_flow[i].assign(ports_[i].rx_queues(), 0);
   void* objs[kBurst];
@@ -331,7 +325,7 @@ void Wire::Run() {
   // The queue served first turns, so a rate's budget is shared by every queue.
   for (unsigned round = 0; !stop_.load(std::memory_order_relaxed); ++round) {
     bool busy = false;
-    const uint64_t now = NowNs();
+    const uint64_t now = MonotonicNs();
     const double elapsed_s = static_cast<double>(now - last) / 1e9;
     last = now;
     for (size_t i = 0; i < ports_.size(); ++i) {

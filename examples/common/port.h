@@ -94,6 +94,7 @@ struct PortStats {
   bool link_up = true;
   std::vector<QueueCounters> rx, tx;
   uint64_t generated = 0;   // generator: packets made
+  uint64_t missed = 0;      // generator: packets their RX ring had no room for (rx[].dropped)
   uint64_t returned = 0;    // generator: packets drained from the TX rings that checked
   uint64_t bad = 0;         // generator: packets that came back damaged
   uint64_t duplicates = 0;  // generator: packets that came back a second time

@@ -115,6 +115,43 @@ absl::StatusOr<std::string> FlagValue(const std::vector<std::string>& args, size
   return args[++*i];
 }
 
+absl::StatusOr<bool> ParseTrafficFlag(const std::vector<std::string>& args, size_t* i,
+                                      TrafficOptions* o) {
+  const std::string& flag = args[*i];
+  if (flag == "--link-down") {
+    o->link_down = true;
+    return true;
+  }
+  if (flag != "--ports" && flag != "--flows" && flag != "--packets" && flag != "--rate") {
+    return false;
+  }
+  absl::StatusOr<std::string> v = FlagValue(args, i);
+  if (!v.ok()) return v.status();
+  if (flag == "--ports") {
+    if (*v != "null" && *v != "generator") {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--ports \"%s\": give null or generator", *v));
+    }
+    o->kind = *v == "generator" ? PortKind::kGenerator : PortKind::kNull;
+    return true;
+  }
+  absl::StatusOr<uint64_t> n =
+      flag == "--flows" ? ParseNumber(flag, *v, 1, 1 << 20) : ParseNumber(flag, *v, 0, UINT64_MAX);
+  if (!n.ok()) return n.status();
+  if (flag == "--flows") o->flows = static_cast<unsigned>(*n);
+  if (flag == "--packets") o->packets = *n;
+  if (flag == "--rate") o->rate = *n;
+  return true;
+}
+
+void ApplyTraffic(const TrafficOptions& o, PortConfig* config) {
+  config->kind = o.kind;
+  config->flows = o.flows;
+  config->packets = o.packets;
+  config->rate_pps = o.rate;
+  config->link_up = !o.link_down;
+}
+
 void InstallSignals() {
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;

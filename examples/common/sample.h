@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "examples/common/port.h"
 #include "timer/timer.h"
 
 namespace keel::examples {
@@ -29,6 +30,22 @@ absl::StatusOr<uint64_t> ParseNumber(absl::string_view flag, absl::string_view t
                                      uint64_t max);
 // The value after flag args[*i] (advancing *i), or InvalidArgument naming the flag.
 absl::StatusOr<std::string> FlagValue(const std::vector<std::string>& args, size_t* i);
+
+// The port options both samples take: --ports null|generator, --flows N, --packets N
+// (per port), --rate PPS (per port), --link-down.
+struct TrafficOptions {
+  PortKind kind = PortKind::kNull;
+  unsigned flows = 64;
+  uint64_t packets = 0;
+  uint64_t rate = 0;
+  bool link_down = false;
+};
+// When args[*i] is one of those flags: parses it (and its value, advancing *i) into *o
+// and returns true; false for another flag. InvalidArgument for a bad value.
+absl::StatusOr<bool> ParseTrafficFlag(const std::vector<std::string>& args, size_t* i,
+                                      TrafficOptions* o);
+// The kind, flows, packets, rate and initial link of `config`, from `o`.
+void ApplyTraffic(const TrafficOptions& o, PortConfig* config);
 
 // SIGINT and SIGTERM ask the sample to quit; SIGUSR1 asks the primary to toggle its
 // ports' links.

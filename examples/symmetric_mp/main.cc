@@ -56,22 +56,17 @@ struct Options {
   uint32_t port_mask = 0;
   unsigned num_procs = 0;
   int proc_id = -1;
-  PortKind kind = PortKind::kNull;
-  unsigned flows = 64;
-  uint64_t packets = 0;
-  uint64_t rate = 0;
+  TrafficOptions traffic;
   uint64_t stats_ms = 5000;
-  bool link_down = false;
 };
 
 absl::StatusOr<Options> Parse(const std::vector<std::string>& args, bool primary) {
   Options o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--link-down") {
-      o.link_down = true;
-      continue;
-    }
+    absl::StatusOr<bool> traffic = ParseTrafficFlag(args, &i, &o.traffic);
+    if (!traffic.ok()) return traffic.status();
+    if (*traffic) continue;
     absl::StatusOr<std::string> v = FlagValue(args, &i);
     if (!v.ok()) return v.status();
     absl::StatusOr<uint64_t> n = uint64_t{0};
@@ -85,20 +80,6 @@ absl::StatusOr<Options> Parse(const std::vector<std::string>& args, bool primary
     } else if (a == "--proc-id") {
       n = ParseNumber(a, *v, 0, kMaxQueues - 1);
       if (n.ok()) o.proc_id = static_cast<int>(*n);
-    } else if (a == "--ports") {
-      if (*v != "null" && *v != "generator") {
-        return absl::InvalidArgumentError("--ports: null or generator");
-      }
-      o.kind = *v == "generator" ? PortKind::kGenerator : PortKind::kNull;
-    } else if (a == "--flows") {
-      n = ParseNumber(a, *v, 1, 1 << 20);
-      if (n.ok()) o.flows = static_cast<unsigned>(*n);
-    } else if (a == "--packets") {
-      n = ParseNumber(a, *v, 0, UINT64_MAX);
-      if (n.ok()) o.packets = *n;
-    } else if (a == "--rate") {
-      n = ParseNumber(a, *v, 0, UINT64_MAX);
-      if (n.ok()) o.rate = *n;
     } else if (a == "--stats-ms") {
       n = ParseNumber(a, *v, 10, 3'600'000);
       if (n.ok()) o.stats_ms = *n;
@@ -156,14 +137,12 @@ std::string WireText() {
   if (eal::GetProcessType() != eal::ProcessType::kPrimary) return text;
   for (const Port& p : g_ports) {
     const PortStats st = p.Stats();
-    uint64_t missed = 0;
-    for (const QueueCounters& q : st.rx) missed += q.dropped;
     if (st.kind == PortKind::kGenerator) {
       absl::StrAppendFormat(
           &text,
           "Generator port %u: generated %u, missed %u, returned %u, bad %u, in RX rings %u, "
           "in TX rings %u, duplicates %u, from%s\n",
-          st.id, st.generated, missed, st.returned, st.bad, st.rx_queued, st.tx_queued,
+          st.id, st.generated, st.missed, st.returned, st.bad, st.rx_queued, st.tx_queued,
           st.duplicates, Origins(st));
     }
   }
@@ -251,15 +230,11 @@ int Run(const Options& o) {
     if (primary) {
       std::printf("# Initialising port %u... ", id);
       PortConfig config;
-      config.kind = o.kind;
       config.rx_queues = o.num_procs;
       config.tx_queues = o.num_procs;
       config.ring_size = kRingSize;
       config.payload_length = kPayload;
-      config.flows = o.flows;
-      config.packets = o.packets;
-      config.rate_pps = o.rate;
-      config.link_up = !o.link_down;
+      ApplyTraffic(o.traffic, &config);
       port = Port::Create(id, config, kPoolName);
       std::printf("%s\n", port.ok() ? "done" : "failed");
     } else {
@@ -276,7 +251,7 @@ int Run(const Options& o) {
     }
     g_ports.push_back(*port);
   }
-  if (primary && o.kind == PortKind::kGenerator) {
+  if (primary && o.traffic.kind == PortKind::kGenerator) {
     absl::StatusOr<std::unique_ptr<Wire>> w = Wire::Start(g_ports);
     if (!w.ok()) {
       std::fprintf(stderr, "symmetric_mp: %s\n", w.status().ToString().c_str());
