@@ -17,6 +17,8 @@
 #include "eal/internal/identity.h"
 #include "eal/internal/layout.h"
 #include "eal/internal/lcores.h"
+#include "eal/internal/runtime_dir.h"
+#include "telemetry/server.h"
 
 namespace keel::eal {
 namespace {
@@ -28,6 +30,7 @@ struct EalState {
   Options options;
   std::unique_ptr<eal_internal::Group> group;
   std::vector<eal_internal::ComponentInfo> components;  // in init order
+  std::unique_ptr<telemetry::Server> telemetry;         // null with --no-telemetry
 };
 EalState* g_state = nullptr;
 absl::Duration g_init_delay_for_test;
@@ -55,6 +58,24 @@ absl::Status ReexecWithoutAslr(const absl::Status& why) {
   execv("/proc/self/exe", argv.data());
   return absl::FailedPreconditionError(
       absl::StrCat(why.message(), " (and re-executing /proc/self/exe failed)"));
+}
+
+// Serves this process's telemetry: the primary at DPDK's name, a secondary at the name
+// with ":N", N its process-table slot plus one (unique among live processes; a dead
+// process's socket is replaced by the next one in its slot). A failure is logged, not
+// fatal: telemetry observes the program, it is not part of it.
+std::unique_ptr<telemetry::Server> StartTelemetry(const eal_internal::Group& group) {
+  const int instance =
+      group.type() == ProcessType::kPrimary ? 0 : eal_internal::TokenSlot(group.SelfToken()) + 1;
+  telemetry::ServerOptions options;
+  options.identity.version = absl::StrCat("keel ", ToString(kVersion));
+  absl::StatusOr<std::unique_ptr<telemetry::Server>> server =
+      telemetry::Server::Start(group.dir(), telemetry::SocketName(instance), options);
+  if (!server.ok()) {
+    KEEL_LOG(Warning, "eal", "no telemetry socket: %s", server.status().message());
+    return nullptr;
+  }
+  return *std::move(server);
 }
 
 }  // namespace
@@ -128,10 +149,13 @@ absl::Status Init(const Options& options) {
     const int current = personality(0xffffffff);
     if (current != -1) personality(static_cast<unsigned long>(current) & ~ADDR_NO_RANDOMIZE);
   }
+  std::unique_ptr<telemetry::Server> telemetry_server;
+  if (options.telemetry) telemetry_server = StartTelemetry(*group);
   // Before the group is published ready: a secondary may then reach this process's
   // threads (the interrupt relay asks TokenAlive) before Init returns here.
   eal_internal::Group* joined_group = group.get();
-  g_state = new EalState{options, std::move(group), std::move(components)};
+  g_state =
+      new EalState{options, std::move(group), std::move(components), std::move(telemetry_server)};
   if (type == ProcessType::kPrimary) {
     absl::SleepFor(g_init_delay_for_test);
     joined_group->MarkReady();
@@ -151,6 +175,8 @@ absl::Status Init(const Options& options) {
 absl::Status Cleanup() {
   if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");
   if (absl::Status s = eal_internal::StopLcores(); !s.ok()) return s;
+  // First: its handlers read what the components are about to release.
+  g_state->telemetry.reset();
   const ProcessType type = g_state->group->type();
   for (auto it = g_state->components.rbegin(); it != g_state->components.rend(); ++it) {
     if (it->cleanup != nullptr) it->cleanup(type);
@@ -168,6 +194,16 @@ ProcessType GetProcessType() { return g_state->group->type(); }
 const Options& GetOptions() { return g_state->options; }
 
 std::string RuntimeDirectory() { return g_state->group->dir(); }
+
+const std::vector<std::string>& Arguments() { return g_argv; }
+
+std::string RuntimeDirectoryFor(absl::string_view file_prefix) {
+  return eal_internal::RuntimeDir(file_prefix);
+}
+
+std::string TelemetrySocketPath() {
+  return g_state == nullptr || g_state->telemetry == nullptr ? "" : g_state->telemetry->path();
+}
 
 int PrimaryExitFd() { return g_state == nullptr ? -1 : g_state->group->primary_pidfd(); }
 

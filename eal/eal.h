@@ -29,10 +29,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "eal/lcore.h"
 #include "base/log.h"
-#include "eal/options.h"
 #include "base/version.h"
+#include "eal/lcore.h"
+#include "eal/options.h"
 
 namespace keel::eal {
 
@@ -69,6 +69,15 @@ ProcessType GetProcessType();
 const Options& GetOptions();
 // The group's runtime directory (see README: /var/run/keel/PREFIX as root).
 std::string RuntimeDirectory();
+// The command line eal::Init(argc, argv) was given, argv[0] included; empty when Init
+// was given Options.
+const std::vector<std::string>& Arguments();
+// The runtime directory a group named `file_prefix` has (or would have): what tools
+// that have not joined the group look in. Does not touch the file system.
+std::string RuntimeDirectoryFor(absl::string_view file_prefix);
+// This process's telemetry socket (RUNDIR/dpdk_telemetry.v2, with ":N" in a secondary),
+// or "" without one (--no-telemetry, before Init, or when it could not be created).
+std::string TelemetrySocketPath();
 
 // In a secondary: a pidfd for the primary, readable (poll/epoll) once the primary has
 // exited, SIGKILL included. -1 in the primary. Owned by the EAL; do not close it.
@@ -79,7 +88,7 @@ bool PrimaryAlive();
 struct ProcessInfo {
   pid_t pid = 0;
   ProcessType type = ProcessType::kPrimary;
-  std::string name;               // program name
+  std::string name;  // program name
   std::vector<unsigned> lcores;
   absl::Time attached;
   bool is_self = false;
@@ -103,7 +112,7 @@ struct GroupInfo {
   pid_t primary_pid = 0;
   std::vector<ProcessInfo> processes;  // live processes; dead ones are reaped first
   std::vector<ComponentVersion> components;
-  std::vector<LcoreOwner> lcores;      // owned lcores, by lcore id
+  std::vector<LcoreOwner> lcores;  // owned lcores, by lcore id
 };
 
 // A snapshot of the group: processes, lcore owners, component versions. Reclaims the

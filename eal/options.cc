@@ -542,6 +542,7 @@ enum class Flag {
   kChannels,
   kLogLevel, kLogTimestamp,                           // logging
   kTimerSource,                                       // timer
+  kTelemetry, kNoTelemetry,                           // telemetry
   kHelp, kVersion,                                    // information
 };
 
@@ -570,6 +571,8 @@ constexpr FlagSpec kFlags[] = {
     {"--log-level", Flag::kLogLevel, true},
     {"--log-timestamp", Flag::kLogTimestamp, false},
     {"--timer-source", Flag::kTimerSource, true},
+    {"--telemetry", Flag::kTelemetry, false},
+    {"--no-telemetry", Flag::kNoTelemetry, false},
     {"-h", Flag::kHelp, false},
     {"--help", Flag::kHelp, false},
     {"-v", Flag::kVersion, false},
@@ -858,6 +861,10 @@ absl::Status ParseFlag(const Arg& arg, Options* opts, CommandLine* cl) {
       return ParseLogFlag(arg, opts);
     case Flag::kTimerSource:
       return ParseTimerSource(arg.value, &opts->timer_source);
+    case Flag::kTelemetry:
+    case Flag::kNoTelemetry:
+      opts->telemetry = arg.spec->flag == Flag::kTelemetry;
+      return absl::OkStatus();
     case Flag::kHelp:
       opts->help = true;
       return absl::OkStatus();
@@ -1016,6 +1023,8 @@ std::string Usage(absl::string_view program) {
       "  --log-timestamp         prefix log lines with a UTC timestamp\n"
       "  --timer-source SRC      tsc, hpet or auto (default: the HPET when /dev/hpet\n"
       "                          opens, else the TSC); the primary chooses for all\n"
+      "  --no-telemetry          serve no telemetry socket (--telemetry: serve one, the\n"
+      "                          default)\n"
       "  -h, --help              print this help\n"
       "  -v                      print the version of every keel component\n",
       program, kMaxLcores - 1, kMaxFilePrefixLength, absl::ToDoubleSeconds(kMaxAttachTimeout),

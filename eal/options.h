@@ -94,6 +94,9 @@ struct Options {
   // --timer-source tsc|hpet|auto. A primary resolves it; a secondary follows the group
   // with kAuto and is refused (by //timer's init) when it names another source.
   TimerSource timer_source = TimerSource::kAuto;
+  // --no-telemetry: no telemetry socket for this process (--telemetry, DPDK's default,
+  // is accepted too). Read by //telemetry.
+  bool telemetry = true;
   bool help = false;                               // -h, --help
   bool print_version = false;                      // -v
   // Set by tools (procinfo) that attach as a secondary without taking any lcore; not a

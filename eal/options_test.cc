@@ -467,6 +467,15 @@ TEST(ParseOptions, EveryOtherFlag) {
   EXPECT_EQ(opts->memory_mb, 32u);
 }
 
+TEST(ParseOptions, TelemetryIsOnUnlessRefused) {
+  EXPECT_TRUE(Parse({})->telemetry);
+  EXPECT_FALSE(Parse({"--no-telemetry"})->telemetry);
+  EXPECT_TRUE(Parse({"--no-telemetry", "--telemetry"})->telemetry);  // the last one wins
+  absl::StatusOr<Options> valued = Parse({"--no-telemetry=1"});
+  ASSERT_FALSE(valued.ok());
+  EXPECT_THAT(valued.status().message(), HasSubstr("--no-telemetry"));
+}
+
 TEST(ParseOptions, LaterProcTypeWins) {
   absl::StatusOr<Options> opts = Parse(Args("--proc-type auto --proc-type secondary"));
   ASSERT_TRUE(opts.ok()) << opts.status();

@@ -909,4 +909,21 @@ uint32_t Table::init_value() const { return t_->init_value; }
 uint32_t Table::flags() const { return t_->flags; }
 size_t Table::memory_size() const { return t_->total_size; }
 
+std::vector<std::string> FlagNames(uint32_t flags) {
+  static constexpr struct {
+    uint32_t flag;
+    const char* name;
+  } kNames[] = {{kMultiWriter, "multi_writer"},
+                {kLockFreeReaders, "lock_free_readers"},
+                {kExtendableBuckets, "extendable_buckets"},
+                {kNoFreeOnDelete, "no_free_on_delete"}};
+  std::vector<std::string> names;
+  for (const auto& n : kNames) {
+    if (flags & n.flag) names.push_back(n.name);
+    flags &= ~n.flag;
+  }
+  if (flags != 0) names.push_back(absl::StrFormat("0x%x", flags));
+  return names;
+}
+
 }  // namespace keel::hash

@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/status/status.h"
@@ -72,6 +73,10 @@ enum Flags : uint32_t {
   // (NO_FREE_ON_DEL), so a reader holding it can finish.
   kNoFreeOnDelete = 1u << 3,
 };
+
+// The names of the Flags in `flags` ("multi_writer", "lock_free_readers",
+// "extendable_buckets", "no_free_on_delete"), unknown bits in hex: for reports.
+std::vector<std::string> FlagNames(uint32_t flags);
 
 inline constexpr uint32_t kMaxKeyLength = 1024;
 inline constexpr uint32_t kMaxEntries = 1u << 30;

@@ -5,12 +5,14 @@
 #ifndef KEEL_TESTS_GROUP_FIXTURE_H_
 #define KEEL_TESTS_GROUP_FIXTURE_H_
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +87,26 @@ inline std::string AwaitAnswer(Subprocess* p, const std::string& command,
   return AwaitAnswer(
       p, command, [&](const std::string& answer) { return absl::StrContains(answer, expected); },
       timeout);
+}
+
+// Sends SIGSTOP to `p` and returns once it has stopped: kill() returns before a process
+// running on another CPU has stopped, and may go on running a little while.
+inline bool StopProcess(Subprocess* p, absl::Duration timeout = absl::Seconds(5)) {
+  p->Kill(SIGSTOP);
+  const absl::Time deadline = absl::Now() + timeout;
+  do {
+    std::ifstream stat(absl::StrCat("/proc/", p->pid(), "/stat"));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses; the state follows
+    // the last ')'.
+    const size_t paren = text.rfind(')');
+    if (paren != std::string::npos && paren + 2 < text.size() &&
+        (text[paren + 2] == 'T' || text[paren + 2] == 't')) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  } while (absl::Now() < deadline);
+  return false;
 }
 
 // The segment files of group prefix `prefix` (keel.PREFIX.GROUP.segN, any group) in

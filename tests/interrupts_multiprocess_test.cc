@@ -125,7 +125,7 @@ TEST_F(RelayTest, ASubscriberThatNeverReadsCostsThePublisherNothing) {
   Subscribe(stopped.get(), "flood");
   Subscribe(reader.get(), "flood");
   // The subscriber stops reading altogether (its interrupt thread too).
-  stopped->Kill(SIGSTOP);
+  ASSERT_TRUE(StopProcess(stopped.get()));
   const std::string published = Ask(primary.get(), "publish flood 1000000 64");
   EXPECT_THAT(published, StartsWith("PUBLISHED ok=1000000 full=0 failed=0"));
   std::printf("1M events with one stopped subscriber: %s\n", published.c_str());
@@ -306,7 +306,7 @@ TEST_F(RelayTest, ProcinfoShowsSubscribersDepthsAndDrops) {
   std::unique_ptr<Subprocess> stopped = Secondary(1);
   Subscribe(stopped.get(), "link");
   Subscribe(stopped.get(), "data");
-  stopped->Kill(SIGSTOP);
+  ASSERT_TRUE(StopProcess(stopped.get()));
   EXPECT_THAT(Ask(primary.get(), "publish data 600 64"), StartsWith("PUBLISHED ok=600"));
   std::unique_ptr<Subprocess> text = Subprocess::Start(
       {testing::RunfilePath("tools/procinfo/procinfo"), "--file-prefix", prefix_});

@@ -21,25 +21,14 @@
 #include "hash/hash.h"
 #include "interrupts/interrupts.h"
 #include "memory/memory.h"
+#include "telemetry/json.h"
 #include "timer/timer.h"
 
 namespace {
 
 using keel::eal::GroupInfo;
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      absl::StrAppend(&out, "\\", std::string(1, c));
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
-}
+using keel::telemetry::JsonQuote;
 
 // A hash table of the group, or why it cannot be read.
 struct HashTable {
@@ -67,24 +56,6 @@ std::vector<TimerSetInfo> TimerSets() {
     if (o.kind == "timer_set") sets.push_back({o.name, keel::timer::Lookup(o.name)});
   }
   return sets;
-}
-
-// The names of hash::Flags in `flags` (unknown bits in hex).
-std::vector<std::string> FlagNames(uint32_t flags) {
-  static constexpr struct {
-    uint32_t flag;
-    const char* name;
-  } kNames[] = {{keel::hash::kMultiWriter, "multi_writer"},
-                {keel::hash::kLockFreeReaders, "lock_free_readers"},
-                {keel::hash::kExtendableBuckets, "extendable_buckets"},
-                {keel::hash::kNoFreeOnDelete, "no_free_on_delete"}};
-  std::vector<std::string> names;
-  for (const auto& n : kNames) {
-    if (flags & n.flag) names.push_back(n.name);
-    flags &= ~n.flag;
-  }
-  if (flags != 0) names.push_back(absl::StrFormat("0x%x", flags));
-  return names;
 }
 
 std::string Address(const void* p) { return absl::StrFormat("%p", p); }
@@ -143,7 +114,7 @@ void PrintText(const GroupInfo& g) {
       continue;
     }
     const keel::hash::Table& t = *h.table;
-    const std::vector<std::string> flags = FlagNames(t.flags());
+    const std::vector<std::string> flags = keel::hash::FlagNames(t.flags());
     absl::PrintF("  %-32s %-12s %-10u %-10u %-5u %-11u %s\n", h.name, t.function(), t.entries(),
                  t.Count(), t.key_length(), t.memory_size(),
                  flags.empty() ? "-" : absl::StrJoin(flags, ","));
@@ -190,11 +161,11 @@ std::string RelayJson() {
   const absl::StatusOr<keel::interrupts::RelayInfo> relay = keel::interrupts::DescribeRelay();
   if (!relay.ok()) return "null";
   std::vector<std::string> types;
-  for (const std::string& t : relay->types) types.push_back(JsonString(t));
+  for (const std::string& t : relay->types) types.push_back(JsonQuote(t));
   std::vector<std::string> subscribers;
   for (const keel::interrupts::SubscriberInfo& sub : relay->subscribers) {
     std::vector<std::string> sub_types;
-    for (const std::string& t : sub.types) sub_types.push_back(JsonString(t));
+    for (const std::string& t : sub.types) sub_types.push_back(JsonQuote(t));
     subscribers.push_back(absl::StrFormat(
         "{\"pid\": %d, \"types\": [%s], \"depth\": %u, \"capacity\": %u, \"published\": %u, "
         "\"dropped\": %u, \"doorbells\": %u, \"publish_drops\": %u}",
@@ -213,19 +184,19 @@ void PrintJson(const GroupInfo& g) {
     processes.push_back(absl::StrFormat(
         "{\"pid\": %d, \"type\": %s, \"program\": %s, \"lcores\": [%s], \"attached\": %s, "
         "\"self\": %s}",
-        p.pid, JsonString(keel::eal::ProcessTypeName(p.type)), JsonString(p.name),
-        absl::StrJoin(p.lcores, ", "), JsonString(TimeText(p.attached)),
+        p.pid, JsonQuote(keel::eal::ProcessTypeName(p.type)), JsonQuote(p.name),
+        absl::StrJoin(p.lcores, ", "), JsonQuote(TimeText(p.attached)),
         p.is_self ? "true" : "false"));
   }
   std::vector<std::string> lcores;
   for (const keel::eal::LcoreOwner& l : g.lcores) {
     lcores.push_back(absl::StrFormat("{\"lcore\": %u, \"cpus\": %s, \"pid\": %d}", l.lcore,
-                                     JsonString(keel::eal::FormatCpuSet(l.cpus)), l.pid));
+                                     JsonQuote(keel::eal::FormatCpuSet(l.cpus)), l.pid));
   }
   std::vector<std::string> components;
   for (const keel::eal::ComponentVersion& c : g.components) {
     components.push_back(absl::StrFormat("{\"name\": %s, \"version\": %s, \"layout\": %u}",
-                                         JsonString(c.name), JsonString(keel::ToString(c.version)),
+                                         JsonQuote(c.name), JsonQuote(keel::ToString(c.version)),
                                          c.layout_version));
   }
   std::vector<std::string> segments;
@@ -233,7 +204,7 @@ void PrintJson(const GroupInfo& g) {
     segments.push_back(absl::StrFormat(
         "{\"address\": %s, \"size\": %d, \"page_size\": %d, \"socket\": %d, \"file\": %s, "
         "\"hugepages\": %s}",
-        JsonString(Address(s.addr)), s.size, s.page_size, s.socket, JsonString(s.file),
+        JsonQuote(Address(s.addr)), s.size, s.page_size, s.socket, JsonQuote(s.file),
         s.hugepages ? "true" : "false"));
   }
   std::vector<std::string> memory;
@@ -247,36 +218,36 @@ void PrintJson(const GroupInfo& g) {
   for (const keel::memory::Memzone& z : keel::memory::Memzones()) {
     memzones.push_back(
         absl::StrFormat("{\"name\": %s, \"address\": %s, \"size\": %d, \"socket\": %d}",
-                        JsonString(z.name), JsonString(Address(z.addr)), z.size, z.socket));
+                        JsonQuote(z.name), JsonQuote(Address(z.addr)), z.size, z.socket));
   }
   std::vector<std::string> objects;
   for (const keel::memory::Object& o : keel::memory::Objects()) {
     objects.push_back(absl::StrFormat(
         "{\"name\": %s, \"kind\": %s, \"layout\": %d, \"address\": %s, \"creator_pid\": %d}",
-        JsonString(o.name), JsonString(o.kind), o.layout_version, JsonString(Address(o.addr)),
+        JsonQuote(o.name), JsonQuote(o.kind), o.layout_version, JsonQuote(Address(o.addr)),
         o.creator_pid));
   }
   std::vector<std::string> hash_tables;
   for (const HashTable& h : HashTables()) {
     if (!h.table.ok()) {
-      hash_tables.push_back(absl::StrFormat("{\"name\": %s, \"error\": %s}", JsonString(h.name),
-                                            JsonString(h.table.status().ToString())));
+      hash_tables.push_back(absl::StrFormat("{\"name\": %s, \"error\": %s}", JsonQuote(h.name),
+                                            JsonQuote(h.table.status().ToString())));
       continue;
     }
     const keel::hash::Table& t = *h.table;
     std::vector<std::string> flags;
-    for (const std::string& f : FlagNames(t.flags())) flags.push_back(JsonString(f));
+    for (const std::string& f : keel::hash::FlagNames(t.flags())) flags.push_back(JsonQuote(f));
     hash_tables.push_back(absl::StrFormat(
         "{\"name\": %s, \"function\": %s, \"entries\": %u, \"used\": %u, \"key_length\": %u, "
         "\"flags\": [%s], \"memory_size\": %u}",
-        JsonString(h.name), JsonString(t.function()), t.entries(), t.Count(), t.key_length(),
+        JsonQuote(h.name), JsonQuote(t.function()), t.entries(), t.Count(), t.key_length(),
         absl::StrJoin(flags, ", "), t.memory_size()));
   }
   std::vector<std::string> timer_sets;
   for (const TimerSetInfo& t : TimerSets()) {
     if (!t.set.ok()) {
-      timer_sets.push_back(absl::StrFormat("{\"name\": %s, \"error\": %s}", JsonString(t.name),
-                                           JsonString(t.set.status().ToString())));
+      timer_sets.push_back(absl::StrFormat("{\"name\": %s, \"error\": %s}", JsonQuote(t.name),
+                                           JsonQuote(t.set.status().ToString())));
       continue;
     }
     std::vector<std::string> per_lcore;
@@ -287,23 +258,22 @@ void PrintJson(const GroupInfo& g) {
           st.lcore, st.pending, st.ran, st.missing_callback, st.missed_periods, st.adoptions));
     }
     timer_sets.push_back(absl::StrFormat("{\"name\": %s, \"capacity\": %u, \"lcores\": [%s]}",
-                                         JsonString(t.name), t.set->capacity(),
+                                         JsonQuote(t.name), t.set->capacity(),
                                          absl::StrJoin(per_lcore, ", ")));
   }
   const keel::timer::SourceInfo clock = keel::timer::CurrentSourceInfo();
   const std::string clock_json = absl::StrFormat("{\"source\": %s, \"hz\": %u, \"why\": %s}",
-                                                 JsonString(keel::timer::SourceName(clock.source)),
-                                                 clock.hz, JsonString(clock.why));
+                                                 JsonQuote(keel::timer::SourceName(clock.source)),
+                                                 clock.hz, JsonQuote(clock.why));
   absl::PrintF(
       "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
       "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s],\n \"clock\": %s,\n "
       "\"timer_sets\": [%s],\n \"interrupt_relay\": %s}\n",
-      JsonString(g.prefix), JsonString(g.runtime_dir), g.primary_pid,
-      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "),
-      absl::StrJoin(segments, ", "), absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "),
-      absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "), clock_json,
-      absl::StrJoin(timer_sets, ", "), RelayJson());
+      JsonQuote(g.prefix), JsonQuote(g.runtime_dir), g.primary_pid, absl::StrJoin(processes, ", "),
+      absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "), absl::StrJoin(segments, ", "),
+      absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "), absl::StrJoin(objects, ", "),
+      absl::StrJoin(hash_tables, ", "), clock_json, absl::StrJoin(timer_sets, ", "), RelayJson());
 }
 
 }  // namespace
@@ -331,6 +301,7 @@ int main(int argc, char** argv) {
   // A bystander: always a secondary, never holding an lcore.
   options->proc_type = keel::eal::ProcessType::kSecondary;
   options->claim_lcores = false;
+  options->telemetry = false;
   if (absl::Status s = keel::eal::Init(*options); !s.ok()) {
     std::fprintf(stderr, "procinfo: %s\n", s.ToString().c_str());
     return 1;
