@@ -2,6 +2,7 @@
 #include "telemetry/telemetry.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "hash/hash.h"
@@ -14,14 +15,9 @@ using telemetry::Json;
 using telemetry::Params;
 
 absl::StatusOr<Json> List(absl::string_view) {
-  if (!memory::Initialized()) {
-    return absl::FailedPreconditionError("memory is not initialized (eal::Init has not run)");
-  }
-  Json list = Json::Array();
-  for (const memory::Object& o : memory::Objects()) {
-    if (o.kind == "hash") list.Push(o.name);
-  }
-  return list;
+  absl::StatusOr<std::vector<std::string>> names = memory::ObjectNames("hash");
+  if (!names.ok()) return names.status();
+  return Json::Strings(*names);
 }
 
 // Read with LookupHashesOnly: a table whose function this process lacks still reports.
@@ -30,8 +26,6 @@ absl::StatusOr<Json> Info(absl::string_view name) {
   if (!table.ok()) return table.status();
   const Table& t = *table;
   const uint32_t used = t.Count();
-  Json flags = Json::Array();
-  for (const std::string& f : FlagNames(t.flags())) flags.Push(f);
   return Json::Object()
       .Set("name", t.name())
       .Set("function", t.function())
@@ -40,7 +34,7 @@ absl::StatusOr<Json> Info(absl::string_view name) {
       .Set("occupancy", t.entries() == 0 ? 0.0 : static_cast<double>(used) / t.entries())
       .Set("key_length", t.key_length())
       .Set("init_value", t.init_value())
-      .Set("flags", std::move(flags))
+      .Set("flags", Json::Strings(FlagNames(t.flags())))
       .Set("memory_size", t.memory_size());
 }
 

@@ -13,16 +13,10 @@ namespace {
 using telemetry::Json;
 using telemetry::Params;
 
-Json Names(const std::vector<std::string>& names) {
-  Json list = Json::Array();
-  for (const std::string& n : names) list.Push(n);
-  return list;
-}
-
 absl::StatusOr<Json> Types(absl::string_view) {
   absl::StatusOr<RelayInfo> relay = DescribeRelay();
   if (!relay.ok()) return relay.status();
-  return Names(relay->types);
+  return Json::Strings(relay->types);
 }
 
 absl::StatusOr<Json> Relay(absl::string_view) {
@@ -32,7 +26,7 @@ absl::StatusOr<Json> Relay(absl::string_view) {
   for (const SubscriberInfo& sub : relay->subscribers) {
     subscribers.Push(Json::Object()
                          .Set("pid", static_cast<int64_t>(sub.pid))
-                         .Set("types", Names(sub.types))
+                         .Set("types", Json::Strings(sub.types))
                          .Set("depth", sub.depth)
                          .Set("capacity", sub.capacity)
                          .Set("published", sub.published)
@@ -42,7 +36,7 @@ absl::StatusOr<Json> Relay(absl::string_view) {
   }
   return Json::Object()
       .Set("primary_pid", static_cast<int64_t>(relay->primary_pid))
-      .Set("types", Names(relay->types))
+      .Set("types", Json::Strings(relay->types))
       .Set("undelivered", relay->undelivered)
       .Set("subscribers", std::move(subscribers));
 }

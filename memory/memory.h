@@ -93,6 +93,9 @@ absl::StatusOr<void*> LookupObject(absl::string_view kind, absl::string_view nam
 // NotFound / FailedPrecondition as LookupObject.
 absl::Status UnregisterObject(absl::string_view kind, absl::string_view name);
 std::vector<Object> Objects();
+// The names of the objects of `kind` ("ring", "mempool", ...), sorted. FailedPrecondition
+// before eal::Init.
+absl::StatusOr<std::vector<std::string>> ObjectNames(absl::string_view kind);
 
 // --- What the group has ------------------------------------------------------------
 struct Segment {

@@ -308,6 +308,17 @@ std::vector<Object> Objects() {
   return objects;
 }
 
+absl::StatusOr<std::vector<std::string>> ObjectNames(absl::string_view kind) {
+  if (CurrentState() == nullptr) {
+    return absl::FailedPreconditionError("memory is not initialized (eal::Init has not run)");
+  }
+  std::vector<std::string> names;
+  for (Object& o : Objects()) {
+    if (o.kind == kind) names.push_back(std::move(o.name));
+  }
+  return names;
+}
+
 std::vector<Segment> Segments() {
   std::vector<Segment> segments;
   State* state = CurrentState();

@@ -2,6 +2,7 @@
 #include "telemetry/telemetry.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
@@ -15,14 +16,9 @@ using telemetry::Json;
 using telemetry::Params;
 
 absl::StatusOr<Json> List(absl::string_view) {
-  if (!memory::Initialized()) {
-    return absl::FailedPreconditionError("memory is not initialized (eal::Init has not run)");
-  }
-  Json list = Json::Array();
-  for (const memory::Object& o : memory::Objects()) {
-    if (o.kind == "mempool") list.Push(o.name);
-  }
-  return list;
+  absl::StatusOr<std::vector<std::string>> names = memory::ObjectNames("mempool");
+  if (!names.ok()) return names.status();
+  return Json::Strings(*names);
 }
 
 absl::StatusOr<Json> Info(absl::string_view name) {

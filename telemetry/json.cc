@@ -38,6 +38,12 @@ void AppendQuoted(absl::string_view s, std::string* out) {
 
 }  // namespace
 
+Json Json::Strings(const std::vector<std::string>& strings) {
+  Json array = Array();
+  for (const std::string& s : strings) array.Push(s);
+  return array;
+}
+
 Json& Json::Push(Json value) {
   if (kind_ == Kind::kNull) kind_ = Kind::kArray;
   items_.push_back(std::move(value));

@@ -48,6 +48,8 @@ class Json {
 
   static Json Array() { return Json(Kind::kArray); }
   static Json Object() { return Json(Kind::kObject); }
+  // An array of strings.
+  static Json Strings(const std::vector<std::string>& strings);
 
   // Appends to an array (a null becomes an empty array first). Returns *this.
   Json& Push(Json value);

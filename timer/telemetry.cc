@@ -2,6 +2,7 @@
 #include "telemetry/telemetry.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "memory/memory.h"
@@ -22,14 +23,9 @@ absl::StatusOr<Json> Clock(absl::string_view) {
 }
 
 absl::StatusOr<Json> List(absl::string_view) {
-  if (!memory::Initialized()) {
-    return absl::FailedPreconditionError("memory is not initialized (eal::Init has not run)");
-  }
-  Json list = Json::Array();
-  for (const memory::Object& o : memory::Objects()) {
-    if (o.kind == "timer_set") list.Push(o.name);
-  }
-  return list;
+  absl::StatusOr<std::vector<std::string>> names = memory::ObjectNames("timer_set");
+  if (!names.ok()) return names.status();
+  return Json::Strings(*names);
 }
 
 absl::StatusOr<Json> Info(absl::string_view name) {
