@@ -2,7 +2,6 @@
 // secondaries, and taking it down. Runs inside eal::Init / eal::Cleanup.
 #include "memory/memory.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <numa.h>
@@ -24,7 +23,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -42,6 +40,7 @@
 #include "eal/eal.h"
 #include "eal/internal/components.h"
 #include "memory/internal/layout.h"
+#include "memory/hugepages.h"
 #include "memory/internal/state.h"
 
 namespace keel::memory_internal {
@@ -61,40 +60,7 @@ constexpr char kConfigFile[] = "memory";
 
 State* g_state = nullptr;
 
-struct HugeMount {
-  std::string path;
-  uint64_t page_size;
-};
-
-std::vector<HugeMount> HugetlbfsMounts() {
-  std::vector<HugeMount> mounts;
-  std::ifstream in("/proc/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (fields.size() < 3 || fields[2] != "hugetlbfs") continue;
-    struct statfs fs;
-    if (::statfs(fields[1].c_str(), &fs) != 0) continue;
-    mounts.push_back({fields[1], static_cast<uint64_t>(fs.f_bsize)});
-  }
-  return mounts;
-}
-
-uint64_t ReadSysfsNumber(const std::string& path) {
-  std::ifstream in(path);
-  uint64_t value = 0;
-  in >> value;
-  return value;
-}
-
-// Hugepages of `page_size` not yet promised to anyone.
-uint64_t AvailableHugepages(uint64_t page_size) {
-  const std::string dir =
-      absl::StrFormat("/sys/kernel/mm/hugepages/hugepages-%dkB/", page_size / 1024);
-  const uint64_t free_pages = ReadSysfsNumber(dir + "free_hugepages");
-  const uint64_t reserved = ReadSysfsNumber(dir + "resv_hugepages");
-  return free_pages > reserved ? free_pages - reserved : 0;
-}
+using HugeMount = memory::HugetlbfsMount;
 
 // --no-huge segments live on a memory filesystem: shared files there are never written
 // back to a disk (/run, the runtime base, is the root disk on some hosts).
@@ -103,52 +69,24 @@ std::string ShmDir() {
   return "/dev/shm";
 }
 
-std::string SegmentFileName(absl::string_view prefix, uint64_t group_id, int index) {
-  return absl::StrFormat("keel.%s.%016x.seg%d", prefix, group_id, index);
-}
-
-// True for exactly the names SegmentFileName(prefix, any group, N) makes, never another
-// prefix's (prefixes may contain dots: the name is read from its end).
-bool IsSegmentFileOf(absl::string_view name, absl::string_view prefix) {
-  const size_t seg = name.rfind(".seg");
-  if (seg == absl::string_view::npos || seg + 4 == name.size()) return false;
-  const absl::string_view digits = name.substr(seg + 4);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return false;
-  }
-  const absl::string_view head = name.substr(0, seg);  // keel.PREFIX.GROUP
-  if (head.size() < 17 || head[head.size() - 17] != '.') return false;
-  const absl::string_view group = head.substr(head.size() - 16);
-  if (!std::all_of(group.begin(), group.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
-    return false;
-  }
-  return head.substr(0, head.size() - 17) == absl::StrCat("keel.", prefix);
-}
-
-// Segment files of `prefix` in `dirs` that no process has mapped (a write lock can be
-// taken: every process that maps one holds a read lock) are left by a dead group:
-// removed. Those in use — another group of the same prefix under another runtime
-// directory, or a container sharing the mount — are left alone.
+// Segment files of `prefix` in `dirs` that no process has mapped (every process that
+// maps one holds a read lock) are left by a dead group: removed. Those in use — another
+// group of the same prefix under another runtime directory, or a container sharing the
+// mount — are left alone.
 void RemoveStaleSegments(const std::vector<std::string>& dirs, absl::string_view prefix) {
-  for (const std::string& dir_path : dirs) {
-    DIR* dir = ::opendir(dir_path.c_str());
-    if (dir == nullptr) continue;
-    while (struct dirent* entry = ::readdir(dir)) {
-      if (!IsSegmentFileOf(entry->d_name, prefix)) continue;
-      const std::string path = absl::StrCat(dir_path, "/", entry->d_name);
-      const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0) continue;
-      if (TryLock(fd, LockType::kExclusive).ok()) {
-        if (::unlink(path.c_str()) == 0) {
-          KEEL_LOG(Notice, "memory", "removed stale segment file %s", path);
-        }
-      } else {
-        KEEL_LOG(Info, "memory", "%s is in use by a live group of prefix \"%s\"; left alone", path,
-                 prefix);
-      }
-      ::close(fd);
+  for (const memory::SegmentFile& f : memory::SegmentFiles(dirs)) {
+    if (f.name.prefix != prefix) continue;
+    if (f.in_use) {
+      KEEL_LOG(Info, "memory", "%s is in use by a live group of prefix \"%s\"; left alone",
+               f.path, prefix);
+      continue;
     }
-    ::closedir(dir);
+    absl::Status removed = memory::RemoveUnusedSegmentFile(f.path);
+    if (removed.ok()) {
+      KEEL_LOG(Notice, "memory", "removed stale segment file %s", f.path);
+    } else {
+      KEEL_LOG(Info, "memory", "%s", removed.message());
+    }
   }
 }
 
@@ -284,7 +222,7 @@ absl::StatusOr<HugeMount> ChooseMount(const eal::Options& options,
       return absl::InvalidArgumentError(
           absl::StrFormat("--huge-dir \"%s\": not a hugetlbfs mount", options.huge_dir));
     }
-    return HugeMount{options.huge_dir, static_cast<uint64_t>(fs.f_bsize)};
+    return HugeMount{options.huge_dir, static_cast<uint64_t>(fs.f_bsize), ""};
   }
   if (mounts.empty()) {
     return absl::FailedPreconditionError(
@@ -298,7 +236,7 @@ absl::StatusOr<HugeMount> ChooseMount(const eal::Options& options,
   for (const HugeMount& m : by_size) {
     uint64_t pages = 0;
     for (const Plan& p : plan) pages += RoundUp(p.bytes, m.page_size) / m.page_size;
-    const uint64_t available = AvailableHugepages(m.page_size);
+    const uint64_t available = memory::AvailableHugepages(m.page_size);
     if (available >= pages) return m;
     seen.push_back(absl::StrFormat("%d of %d x %d kB pages available at %s", available, pages,
                                    m.page_size / 1024, m.path));
@@ -354,7 +292,8 @@ absl::StatusOr<MemoryHeader> PlanLayout(const eal::Options& options, const std::
     }
     SegmentRecord& seg = header.segments[header.segment_count];
     const std::string path = absl::StrCat(
-        dir, "/", SegmentFileName(options.file_prefix, header.group_id, header.segment_count));
+        dir, "/",
+        memory::SegmentFileName(options.file_prefix, header.group_id, header.segment_count));
     if (path.size() >= sizeof(seg.path)) {
       return absl::InvalidArgumentError(absl::StrFormat("segment path %s is too long", path));
     }
@@ -442,7 +381,8 @@ absl::StatusOr<int> CreateSegment(const SegmentRecord& seg, uint64_t base) {
     mapped = absl::ResourceExhaustedError(absl::StrFormat(
         "%s: the kernel cannot reserve %d hugepages of %d kB (%d available); reserve "
         "more (tools/setup --hugepages N) or use --no-huge",
-        path, seg.size / seg.page_size, seg.page_size / 1024, AvailableHugepages(seg.page_size)));
+        path, seg.size / seg.page_size, seg.page_size / 1024,
+        memory::AvailableHugepages(seg.page_size)));
   }
   if (!mapped.ok()) return fail(mapped);
   return fd;
@@ -453,11 +393,11 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
   absl::StatusOr<std::vector<Plan>> plan = PlanSockets(options);
   if (!plan.ok()) return plan.status();
 
-  const std::vector<HugeMount> mounts = HugetlbfsMounts();
+  const std::vector<HugeMount> mounts = memory::HugetlbfsMounts();
   std::vector<std::string> segment_dirs = {ShmDir()};
   for (const HugeMount& m : mounts) segment_dirs.push_back(m.path);
   RemoveStaleSegments(segment_dirs, options.file_prefix);
-  HugeMount mount{ShmDir(), static_cast<uint64_t>(::sysconf(_SC_PAGESIZE))};
+  HugeMount mount{ShmDir(), static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)), ""};
   if (options.no_huge) {
     struct stat st;
     if (::stat(mount.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -567,7 +507,7 @@ absl::Status ValidateHeader(const MemoryHeader& h, const std::string& path,
     const absl::string_view seg_path = NameOf(seg.path);
     const size_t slash = seg_path.rfind('/');
     if (seg_path.size() == sizeof(seg.path) || slash == absl::string_view::npos ||
-        seg_path.substr(slash + 1) != SegmentFileName(prefix, h.group_id, i)) {
+        seg_path.substr(slash + 1) != memory::SegmentFileName(prefix, h.group_id, i)) {
       return bad(absl::StrFormat("segment %u is \"%s\", not this group's segment file", i,
                                  Printable(seg_path)));
     }
