@@ -72,6 +72,7 @@
 #include "benchmark/benchmark.h"
 #include "hash/hash.h"
 #include "tools/bench/dpdk_peer.h"
+#include "tools/bench/figures.h"
 
 namespace {
 
@@ -823,6 +824,9 @@ void PrintTable() {
     }
     std::printf("%-28s %9.2f %9.2f %9.3f  %-14s %s\n", c.label.c_str(), Median(ns[0]),
                 Median(ns[1]), ratio, verdict.c_str(), every.c_str());
+    if (!ratios.empty()) {
+      keel::bench::RecordFigure({"ns per key", c.label, "ns", Median(ns[0]), Median(ns[1])});
+    }
     for (int side = 0; side < 2; ++side) {
       const std::vector<double> rates = InOrder(WriterRates(side), c.key);
       if (rates.empty()) continue;

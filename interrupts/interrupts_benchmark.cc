@@ -49,6 +49,7 @@
 #include "eal/eal.h"
 #include "interrupts/interrupts.h"
 #include "tools/bench/dpdk_peer.h"
+#include "tools/bench/figures.h"
 
 extern char** environ;
 
@@ -355,6 +356,22 @@ void PrintTable() {
         absl::StrCat(latency ? "median <= 0.5x" : "events/s >= 10x", met ? " (met)" : " (missed)")
             .c_str(),
         line.c_str());
+    // The median run of each side (runs are 1 here unless --benchmark_repetitions).
+    std::vector<double> keel, dpdk;
+    for (const Run& r : runs) {
+      keel.push_back(r.keel);
+      dpdk.push_back(g_dpdk ? r.dpdk : 0);
+    }
+    std::sort(keel.begin(), keel.end());
+    std::sort(dpdk.begin(), dpdk.end());
+    if (!runs.empty()) {
+      const double scale = latency ? 1 : 1e-6;
+      keel::bench::RecordFigure({"primary to one secondary", name,
+                                 latency ? "us median latency" : "M events/s",
+                                 keel[keel.size() / 2] * scale, dpdk[dpdk.size() / 2] * scale,
+                                 latency ? keel::bench::Better::kLower
+                                         : keel::bench::Better::kHigher});
+    }
   }
 }
 

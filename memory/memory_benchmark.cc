@@ -25,6 +25,7 @@
 #include "eal/eal.h"
 #include "memory/memory.h"
 #include "tests/subprocess.h"
+#include "tools/bench/figures.h"
 
 namespace {
 
@@ -217,7 +218,7 @@ void PrintRatios() {
       {"primary -m 1024", "hugepages", "hugepages"},
       {"primary -m 1024 --prefault", "hugepages-prefault", "hugepages"},
       {"primary --no-huge -m 1024", "nohuge", "nohuge"},
-      {"  with --prefault", "nohuge-prefault", "nohuge"},
+      {"primary --no-huge --prefault", "nohuge-prefault", "nohuge"},
       {"secondary attach", "secondary", "secondary"},
   };
   std::printf("\n%-30s %10s %12s %12s\n", "median init", "keel ms", "DPDK ms", "keel/DPDK");
@@ -226,6 +227,7 @@ void PrintRatios() {
     const double dpdk = Median(Samples()[absl::StrCat("dpdk/", row.dpdk)]);
     std::printf("%-30s %10.2f %12.2f %12.4f\n", row.label, keel * 1e3, dpdk * 1e3,
                 dpdk > 0 ? keel / dpdk : 0.0);
+    keel::bench::RecordFigure({"median init", row.label, "ms", keel * 1e3, dpdk * 1e3});
   }
 }
 

@@ -25,6 +25,7 @@
 #include "eal/eal.h"
 #include "memory/memory.h"
 #include "mempool/mempool.h"
+#include "tools/bench/figures.h"
 
 namespace {
 
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
     const double dpdk = by.count("DPDK") ? by.at("DPDK") : 0;
     std::printf("%-32s %10.3f %10.3f %10.3f\n", name.c_str(), keel, dpdk,
                 dpdk > 0 ? keel / dpdk : 0.0);
+    keel::bench::RecordFigure({"get+put, ns per object", name, "ns", keel, dpdk});
   }
   rte_eal_cleanup();
   return keel::eal::Cleanup().ok() ? 0 : 1;

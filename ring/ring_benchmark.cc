@@ -30,6 +30,7 @@
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
 #include "ring/ring.h"
+#include "tools/bench/figures.h"
 
 namespace {
 
@@ -274,6 +275,7 @@ void PrintRatios() {
     const double dpdk = by.count("DPDK") ? by.at("DPDK") : 0;
     std::printf("%-32s %10.3f %10.3f %10.3f\n", name.c_str(), keel, dpdk,
                 dpdk > 0 ? keel / dpdk : 0.0);
+    keel::bench::RecordFigure({"ns per element", name, "ns", keel, dpdk});
   }
   std::printf("\n%-32s %10s  %s\n", "two-core runs", "paired", "keel/DPDK ns of each run, in turn");
   for (const auto& [name, ratio] : PairedRatios()) {

@@ -96,6 +96,7 @@
 #include "timer/cycles.h"
 #include "timer/timer_set.h"
 #include "tools/bench/dpdk_peer.h"
+#include "tools/bench/figures.h"
 
 namespace {
 
@@ -779,6 +780,9 @@ void PrintTable() {
     }
     std::printf("%-30s %9.1f %9.1f %9.3f  %-12s %-15s %s\n", c.label.c_str(), Median(v[0]),
                 Median(v[1]), ratio, verdict.c_str(), c.quoted.c_str(), every.c_str());
+    if (!ratios.empty()) {
+      keel::bench::RecordFigure({"cycles per call", c.label, "cycles", Median(v[0]), Median(v[1])});
+    }
     const std::vector<double> later = InOrder(Deferred(), c.key);
     if (!later.empty()) {
       std::string each;

@@ -18,6 +18,7 @@ Needs root or hugepages (DPDK's EAL), g++ and make, libdpdk-dev and dpdk-doc
 (tools/setup installs them).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -153,6 +154,24 @@ def main():
                 clients, " ".join("%.2f" % (x / 1e6) for x in k),
                 " ".join("%.2f" % (x / 1e6) for x in d), " ".join("%.2f" % x for x in ratios),
                 "(met)" if min(ratios) >= 1.0 else "(missed)"))
+        record_figures(results)
+
+
+def record_figures(results):
+    """The median run of each side, as the component benchmarks hand them to tools/bench
+    (tools/bench/figures.h): one JSON line per row, appended to $KEEL_BENCH_FIGURES."""
+    path = os.environ.get("KEEL_BENCH_FIGURES")
+    if not path:
+        return
+    with open(path, "a") as out:
+        for clients in (1, 2):
+            k = sorted(results[(clients, "keel")])
+            d = sorted(results[(clients, "DPDK")])
+            out.write(json.dumps({
+                "table": "packets per second the clients forwarded",
+                "case": "%d client%s" % (clients, "" if clients == 1 else "s"),
+                "unit": "Mpps", "keel": k[len(k) // 2] / 1e6, "dpdk": d[len(d) // 2] / 1e6,
+                "better": "higher"}) + "\n")
 
 
 if __name__ == "__main__":
