@@ -1,8 +1,11 @@
 """The repositories keel needs from a WORKSPACE, keel's own and a dependant's alike.
 
 keel builds offline with Debian's Bazel 4 (bazel-bootstrap) and Debian's packages only.
-Bazel 4 asks for four repositories that Debian does not provide in a usable form;
-keel_dependencies() declares each unless the workspace already did:
+Bazel 4 asks for four repositories; keel_dependencies() declares them: the two stubs
+where the workspace has not declared them already, and @platforms and @rules_java from
+Debian 12's bazel-platforms and bazel-rules-java packages (tools/setup installs them)
+in place of Bazel's own, which it would download. A workspace that brings its own
+@platforms and @rules_java calls keel_dependencies(debian_platforms = False).
 
   @rules_cc               a stub forwarding to the native C++ rules (Debian's
                           bazel-rules-cc is too new for Bazel 4)
@@ -54,8 +57,13 @@ _files_repository = repository_rule(
 DEBIAN_PLATFORMS = "/usr/share/bazel/tools/platforms"
 DEBIAN_RULES_JAVA = "/usr/share/bazel/rules/java"
 
-def keel_dependencies():
-    """Declares @rules_cc, @remote_coverage_tools, @platforms and @rules_java."""
+def keel_dependencies(debian_platforms = True):
+    """Declares @rules_cc, @remote_coverage_tools, @platforms and @rules_java.
+
+    Args:
+      debian_platforms: declare @platforms and @rules_java at Debian's paths (False:
+        the workspace declares its own).
+    """
     if not native.existing_rule("rules_cc"):
         _files_repository(
             name = "rules_cc",
@@ -76,5 +84,6 @@ def keel_dependencies():
         )
 
     # Bazel 4 declares these two itself (to download them); Debian's copies replace them.
-    native.local_repository(name = "platforms", path = DEBIAN_PLATFORMS)
-    native.local_repository(name = "rules_java", path = DEBIAN_RULES_JAVA)
+    if debian_platforms:
+        native.local_repository(name = "platforms", path = DEBIAN_PLATFORMS)
+        native.local_repository(name = "rules_java", path = DEBIAN_RULES_JAVA)

@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/names.h"
 #include "base/ofd_lock.h"
 #include "base/status.h"
 
@@ -79,8 +83,26 @@ HugepageReservation ReadReservation(const std::string& dir, uint64_t page_size, 
 
 bool AllDigits(absl::string_view s, bool hex) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [hex](char c) {
-    return hex ? absl::ascii_isxdigit(c) : absl::ascii_isdigit(c);
+    return absl::ascii_isdigit(c) || (hex && c >= 'a' && c <= 'f');
   });
+}
+
+// /proc/mounts writes a space, tab, newline and backslash in a path as \040, \011,
+// \012 and \134.
+std::string DecodeMountPath(absl::string_view field) {
+  std::string path;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size() &&
+        std::all_of(field.begin() + i + 1, field.begin() + i + 4,
+                    [](char c) { return c >= '0' && c <= '7'; })) {
+      path.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                       (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      path.push_back(field[i]);
+    }
+  }
+  return path;
 }
 
 }  // namespace
@@ -92,11 +114,17 @@ std::vector<HugetlbfsMount> HugetlbfsMounts() {
   while (std::getline(in, line)) {
     std::vector<std::string> fields = absl::StrSplit(line, ' ');
     if (fields.size() < 4 || fields[2] != "hugetlbfs") continue;
+    const std::string path = DecodeMountPath(fields[1]);
     struct statfs fs;
-    if (::statfs(fields[1].c_str(), &fs) != 0) continue;
-    mounts.push_back({fields[1], static_cast<uint64_t>(fs.f_bsize), fields[3]});
+    if (::statfs(path.c_str(), &fs) != 0) continue;
+    mounts.push_back({path, static_cast<uint64_t>(fs.f_bsize), fields[3]});
   }
   return mounts;
+}
+
+std::string SharedMemoryDir() {
+  if (const char* dir = std::getenv("KEEL_SHM_DIR"); dir != nullptr && *dir != '\0') return dir;
+  return "/dev/shm";
 }
 
 std::vector<HugepageReservation> HugepageReservations(const std::string& sysfs_root) {
@@ -133,7 +161,10 @@ std::optional<SegmentName> ParseSegmentFileName(absl::string_view name) {
   if (seg == absl::string_view::npos) return std::nullopt;
   SegmentName parsed;
   const absl::string_view digits = name.substr(seg + 4);
-  if (!AllDigits(digits, false) || !absl::SimpleAtoi(digits, &parsed.index)) return std::nullopt;
+  if (!AllDigits(digits, false) || (digits.size() > 1 && digits[0] == '0') ||
+      !absl::SimpleAtoi(digits, &parsed.index)) {
+    return std::nullopt;
+  }
   absl::string_view head = name.substr(0, seg);  // keel.PREFIX.GROUP
   if (head.size() < 17 || head[head.size() - 17] != '.') return std::nullopt;
   const absl::string_view group = head.substr(head.size() - 16);
@@ -150,6 +181,7 @@ std::vector<SegmentFile> SegmentFiles(const std::vector<std::string>& dirs) {
   std::vector<std::string> where = dirs;
   if (where.empty()) {
     for (const HugetlbfsMount& m : HugetlbfsMounts()) where.push_back(m.path);
+    where.push_back(SharedMemoryDir());
   }
   std::vector<SegmentFile> files;
   for (const std::string& dir_path : where) {
@@ -165,11 +197,15 @@ std::vector<SegmentFile> SegmentFiles(const std::vector<std::string>& dirs) {
       f.in_use = true;
       // Read-only and no lock taken: only asks (LockHeld), never disturbs a live group.
       const int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-      if (fd >= 0) {
+      if (fd < 0) {
+        f.unknown = std::strerror(errno);
+      } else {
         struct stat st;
         if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
           f.bytes = static_cast<uint64_t>(st.st_size);
           f.in_use = LockHeld(fd);
+        } else {
+          f.unknown = "not a regular file";
         }
         ::close(fd);
       }
@@ -187,18 +223,27 @@ absl::Status RemoveUnusedSegmentFile(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (!ParseSegmentFileName(base)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("\"%s\" is not a keel segment file (keel.PREFIX.GROUP.segN)", path));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "\"%s\" is not a keel segment file (keel.PREFIX.GROUP.segN)", Printable(path)));
   }
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
+  if (fd < 0) return ErrnoStatus(errno, "cannot open", Printable(path));
+  // Asked before locking: our write lock would make the creating primary's read lock
+  // fail. A file sized by its primary is already locked by it.
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_size == 0 &&
+      ::time(nullptr) - st.st_mtime < kSegmentCreationGraceSeconds) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is empty and new: a primary may be creating it; left alone", Printable(path)));
+  }
   absl::Status status = TryLock(fd, LockType::kExclusive);
   if (absl::IsUnavailable(status)) {
     status = absl::FailedPreconditionError(
-        absl::StrFormat("%s is mapped by a live process of group \"%s\"; left alone", path,
-                        ParseSegmentFileName(base)->prefix));
+        absl::StrFormat("%s is mapped by a live process of group \"%s\"; left alone",
+                        Printable(path), Printable(ParseSegmentFileName(base)->prefix)));
   } else if (status.ok() && ::unlink(path.c_str()) != 0) {
-    status = ErrnoStatus(errno, "cannot remove", path);
+    status = ErrnoStatus(errno, "cannot remove", Printable(path));
   }
   ::close(fd);
   return status;

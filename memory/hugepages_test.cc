@@ -49,6 +49,8 @@ TEST(SegmentFileNameTest, RefusesEveryOtherName) {
            "keel.app.0123456789abcdef.seg99999999999",  // overflows
            "keel.app.0123456789abcde.seg0",             // 15 hex digits
            "keel.app.0123456789abcdeg.seg0",            // not hex
+           "keel.app.0123456789ABCDEF.seg0",            // upper-case hex: never made
+           "keel.app.0123456789abcdef.seg01",           // a leading zero: never made
            "keel.app0123456789abcdef.seg0",             // no dot before the group
            "keel..0123456789abcdef.seg0",               // empty prefix
            "kell.app.0123456789abcdef.seg0",            // not keel's

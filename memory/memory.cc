@@ -64,10 +64,7 @@ using HugeMount = memory::HugetlbfsMount;
 
 // --no-huge segments live on a memory filesystem: shared files there are never written
 // back to a disk (/run, the runtime base, is the root disk on some hosts).
-std::string ShmDir() {
-  if (const char* dir = std::getenv("KEEL_SHM_DIR"); dir != nullptr && *dir != '\0') return dir;
-  return "/dev/shm";
-}
+std::string ShmDir() { return memory::SharedMemoryDir(); }
 
 // Segment files of `prefix` in `dirs` that no process has mapped (every process that
 // maps one holds a read lock) are left by a dead group: removed. Those in use — another
@@ -77,14 +74,16 @@ void RemoveStaleSegments(const std::vector<std::string>& dirs, absl::string_view
   for (const memory::SegmentFile& f : memory::SegmentFiles(dirs)) {
     if (f.name.prefix != prefix) continue;
     if (f.in_use) {
-      KEEL_LOG(Info, "memory", "%s is in use by a live group of prefix \"%s\"; left alone",
-               f.path, prefix);
+      KEEL_LOG(Info, "memory", "%s %s; left alone", Printable(f.path),
+               f.unknown.empty()
+                   ? absl::StrFormat("is in use by a live group of prefix \"%s\"", prefix)
+                   : absl::StrCat("cannot be probed: ", f.unknown));
       continue;
     }
     absl::Status removed = memory::RemoveUnusedSegmentFile(f.path);
     if (removed.ok()) {
-      KEEL_LOG(Notice, "memory", "removed stale segment file %s", f.path);
-    } else {
+      KEEL_LOG(Notice, "memory", "removed stale segment file %s", Printable(f.path));
+    } else if (!absl::IsNotFound(removed)) {
       KEEL_LOG(Info, "memory", "%s", removed.message());
     }
   }
@@ -345,7 +344,7 @@ absl::Status ReserveBase(const eal::Options& options, uint64_t page_size, Memory
   return absl::OkStatus();
 }
 
-// Creates segment `seg`'s file, locks it (read lock, held for the process's life),
+// Creates segment `seg`'s file with its read lock (held for the process's life),
 // reserves its memory and maps it. Returns the open fd.
 absl::StatusOr<int> CreateSegment(const SegmentRecord& seg, uint64_t base) {
   const std::string path = seg.path;
@@ -356,11 +355,13 @@ absl::StatusOr<int> CreateSegment(const SegmentRecord& seg, uint64_t base) {
     ::unlink(path.c_str());
     return status;
   };
+  // Until this lock the file is named and unlocked, but empty and new: cleaners
+  // (RemoveUnusedSegmentFile) leave such a file alone, so none takes it for dead.
   if (absl::Status s = TryLock(fd, LockType::kShared); !s.ok()) {
     return fail(absl::Status(s.code(), absl::StrCat(path, ": ", s.message())));
   }
   // A kill from here on leaves a file nobody holds locked: the next primary of the
-  // prefix removes it as stale.
+  // prefix removes it as stale (an empty one once kSegmentCreationGraceSeconds old).
   KillPointForTest("memory.create.segment_locked");
   if (::ftruncate(fd, static_cast<off_t>(seg.size)) != 0) {
     return fail(ErrnoStatus(errno, "cannot size", path));

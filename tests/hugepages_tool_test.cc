@@ -105,9 +105,11 @@ TEST_F(HugepagesToolTest, MountsForAUserListsGroupsAliveOrDeadAndCleansOnlyTheDe
   ::mkdir((dir_tmp_ + "/run").c_str(), 0755);
   ::chmod((dir_tmp_ + "/run").c_str(), 01777);  // like /tmp: nobody makes its dir there
   const std::string nobody_prefix = prefix_ + "-nobody";
+  ASSERT_EQ(::getenv("KEEL_RUNTIME_DIR"), nullptr) << "the helper's own is set below";
   std::unique_ptr<Subprocess> dead = Subprocess::Start(
       {copy, "--file-prefix", nobody_prefix, "-l", "0", "-m", "8", "--huge-dir", mount_, "--"},
       as_nobody);
+  ASSERT_NE(dead, nullptr);
   ASSERT_TRUE(dead->WaitForOutput("READY", kTimeout)) << dead->Output();
   std::unique_ptr<Subprocess> alive = Start({"-l", "1", "-m", "8", "--huge-dir", mount_}, {});
   ASSERT_TRUE(alive->WaitForOutput("READY", kTimeout)) << alive->Output();
@@ -125,12 +127,31 @@ TEST_F(HugepagesToolTest, MountsForAUserListsGroupsAliveOrDeadAndCleansOnlyTheDe
   EXPECT_THAT(out, HasSubstr(absl::StrCat("dead  ", nobody_prefix)));
   EXPECT_THAT(out, HasSubstr(absl::StrCat("alive ", prefix_, " ")));
 
-  ASSERT_EQ(Tool({"--clean", "--json", "--files-dir", mount_}, &out), 0) << out;
-  const std::string removed = out.substr(out.find("\"removed\""));
-  EXPECT_THAT(FileEntry(removed, nobody_prefix), HasSubstr("\"alive\":false")) << out;
-  EXPECT_EQ(FileEntry(removed.substr(removed.find("\"kept\"")), prefix_).empty(), false) << out;
+  // Another dead group's file (as a killed primary leaves it): --prefix spares it.
+  const std::string other = absl::StrCat(mount_, "/keel.", prefix_, "-other.00000000000000aa.seg0");
+  std::ofstream{other};
+  std::filesystem::resize_file(other, 2 << 20);  // an empty new file may be being created
+  ASSERT_TRUE(std::filesystem::exists(other));
+
+  ASSERT_EQ(Tool({"--clean", "--prefix", nobody_prefix, "--json", "--files-dir", mount_}, &out), 0)
+      << out;
+  const size_t removed_at = out.find("\"removed\"");
+  const size_t kept_at = out.find("\"kept\"");
+  ASSERT_NE(removed_at, std::string::npos) << out;
+  ASSERT_NE(kept_at, std::string::npos) << out;
+  EXPECT_THAT(FileEntry(out.substr(removed_at, kept_at - removed_at), nobody_prefix),
+              HasSubstr("\"alive\":false"))
+      << out;
+  EXPECT_TRUE(std::filesystem::exists(other)) << "another prefix's file, not asked for";
   ASSERT_EQ(Tool({"--json", "--files-dir", mount_}, &out), 0) << out;
   EXPECT_EQ(FileEntry(out, nobody_prefix), "") << out;
+
+  // Without --prefix: every dead file goes, the live group's stays.
+  ASSERT_EQ(Tool({"--clean", "--files-dir", mount_}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("removed ", other)));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("kept ", mount_, "/keel.", prefix_, ".")));
+  EXPECT_FALSE(std::filesystem::exists(other));
+  ASSERT_EQ(Tool({"--json", "--files-dir", mount_}, &out), 0) << out;
   EXPECT_THAT(FileEntry(out, prefix_), HasSubstr("\"alive\":true")) << out;
 
   // A mount a live group maps cannot go; once the group leaves, it can.
@@ -150,6 +171,7 @@ TEST(HugepagesToolArgsTest, ReservesPerSizeAndNodeInSysfs) {
   const std::string root = absl::StrCat(tmp ? tmp : "/tmp", "/sysfs.", ::getpid());
   const std::string global = root + "/kernel/mm/hugepages/hugepages-2048kB";
   const std::string node1 = root + "/devices/system/node/node1/hugepages/hugepages-2048kB";
+  const std::string giant = root + "/kernel/mm/hugepages/hugepages-1048576kB";
   for (const std::string& dir : {global, node1}) {
     std::filesystem::create_directories(dir);
     for (const char* f : {"nr_hugepages", "free_hugepages", "surplus_hugepages"}) {
@@ -174,6 +196,16 @@ TEST(HugepagesToolArgsTest, ReservesPerSizeAndNodeInSysfs) {
   ASSERT_EQ(Tool({"--sysfs-root", root, "--clear", "-p", "2M", "--node", "1"}, &out), 0) << out;
   std::ifstream(node1 + "/nr_hugepages") >> pages;
   EXPECT_EQ(pages, 0);
+
+  // --clear without --pagesize clears every size, as dpdk-hugepages.py's does.
+  std::filesystem::create_directories(giant);
+  std::ofstream(giant + "/nr_hugepages") << "2\n";
+  ASSERT_EQ(Tool({"--sysfs-root", root, "--clear"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("0 pages of 2M reserved"));
+  EXPECT_THAT(out, HasSubstr("0 pages of 1G reserved"));
+  std::ifstream(giant + "/nr_hugepages") >> pages;
+  EXPECT_EQ(pages, 0);
+  std::filesystem::remove_all(giant);
 
   EXPECT_EQ(Tool({"--sysfs-root", root, "--reserve", "1", "-p", "2M", "--node", "3"}, &out), 1);
   EXPECT_THAT(out, HasSubstr("no 2M pages on node 3"));

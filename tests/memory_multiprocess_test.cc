@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -195,7 +196,16 @@ TEST_P(MemoryModeTest, StaleSegmentFilesAreRemovedAndOtherPrefixesLeftAlone) {
   EXPECT_EQ(dead->Wait(), 128 + SIGKILL) << dead->Output();
   std::vector<std::string> ours = testing::SegmentFiles(prefix_);
   ASSERT_EQ(ours.size(), 1u);
-  // ... is removed by the next, as is the file of one killed while running.
+  // ... leaves it empty: the next primary, starting at once, cannot tell it from one a
+  // live primary is creating, and leaves it ...
+  EXPECT_EQ(std::filesystem::file_size(ours[0]), 0u);
+  std::unique_ptr<Subprocess> early = Join(Mode({"-l", "0", "-m", "8"}));
+  Quit(early.get());
+  ASSERT_TRUE(std::filesystem::exists(ours[0]));
+  // ... and once it is older, the next removes it, as it does the file of one killed
+  // while running.
+  std::filesystem::last_write_time(
+      ours[0], std::filesystem::file_time_type::clock::now() - std::chrono::minutes(1));
   std::unique_ptr<Subprocess> half = Join(Mode({"-l", "0", "-m", "8"}));
   EXPECT_THAT(half->Output(), HasSubstr("removed stale segment file " + ours[0]));
   half->Kill(SIGKILL);

@@ -1,6 +1,7 @@
 // What every keel benchmark hands tools/bench: its keel-against-DPDK figures, one per
-// row of the summary table it prints. Recording prints nothing; when the environment
-// names a file in KEEL_BENCH_FIGURES, each figure is appended to it as one JSON line
+// compared row of the summary table it prints (rows of keel alone are left out).
+// Recording prints nothing; when the environment names a file in KEEL_BENCH_FIGURES,
+// each figure is appended to it as one JSON line
 //
 //   {"table":"get+put, ns per object","case":"cache 512, bulk 32","unit":"ns",
 //    "keel":12.5,"dpdk":11.9,"better":"lower"}

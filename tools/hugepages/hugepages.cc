@@ -2,7 +2,8 @@
 //
 //   hugepages [--json]                                 reservations, mounts, keel's files
 //   hugepages --reserve N [--pagesize SIZE] [--node N] reserve N pages (0 frees them)
-//   hugepages --clear [--pagesize SIZE] [--node N]     the same as --reserve 0
+//   hugepages --clear [--pagesize SIZE] [--node N]     --reserve 0, of every size unless
+//                                                      --pagesize names one
 //   hugepages --mount [--directory DIR] [--pagesize SIZE] [--uid U] [--gid G] [--mode M]
 //   hugepages --unmount [--directory DIR]              DIR, or every hugetlbfs mount
 //   hugepages --clean [--prefix P]                     remove dead groups' segment files
@@ -10,12 +11,16 @@
 // Actions run in the order clean, unmount, reserve/clear, mount; with none, or with
 // --show, the state is printed afterwards. SIZE is a page size such as 2M, 1G or 2048kB
 // (default: the kernel's default hugepage size). keel's segment files
-// (keel.PREFIX.GROUP.segN) are looked for in every hugetlbfs mount, or in the --files-dir
-// directories (e.g. /dev/shm for --no-huge groups); a file is "alive" while some process
-// maps it, and --clean removes only those no process maps.
+// (keel.PREFIX.GROUP.segN) are looked for in every hugetlbfs mount and in /dev/shm
+// ($KEEL_SHM_DIR: --no-huge groups), or only in the --files-dir directories; a file is
+// "alive" while some process maps it, and --clean removes only those no process maps.
+// Exit code 0; 1 when an action failed (the others' results are still printed); 2 for
+// bad arguments.
 #include "memory/hugepages.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -41,6 +46,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "base/names.h"
 #include "base/status.h"
 #include "base/units.h"
 #include "telemetry/json.h"
@@ -245,12 +251,13 @@ absl::Status Reserve(const Args& args, uint64_t page_size, std::string* report) 
                                     PageSizeText(page_size), dir));
   }
   const std::string path = dir + "/nr_hugepages";
-  {
-    std::ofstream out(path);
-    out << *args.reserve << "\n";
-    out.close();
-    if (!out) return keel::ErrnoStatus(errno, "cannot write", path);
-  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return keel::ErrnoStatus(errno, "cannot open", path);
+  const std::string text = absl::StrCat(*args.reserve, "\n");
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (!written) return keel::ErrnoStatus(write_errno, "cannot write", path);
   uint64_t now = 0;
   std::ifstream(path) >> now;
   const std::string where = args.node ? absl::StrCat(" on node ", *args.node) : "";
@@ -261,13 +268,23 @@ absl::Status Reserve(const Args& args, uint64_t page_size, std::string* report) 
                         *args.reserve, PageSizeText(page_size), where, now));
   }
   *report = absl::StrFormat("%d pages of %s reserved%s", now, PageSizeText(page_size), where);
+  if (now > *args.reserve) {
+    // Pages in use cannot be taken back: the kernel keeps them (as surplus) until freed.
+    absl::StrAppendFormat(report, " (asked for %d: %d are in use and stay until freed)",
+                          *args.reserve, now - *args.reserve);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Mount(const Args& args, uint64_t page_size, std::string* report) {
   const std::string dir = args.directory.empty() ? "/dev/hugepages" : args.directory;
+  // Compared by what the paths resolve to: "dir/", "./dir" and a symlink are one mount.
+  auto resolved = [](const std::string& path) {
+    char buf[PATH_MAX];
+    return ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+  };
   for (const memory::HugetlbfsMount& m : memory::HugetlbfsMounts()) {
-    if (m.path == dir) {
+    if (resolved(m.path) == resolved(dir)) {
       return absl::AlreadyExistsError(
           absl::StrFormat("%s is already a hugetlbfs mount (%s)", dir, m.options));
     }
@@ -306,13 +323,15 @@ absl::Status Unmount(const Args& args, std::vector<std::string>* report) {
 }
 
 Json FileJson(const memory::SegmentFile& f) {
-  return Json::Object()
-      .Set("path", f.path)
+  Json file = Json::Object();
+  file.Set("path", f.path)
       .Set("prefix", f.name.prefix)
       .Set("group", absl::StrFormat("%016x", f.name.group_id))
       .Set("segment", f.name.index)
       .Set("bytes", f.bytes)
       .Set("alive", f.in_use);
+  if (!f.unknown.empty()) file.Set("alive", nullptr).Set("unknown", f.unknown);
+  return file;
 }
 
 Json StateJson(const Args& args) {
@@ -358,15 +377,15 @@ void PrintState(const Args& args) {
   const std::vector<memory::SegmentFile> files = memory::SegmentFiles(args.files_dirs);
   if (files.empty()) std::printf("  (none)\n");
   for (const memory::SegmentFile& f : files) {
-    std::printf("  %-5s %-16s group %016lx seg %-2d %10s  %s\n", f.in_use ? "alive" : "dead",
-                f.name.prefix.c_str(), static_cast<unsigned long>(f.name.group_id), f.name.index,
-                keel::FormatMib(f.bytes).c_str(), f.path.c_str());
+    // Names come from a directory other users may write: escaped, never printed raw.
+    std::printf("  %-5s %-16s group %016lx seg %-2d %10s  %s\n",
+                !f.unknown.empty() ? "?"
+                : f.in_use         ? "alive"
+                                   : "dead",
+                keel::Printable(f.name.prefix).c_str(), static_cast<unsigned long>(f.name.group_id),
+                f.name.index, keel::FormatMib(f.bytes).c_str(), keel::Printable(f.path).c_str());
+    if (!f.unknown.empty()) std::printf("        (cannot tell: %s)\n", f.unknown.c_str());
   }
-}
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "hugepages: %s\n", std::string(status.message()).c_str());
-  return 1;
 }
 
 }  // namespace
@@ -383,57 +402,78 @@ int main(int argc, char** argv) {
     return 2;
   }
   const Args& args = *parsed;
-  std::vector<std::string> done;  // what the actions did, one line each
+  std::vector<std::string> done;    // what the actions did, one line each
+  std::vector<std::string> errors;  // what they could not do; the exit code is then 1
   Json removed = Json::Array();
   Json kept = Json::Array();
   if (args.clean) {
     for (const memory::SegmentFile& f : memory::SegmentFiles(args.files_dirs)) {
       if (!args.prefix.empty() && f.name.prefix != args.prefix) continue;
-      // In use, or became so since it was listed: RemoveUnusedSegmentFile decides under
-      // the write lock, never from the listing alone.
+      // RemoveUnusedSegmentFile decides under the write lock, never from the listing
+      // alone: a file listed dead that came alive since is kept.
       absl::Status status = f.in_use ? absl::FailedPreconditionError("alive")
                                      : memory::RemoveUnusedSegmentFile(f.path);
+      const std::string path = keel::Printable(f.path);
       if (status.ok()) {
         removed.Push(FileJson(f));
-        done.push_back(absl::StrCat("removed ", f.path));
+        done.push_back(absl::StrCat("removed ", path));
+      } else if (absl::IsNotFound(status)) {
+        done.push_back(absl::StrCat("gone already ", path, " (removed by another cleaner)"));
       } else if (absl::IsFailedPrecondition(status)) {
         kept.Push(FileJson(f));
-        done.push_back(absl::StrCat("kept ", f.path, " (alive)"));
+        const std::string why = !f.unknown.empty() ? absl::StrCat("cannot tell: ", f.unknown)
+                                : f.in_use         ? std::string("alive")
+                                                   : std::string(status.message());
+        done.push_back(absl::StrCat("kept ", path, " (", why, ")"));
       } else {
-        return Fail(status);
+        errors.push_back(std::string(status.message()));  // the next file may still go
       }
     }
   }
-  if (args.unmount) {
-    if (absl::Status s = Unmount(args, &done); !s.ok()) return Fail(s);
-  }
-  if (args.reserve || args.mount) {
-    absl::StatusOr<uint64_t> page_size =
-        args.page_size ? absl::StatusOr<uint64_t>(*args.page_size) : DefaultPageSize();
-    if (!page_size.ok()) return Fail(page_size.status());
+  // Unmount, reserve and mount build on each other: the first failure ends them.
+  absl::Status status = args.unmount ? Unmount(args, &done) : absl::OkStatus();
+  if (status.ok() && (args.reserve || args.mount)) {
+    std::vector<uint64_t> sizes;
+    if (args.page_size) {
+      sizes.push_back(*args.page_size);
+    } else if (args.reserve == uint64_t{0} && !args.mount) {
+      // --clear without --pagesize: every size (on --node, or machine-wide), as
+      // dpdk-hugepages.py --clear does.
+      for (const memory::HugepageReservation& r : memory::HugepageReservations(args.sysfs_root)) {
+        if (r.node == args.node.value_or(-1)) sizes.push_back(r.page_size);
+      }
+    } else if (absl::StatusOr<uint64_t> size = DefaultPageSize(); size.ok()) {
+      sizes.push_back(*size);
+    } else {
+      status = size.status();
+    }
     std::string report;
-    if (args.reserve) {
-      if (absl::Status s = Reserve(args, *page_size, &report); !s.ok()) return Fail(s);
-      done.push_back(report);
+    for (uint64_t size : sizes) {
+      if (!status.ok() || !args.reserve) break;
+      status = Reserve(args, size, &report);
+      if (status.ok()) done.push_back(report);
     }
-    if (args.mount) {
-      if (absl::Status s = Mount(args, *page_size, &report); !s.ok()) return Fail(s);
-      done.push_back(report);
+    if (status.ok() && args.mount) {
+      status = Mount(args, sizes.front(), &report);
+      if (status.ok()) done.push_back(report);
     }
   }
+  if (!status.ok()) errors.push_back(std::string(status.message()));
+
   const bool acted = args.clean || args.unmount || args.reserve || args.mount;
   const bool show = args.show || !acted;
   if (args.json) {
     Json out = show ? StateJson(args) : Json::Object();
     if (args.clean) out.Set("removed", removed).Set("kept", kept);
-    if (acted) out.Set("done", Json::Strings(done));
+    if (acted) out.Set("done", Json::Strings(done)).Set("errors", Json::Strings(errors));
     std::printf("%s\n", out.Dump().c_str());
-    return 0;
+  } else {
+    for (const std::string& line : done) std::printf("%s\n", line.c_str());
+    if (show) {
+      if (acted) std::printf("\n");
+      PrintState(args);
+    }
   }
-  for (const std::string& line : done) std::printf("%s\n", line.c_str());
-  if (show) {
-    if (acted) std::printf("\n");
-    PrintState(args);
-  }
-  return 0;
+  for (const std::string& e : errors) std::fprintf(stderr, "hugepages: %s\n", e.c_str());
+  return errors.empty() ? 0 : 1;
 }
