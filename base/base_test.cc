@@ -49,6 +49,15 @@ TEST(NamesTest, CopyNameTruncatesAndPads) {
   EXPECT_EQ(NameOf(name), "0123456");
 }
 
+// A default string_view's data() is null: copying it must not hand memcpy a null
+// source (undefined even for 0 bytes; --config=ubsan reports it).
+TEST(NamesTest, CopyNameOfAnEmptyViewOnlyZeroes) {
+  char name[8];
+  std::memset(name, 'x', sizeof(name));
+  CopyName(name, absl::string_view());
+  for (const char c : name) EXPECT_EQ(c, '\0');
+}
+
 TEST(NamesTest, NameOfStopsAtTheArrayEnd) {
   char name[4] = {'a', 'b', 'c', 'd'};  // not terminated, as a corrupted file may be
   EXPECT_EQ(NameOf(name), "abcd");

@@ -49,10 +49,21 @@ namespace {
 using eal::ProcessType;
 
 // Far from where Linux puts mmap() areas (0x7f...) and PIE executables (0x55...), and
-// 1 GiB aligned. A primary that finds it taken tries the next TiB.
-constexpr uint64_t kDefaultBase = 0x100000000000ULL;
+// 1 GiB aligned. A primary that finds it taken tries the next candidate.
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer lets a program map memory only in its application ranges (x86-64:
+// the low 512 GiB, 0x55..., 0x7b... and 0x7e8...): the low range, in steps of 64 GiB.
+constexpr uint64_t kDefaultBase = 0x1000000000ULL;
+constexpr uint64_t kBaseStep = 1ULL << 36;
+constexpr int kBaseCandidates = 7;
+#else
+// Above AddressSanitizer's shadow (x86-64: 0x00007fff8000-0x10007fff7fff), so programs
+// built with and without ASan share groups at the same default; 16 TiB of candidates
+// below the PIE range.
+constexpr uint64_t kDefaultBase = 0x200000000000ULL;
 constexpr uint64_t kBaseStep = 1ULL << 40;
 constexpr int kBaseCandidates = 16;
+#endif
 constexpr uint64_t kDefaultMemoryMb = 256;
 // x86-64 user space ends here (47-bit addresses).
 constexpr uint64_t kUserAddressEnd = uint64_t{1} << 47;
