@@ -177,10 +177,13 @@ struct SelfRemoving {
 };
 void RemoveSelf(int fd, uint32_t, void* arg) {
   auto* r = static_cast<SelfRemoving*>(arg);
-  ++r->calls;
   // Does not wait for itself (it would never return), and does not drain the eventfd:
   // were it still registered, it would run again at once.
-  r->result = r->loop->Unregister(fd, &RemoveSelf, arg);
+  absl::StatusOr<int> result = r->loop->Unregister(fd, &RemoveSelf, arg);
+  // The result before the count (a seq_cst increment the test waits for): the test reads
+  // `result` once it sees the call (TSan found the test reading it while it was written).
+  if (r->calls == 0) r->result = std::move(result);
+  ++r->calls;
 }
 
 TEST(EventLoopTest, UnregisterFromInsideTheCallback) {

@@ -66,10 +66,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool KeyEqual(const void* a, const void* b, 
 // Bit 2*i set when slot i's tag is `tag` (slots that are empty may match: the caller
 // checks the position).
 inline uint32_t MatchTags(const Bucket& b, uint16_t tag) {
-  // A 16-byte load of the two tag words: each 8-byte half is one atomic word on x86,
-  // and a torn view between them only makes a slot match or miss that the position
-  // check and the retry (C2) settle.
-  const __m128i tags = _mm_load_si128(reinterpret_cast<const __m128i*>(&b.tags[0]));
+  // Relaxed: two atomic loads of the tag words (one 16-byte load of them would be a
+  // non-atomic read racing the writers' stores, which TSan reports). A torn view between
+  // the two only makes a slot match or miss that the position check and the retry (C2)
+  // settle.
+  const __m128i tags =
+      _mm_set_epi64x(static_cast<long long>(b.tags[1].load(std::memory_order_relaxed)),
+                     static_cast<long long>(b.tags[0].load(std::memory_order_relaxed)));
   const __m128i want = _mm_set1_epi16(static_cast<short>(tag));
   return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(tags, want))) & 0x5555u;
 }
