@@ -39,6 +39,7 @@
 #include "base/units.h"
 #include "eal/eal.h"
 #include "eal/internal/components.h"
+#include "memory/internal/header.h"
 #include "memory/internal/layout.h"
 #include "memory/hugepages.h"
 #include "memory/internal/state.h"
@@ -270,11 +271,6 @@ void UnlinkFiles(const MemoryConfig* config, const std::string& runtime_dir) {
   ::unlink(absl::StrCat(runtime_dir, "/", kConfigFile).c_str());
 }
 
-uint64_t HeaderChecksum(MemoryHeader header) {
-  header.checksum = 0;
-  return Fnv1a64(&header, sizeof(header));
-}
-
 uint64_t RandomGroupId() {
   uint64_t id = 0;
   while (id == 0) {
@@ -483,50 +479,6 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
   return state.release();
 }
 
-// What a secondary checks of the header it read from `path` before mapping anything:
-// the file is as the primary wrote it, and every offset, size and path is one this
-// group's primary could have written. The header is untrusted input.
-absl::Status ValidateHeader(const MemoryHeader& h, const std::string& path,
-                            absl::string_view prefix) {
-  auto bad = [&](const std::string& what) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s is damaged (%s); stop the group's processes and start it again", path, what));
-  };
-  if (h.checksum != HeaderChecksum(h)) {
-    return bad("its header checksum does not match: it was changed after the primary wrote it");
-  }
-  if (h.segment_count == 0 || h.segment_count > kMaxSegments) {
-    return bad(absl::StrFormat("%u segments", h.segment_count));
-  }
-  if (h.base == 0 || h.base % 4096 != 0 || h.base >= kUserAddressEnd ||
-      h.total_size > kUserAddressEnd - h.base) {
-    return bad(absl::StrFormat("range 0x%x + 0x%x", h.base, h.total_size));
-  }
-  if (h.config_size != RoundUp(sizeof(MemoryConfig), 4096)) {
-    return bad(absl::StrFormat("config size %u", h.config_size));
-  }
-  uint64_t end = h.config_size;
-  for (uint32_t i = 0; i < h.segment_count; ++i) {
-    const SegmentRecord& seg = h.segments[i];
-    if (!IsPowerOfTwo(seg.page_size) || seg.page_size < 4096 || seg.size == 0 ||
-        seg.offset % seg.page_size != 0 || seg.size % seg.page_size != 0 || seg.offset < end ||
-        seg.offset > h.total_size || seg.size > h.total_size - seg.offset || seg.socket < 0 ||
-        seg.socket >= kMaxSockets) {
-      return bad(absl::StrFormat("segment %u: offset 0x%x size 0x%x page size %u socket %d", i,
-                                 seg.offset, seg.size, seg.page_size, seg.socket));
-    }
-    end = seg.offset + seg.size;
-    const absl::string_view seg_path = NameOf(seg.path);
-    const size_t slash = seg_path.rfind('/');
-    if (seg_path.size() == sizeof(seg.path) || slash == absl::string_view::npos ||
-        seg_path.substr(slash + 1) != memory::SegmentFileName(prefix, h.group_id, i)) {
-      return bad(absl::StrFormat("segment %u is \"%s\", not this group's segment file", i,
-                                 Printable(seg_path)));
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Opens segment `seg`, checks it is the file the primary made (size; hugetlbfs when it
 // says so), takes its read lock and maps it.
 absl::StatusOr<int> AttachSegment(const SegmentRecord& seg, uint64_t base, bool prefault) {
@@ -568,33 +520,12 @@ absl::StatusOr<State*> AttachSecondary(const eal_internal::InitContext& context)
   }
   auto state = std::make_unique<State>();
   state->segment_fds.push_back(config_fd);
-  MemoryHeader header;
-  struct stat st;
-  const ssize_t n = ::pread(config_fd, &header, sizeof(header), 0);
-  if (n != static_cast<ssize_t>(sizeof(header)) || header.magic != kMemoryMagic ||
-      ::fstat(config_fd, &st) != 0) {
+  absl::StatusOr<MemoryHeader> read = ReadHeader(config_fd, config_path, prefix);
+  if (!read.ok()) {
     Unmap(state.get());
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s is not a keel memory config (%d bytes read, magic %s)", config_path, n,
-                        n >= 8 ? absl::StrFormat("0x%016x", header.magic) : "missing"));
+    return read.status();
   }
-  if (header.layout_version != kLayoutVersion) {
-    Unmap(state.get());
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "component \"memory\": group \"%s\" uses shared-layout version %u, this process has "
-        "layout version %u",
-        prefix, header.layout_version, kLayoutVersion));
-  }
-  absl::Status valid = ValidateHeader(header, config_path, prefix);
-  if (valid.ok() && static_cast<uint64_t>(st.st_size) != header.config_size) {
-    valid = absl::FailedPreconditionError(
-        absl::StrFormat("%s is damaged (%d bytes, the header says %d)", config_path, st.st_size,
-                        header.config_size));
-  }
-  if (!valid.ok()) {
-    Unmap(state.get());
-    return valid;
-  }
+  const MemoryHeader& header = *read;
   if (!ReserveRange(header.base, header.total_size)) {
     Unmap(state.get());
     return eal_internal::ReexecWithoutAslr(absl::StrFormat(
@@ -643,6 +574,77 @@ const eal_internal::ComponentRegistrar kRegistrar({"memory", memory::kVersion, k
                                                    /*init_order=*/10, InitMemory, CleanupMemory});
 
 }  // namespace
+
+uint64_t HeaderChecksum(MemoryHeader header) {
+  header.checksum = 0;
+  return Fnv1a64(&header, sizeof(header));
+}
+
+absl::Status ValidateHeader(const MemoryHeader& h, const std::string& path,
+                            absl::string_view prefix) {
+  auto bad = [&](const std::string& what) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is damaged (%s); stop the group's processes and start it again", path, what));
+  };
+  if (h.checksum != HeaderChecksum(h)) {
+    return bad("its header checksum does not match: it was changed after the primary wrote it");
+  }
+  if (h.segment_count == 0 || h.segment_count > kMaxSegments) {
+    return bad(absl::StrFormat("%u segments", h.segment_count));
+  }
+  if (h.base == 0 || h.base % 4096 != 0 || h.base >= kUserAddressEnd ||
+      h.total_size > kUserAddressEnd - h.base) {
+    return bad(absl::StrFormat("range 0x%x + 0x%x", h.base, h.total_size));
+  }
+  if (h.config_size != RoundUp(sizeof(MemoryConfig), 4096)) {
+    return bad(absl::StrFormat("config size %u", h.config_size));
+  }
+  uint64_t end = h.config_size;
+  for (uint32_t i = 0; i < h.segment_count; ++i) {
+    const SegmentRecord& seg = h.segments[i];
+    if (!IsPowerOfTwo(seg.page_size) || seg.page_size < 4096 || seg.size == 0 ||
+        seg.offset % seg.page_size != 0 || seg.size % seg.page_size != 0 || seg.offset < end ||
+        seg.offset > h.total_size || seg.size > h.total_size - seg.offset || seg.socket < 0 ||
+        seg.socket >= kMaxSockets) {
+      return bad(absl::StrFormat("segment %u: offset 0x%x size 0x%x page size %u socket %d", i,
+                                 seg.offset, seg.size, seg.page_size, seg.socket));
+    }
+    end = seg.offset + seg.size;
+    const absl::string_view seg_path = NameOf(seg.path);
+    const size_t slash = seg_path.rfind('/');
+    if (seg_path.size() == sizeof(seg.path) || slash == absl::string_view::npos ||
+        seg_path.substr(slash + 1) != memory::SegmentFileName(prefix, h.group_id, i)) {
+      return bad(absl::StrFormat("segment %u is \"%s\", not this group's segment file", i,
+                                 Printable(seg_path)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MemoryHeader> ReadHeader(int fd, const std::string& path,
+                                        absl::string_view prefix) {
+  MemoryHeader header;
+  struct stat st;
+  const ssize_t n = ::pread(fd, &header, sizeof(header), 0);
+  if (n != static_cast<ssize_t>(sizeof(header)) || header.magic != kMemoryMagic ||
+      ::fstat(fd, &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s is not a keel memory config (%d bytes read, magic %s)", path, n,
+                        n >= 8 ? absl::StrFormat("0x%016x", header.magic) : "missing"));
+  }
+  if (header.layout_version != kLayoutVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "component \"memory\": group \"%s\" uses shared-layout version %u, this process has "
+        "layout version %u",
+        prefix, header.layout_version, kLayoutVersion));
+  }
+  if (absl::Status valid = ValidateHeader(header, path, prefix); !valid.ok()) return valid;
+  if (static_cast<uint64_t>(st.st_size) != header.config_size) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is damaged (%d bytes, the header says %d)", path, st.st_size, header.config_size));
+  }
+  return header;
+}
 
 State* CurrentState() { return g_state; }
 

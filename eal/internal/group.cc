@@ -88,8 +88,8 @@ std::string LcoreList(const ProcessSlot& slot) {
   return ids.empty() ? "none" : absl::StrJoin(ids, ",");
 }
 
-// FNV-1a of the header fields the primary writes once (layout.h), init_state and the
-// checksum itself taken as zero.
+}  // namespace
+
 uint64_t HeaderChecksum(const SharedConfig& c) {
   unsigned char bytes[offsetof(SharedConfig, lock)];
   std::memcpy(bytes, &c, sizeof(bytes));
@@ -97,6 +97,8 @@ uint64_t HeaderChecksum(const SharedConfig& c) {
   std::memset(bytes + offsetof(SharedConfig, checksum), 0, sizeof(uint64_t));
   return Fnv1a64(bytes, sizeof(bytes));
 }
+
+namespace {
 
 // An open RUNDIR/config (holding no lock) and its header, or nullopt when there is
 // none or it is shorter than a header.
@@ -121,9 +123,8 @@ std::unique_ptr<ConfigFile> OpenConfigFile(const std::string& dir, int flags) {
   return file;
 }
 
-// Frees the slots of dead processes (their liveness byte is unlocked) and lcores whose
-// owner is gone. Also repairs what a process killed mid-update left behind: an owner
-// entry naming a free or out-of-range slot, or a slot that does not list the lcore.
+}  // namespace
+
 void ReapLocked(SharedConfig* c, int probe_fd) {
   for (int s = 0; s < kMaxProcesses; ++s) {
     ProcessSlot& slot = c->processes[s];
@@ -145,7 +146,6 @@ void ReapLocked(SharedConfig* c, int probe_fd) {
   }
 }
 
-// Records this process's components in the group, or refuses a layout mismatch.
 absl::Status MergeComponentsLocked(SharedConfig* c) {
   const std::string prefix = Printable(NameOf(c->prefix));
   for (const ComponentInfo& local : RegisteredComponents()) {
@@ -182,6 +182,8 @@ absl::Status MergeComponentsLocked(SharedConfig* c) {
   return absl::OkStatus();
 }
 
+namespace {
+
 // Maps the config open as `fd` (`path` names it in errors); `create` sizes it first.
 absl::StatusOr<SharedConfig*> MapConfig(int fd, const std::string& path, bool create) {
   if (create) {
@@ -202,8 +204,8 @@ absl::StatusOr<SharedConfig*> MapConfig(int fd, const std::string& path, bool cr
 
 void UnmapConfig(SharedConfig* c) { ::munmap(c, kConfigSize); }
 
-// What a secondary checks of a mapped config before trusting it: the header is as the
-// primary wrote it and names this group.
+}  // namespace
+
 absl::Status ValidateConfig(const SharedConfig& c, const std::string& path,
                             absl::string_view prefix) {
   if (c.checksum != HeaderChecksum(c)) {
@@ -220,6 +222,8 @@ absl::Status ValidateConfig(const SharedConfig& c, const std::string& path,
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 // Takes the primary lock on RUNDIR/lock. FailedPrecondition when another primary holds it.
 absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view prefix) {

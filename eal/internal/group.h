@@ -8,7 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "eal/eal.h"
 #include "eal/internal/layout.h"
 
@@ -72,6 +74,25 @@ class Group {
   int slot_ = -1;           // our index in SharedConfig::processes
   SharedConfig* config_ = nullptr;
 };
+
+// What a secondary reads of a group's config file (RUNDIR/config, mapped) before it
+// registers: untrusted input. Group::Join and the attach fuzzer (eal/config_fuzzer.cc)
+// share these.
+//
+// FNV-1a of the header fields the primary writes once (layout.h), init_state and the
+// checksum taken as zero.
+uint64_t HeaderChecksum(const SharedConfig& c);
+// The header is as the primary wrote it and names the group of `prefix`.
+// FailedPrecondition naming `path` otherwise.
+absl::Status ValidateConfig(const SharedConfig& c, const std::string& path,
+                            absl::string_view prefix);
+// With the config lock held: records this process's components in the group, or
+// refuses a layout mismatch (FailedPrecondition) or a full table (ResourceExhausted).
+absl::Status MergeComponentsLocked(SharedConfig* c);
+// With the config lock held: frees the slots of dead processes (their liveness byte on
+// `probe_fd` is unlocked) and the lcores they owned, and repairs what a process killed
+// mid-update left: afterwards every lcore owner names an in-use slot that lists it.
+void ReapLocked(SharedConfig* c, int probe_fd);
 
 // The build fingerprint: what, besides layout versions, must match for two builds
 // to share memory (architecture, cache line, debug checks).
