@@ -1,0 +1,54 @@
+// A short soak under the suite's sanitizers (tools/soak/run runs long ones), and a check
+// that its audit catches what it is there to catch.
+#include "tools/soak/soak.h"
+
+#include <cstdio>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "memory/hugepages.h"
+#include "tests/subprocess.h"
+
+namespace keel::soak {
+namespace {
+
+using ::testing::HasSubstr;
+
+Options ShortSoak() {
+  Options options;
+  options.worker = testing::RunfilePath("tools/soak/worker");
+  options.file_prefix = testing::UniquePrefix();
+  options.no_huge = memory::AvailableHugepages(2 << 20) < 64;
+  options.secondaries = 3;
+  return options;
+}
+
+TEST(SoakTest, KillsLoseOnlyWhatTheDeadHeld) {
+  Options options = ShortSoak();
+  options.cycles = 30;
+  options.primary_kill_every = 10;
+  Figures figures;
+  const absl::Status status = soak::Run(options, &figures);
+  std::printf("%s: %s\n", options.no_huge ? "--no-huge" : "hugepages", figures.Summary().c_str());
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(figures.cycles, 30u);
+  EXPECT_EQ(figures.primary_kills, 3u);
+  EXPECT_EQ(figures.secondary_kills, 27u);
+  EXPECT_EQ(figures.generations, 4u);
+  EXPECT_GT(figures.objects_moved, 0u);
+}
+
+TEST(SoakTest, AuditFindsAnObjectAProcessHides) {
+  Options options = ShortSoak();
+  options.cycles = 10;
+  options.primary_kill_every = 0;
+  options.inject_hidden_object = true;
+  Figures figures;
+  const absl::Status status = soak::Run(options, &figures);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(status.message(), HasSubstr("reports")) << status;
+  EXPECT_LE(figures.cycles, 2u) << "the first audit after the injection fails";
+}
+
+}  // namespace
+}  // namespace keel::soak
