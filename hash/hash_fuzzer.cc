@@ -36,6 +36,10 @@ class Input {
   Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
   bool empty() const { return pos_ >= size_; }
   uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+  uint16_t Half() {
+    const uint16_t low = Byte();
+    return static_cast<uint16_t>(low | Byte() << 8);
+  }
   uint32_t Word() {
     uint32_t w = 0;
     for (int i = 0; i < 4; ++i) w |= static_cast<uint32_t>(Byte()) << (8 * i);
@@ -91,7 +95,7 @@ class Run {
       case 8:
         return FreeDeleted(in.Byte());
       case 9:
-        return Position(in.Byte());
+        return Position(static_cast<int32_t>(in.Half()) - 8);  // negative too
       case 10:
         if ((op & 0x70) != 0x70) return;  // rarely: the table starts over
         table_.Reset();
@@ -110,17 +114,18 @@ class Run {
     if (!verified.ok()) std::fprintf(stderr, "%s\n", verified.ToString().c_str());
     Check(verified.ok(), "Verify failed");
     Check(table_.Count() == oracle_.size(), "Count differs from the oracle");
-    size_t seen = 0;
+    std::set<int32_t> seen;
     uint32_t next = 0;
     const void* key = nullptr;
     uint64_t data = 0;
-    for (int32_t pos; (pos = table_.Iterate(&key, &data, &next)) >= 0; ++seen) {
+    for (int32_t pos; (pos = table_.Iterate(&key, &data, &next)) >= 0;) {
+      Check(seen.insert(pos).second, "Iterate returned a position twice");
       auto it = oracle_.find(std::string(static_cast<const char*>(key), key_length_));
       Check(it != oracle_.end(), "Iterate returned a key the oracle lacks");
       Check(it->second.position == pos && it->second.data == data,
             "Iterate's position or data differs");
     }
-    Check(seen == oracle_.size(), "Iterate missed keys");
+    Check(seen.size() == oracle_.size(), "Iterate missed keys");
   }
 
  private:
@@ -239,8 +244,7 @@ class Run {
     deleted_.erase(it);
   }
 
-  void Position(uint8_t choice) const {
-    const int32_t pos = static_cast<int32_t>(choice) - 8;
+  void Position(int32_t pos) const {
     const void* key = reader_.GetKeyWithPosition(pos);
     auto it = by_position_.find(pos);
     if (it == by_position_.end()) {
@@ -273,7 +277,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   keel::hash::Params params;
   params.flags = choice & 0x0f;
   params.function = kFunctions[(choice >> 4) & 3];
-  params.entries = (in.Byte() | in.Byte() << 8) & 0x03ff;
+  params.entries = in.Half() & 0x03ff;
   params.key_length = in.Byte();
   params.init_value = in.Word();
   if (choice & 0x40) params.entries = keel::hash::kMaxEntries + 1;

@@ -2,7 +2,7 @@
 // primary holding one object of each kind (so every component's handlers run on real
 // state). Whatever the request, Execute returns one reply: a JSON object in plain ASCII,
 // no longer than the advertised maximum, keyed by the command when the request names
-// one.
+// one in the allowed characters.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "eal/eal.h"
 #include "hash/hash.h"
@@ -232,5 +234,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const unsigned char c : reply) Check(c >= 0x20 && c < 0x7f, "reply is not plain ASCII");
   Check(JsonChecker(reply).Valid(), "reply is not valid JSON");
   Check(reply.front() == '{', "reply is not an object");
+  // A request naming a command in the allowed characters gets a reply keyed by it.
+  const absl::string_view command = request.substr(0, request.find(','));
+  if (!command.empty() && command.size() <= telemetry::kMaxCommandLength && command[0] == '/' &&
+      command.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/") ==
+          absl::string_view::npos) {
+    Check(absl::StartsWith(reply, absl::StrCat("{\"", command, "\":")),
+          "reply not keyed by the command");
+  }
   return 0;
 }

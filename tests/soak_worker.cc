@@ -1,7 +1,7 @@
-// One process of the soak (tools/soak/soak.cc drives it): the primary or secondary
+// One process of the soak (tests/soak.cc drives it): the primary or secondary
 // SLOT of a group moving mempool objects through rings while the driver kills processes.
 //
-//   worker EAL-OPTIONS -- primary|secondary SLOT SECONDARIES TOKEN
+//   soak_worker EAL-OPTIONS -- primary|secondary SLOT SECONDARIES TOKEN
 //
 // The primary creates the pool "soak.pool", and for each secondary S (1..SECONDARIES)
 // the rings "soak.to.S" (primary -> S), "soak.from.S" (S -> primary) and "soak.link.S"
@@ -17,15 +17,17 @@
 //
 // The process moves objects between commands read from stdin, one per line, answering
 // each with one line:
-//   stats      STATS token=T moved=M held=H to=.. from=.. link_in=.. link_out=..
-//              primary_alive=0|1   (counts of objects moved through each of its rings)
+//   stats      STATS token=T held=H primary_alive=0|1 to=.. from=.. link_in=.. link_out=..
+//              moved=M   (objects through each of its rings; M: those it took out)
 //   pause      PAUSED: stops moving (holding what it holds)
 //   resume     RESUMED
 //   audit      AUDIT objects=N free=F available=A doubles=D rings=ID:WORDS:COUNT,...
 //              held=TOKEN:COUNT,...   (every object's word, read while all are paused)
 //   lcores     LCORES PID:LCORE,...  PROCESSES PID,...   (eal::DescribeGroup)
-//   hide       HIDDEN 1|none: (a secondary, paused) forgets an object it holds, leaving
-//              its word: the soak's check of its own audit
+//   hide       INJECTED hidden 1|none: (a secondary, paused) forgets an object it holds,
+//              leaving its word: a check of the soak's own audit
+//   drop       INJECTED dropped 1|none: takes an object out of its ring from the primary
+//              and forgets it (the word names the ring): the other check
 //   quit       leaves the group (BYE)
 #include <poll.h>
 #include <unistd.h>
@@ -57,7 +59,8 @@ constexpr uint64_t kInRing = 1ull << 63;
 constexpr unsigned kObjects = 16383;
 constexpr unsigned kRingSize = 256;
 constexpr unsigned kBurst = 8;
-// A secondary takes no more while it holds this many (what its death loses).
+// A secondary takes no more while it holds this many (so it holds fewer than
+// kMaxHeld + 2 * kBurst: what its death can lose of its own).
 constexpr unsigned kMaxHeld = 4 * kBurst;
 // Ring ids in ownership words: to.S = S, from.S = 64 + S, link.S = 128 + S.
 constexpr uint64_t kTo = 0, kFrom = 64, kLink = 128;
@@ -264,23 +267,29 @@ std::string Answer(Process& p, const std::string& command) {
   if (command == "stats") {
     std::string line = absl::StrCat("STATS token=", p.token, " held=", p.held.size(),
                                     " primary_alive=", eal::PrimaryAlive() ? 1 : 0);
-    uint64_t moved = 0;
     for (const char* key : {"to", "from", "link_in", "link_out"}) {
       absl::StrAppend(&line, " ", key, "=", p.counts[key]);
-      moved += p.counts[key];
     }
+    // Objects taken out of rings (each transfer counted once, by its consumer).
+    const uint64_t moved = p.primary ? p.counts["from"] : p.counts["to"] + p.counts["link_in"];
     return absl::StrCat(line, " moved=", moved);
   }
   if (command == "pause") return p.paused = true, "PAUSED";
   if (command == "resume") return p.paused = false, "RESUMED";
   if (command == "audit") return Audit(p);
   if (command == "hide" && !p.primary) {
-    // The soak's self-check: one object taken from a ring and forgotten, its word
-    // still naming this process.
+    // The soak's self-check: an object held and forgotten, its word naming this process.
     if (p.held.empty()) Receive(p, p.to[p.slot], kTo + p.slot);
-    if (p.held.empty()) return "HIDDEN none";
+    if (p.held.empty()) return "INJECTED none";
     p.held.pop_back();
-    return "HIDDEN 1";
+    return "INJECTED hidden 1";
+  }
+  if (command == "drop" && !p.primary) {
+    // The other self-check: an object taken out of a ring and forgotten, its word
+    // still naming the ring.
+    void* obj = nullptr;
+    if (p.to[p.slot]->ScDequeueBurst(&obj, 1, nullptr) != 1) return "INJECTED none";
+    return "INJECTED dropped 1";
   }
   if (command == "lcores") return Lcores();
   return "UNKNOWN " + command;
@@ -321,10 +330,11 @@ int main(int argc, char** argv) {
       !absl::SimpleAtoi(args->at(1), &slot) || !absl::SimpleAtoi(args->at(2), &secondaries) ||
       !absl::SimpleAtoi(args->at(3), &p.token) || secondaries < 1 ||
       secondaries > kMaxSecondaries || slot > secondaries || p.token == 0 ||
-      (p.token & kInRing) != 0) {
+      (p.token & kInRing) != 0 || (args->at(0) == "primary") != (slot == 0)) {
     std::printf(
-        "USAGE: worker EAL-OPTIONS -- primary|secondary SLOT SECONDARIES TOKEN "
-        "(SECONDARIES 1..%u, SLOT 0..SECONDARIES, TOKEN > 0)\n",
+        "USAGE: soak_worker EAL-OPTIONS -- primary|secondary SLOT SECONDARIES TOKEN "
+        "(SECONDARIES 1..%u; SLOT 0 for the primary, 1..SECONDARIES for a secondary; "
+        "TOKEN > 0)\n",
         kMaxSecondaries);
     return 2;
   }

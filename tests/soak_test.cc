@@ -1,12 +1,11 @@
 // A short soak under the suite's sanitizers (tools/soak/run runs long ones), and a check
 // that its audit catches what it is there to catch.
-#include "tools/soak/soak.h"
+#include "tests/soak.h"
 
 #include <cstdio>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "memory/hugepages.h"
 #include "tests/subprocess.h"
 
 namespace keel::soak {
@@ -16,9 +15,9 @@ using ::testing::HasSubstr;
 
 Options ShortSoak() {
   Options options;
-  options.worker = testing::RunfilePath("tools/soak/worker");
+  options.worker = testing::RunfilePath("tests/soak_worker");
   options.file_prefix = testing::UniquePrefix();
-  options.no_huge = memory::AvailableHugepages(2 << 20) < 64;
+  options.no_huge = HugepagesScarce();
   options.secondaries = 3;
   return options;
 }
@@ -38,15 +37,27 @@ TEST(SoakTest, KillsLoseOnlyWhatTheDeadHeld) {
   EXPECT_GT(figures.objects_moved, 0u);
 }
 
-TEST(SoakTest, AuditFindsAnObjectAProcessHides) {
+TEST(SoakTest, AuditFindsAnObjectALiveProcessHides) {
   Options options = ShortSoak();
   options.cycles = 10;
   options.primary_kill_every = 0;
-  options.inject_hidden_object = true;
+  options.inject = Options::Fault::kHide;
   Figures figures;
   const absl::Status status = soak::Run(options, &figures);
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
   EXPECT_THAT(status.message(), HasSubstr("reports")) << status;
+  EXPECT_LE(figures.cycles, 2u) << "the first audit after the injection fails";
+}
+
+TEST(SoakTest, AuditFindsAnObjectLostFromARingNoDeadProcessUsed) {
+  Options options = ShortSoak();
+  options.cycles = 10;
+  options.primary_kill_every = 0;
+  options.inject = Options::Fault::kDrop;
+  Figures figures;
+  const absl::Status status = soak::Run(options, &figures);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(status.message(), HasSubstr("no process that uses it died")) << status;
   EXPECT_LE(figures.cycles, 2u) << "the first audit after the injection fails";
 }
 

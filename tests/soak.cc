@@ -1,9 +1,10 @@
-#include "tools/soak/soak.h"
+#include "tests/soak.h"
 
 #include <sched.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -17,12 +18,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "eal/eal.h"
 #include "memory/hugepages.h"
 #include "tests/subprocess.h"
@@ -35,8 +36,16 @@ using testing::Subprocess;
 constexpr absl::Duration kAnswerTimeout = absl::Seconds(30);
 constexpr absl::Duration kProgressTimeout = absl::Seconds(30);
 constexpr int kKilled = 128 + SIGKILL;
-// Ring ids in ownership words (worker.cc): to.S = S, from.S = 64 + S, link.S = 128 + S.
+// Ring ids in ownership words (soak_worker.cc): to.S = S, from.S = 64 + S, link.S = 128 + S.
 constexpr uint64_t kFrom = 64, kLink = 128;
+// What one kill can leave behind (soak_worker.cc's bursts: 8 objects, a secondary's
+// sends up to 16, its holding below 32 + 16): per ring, a burst its dead consumer took
+// out and one its dead producer marked; a dead secondary's own objects; the pool's
+// objects in a dead primary's get, put or cache flush (a cache of 32, flushed at 1.5x).
+constexpr uint64_t kMaxRingLossPerKill = 8 + 16;
+constexpr uint64_t kMaxHeldBySecondary = 32 + 16;
+constexpr uint64_t kMaxHeldByPrimary = 16;
+constexpr uint64_t kMaxPoolLossPerKill = 48 + 16;
 
 struct Worker {
   unsigned slot = 0;  // 0: the primary
@@ -96,11 +105,7 @@ class Soak {
     if (status.ok()) status = CheckNothingLeft();
     figures_.elapsed = absl::Now() - start;
     if (!status.ok()) {
-      // Leave as cleanly as the failure allows (a clean primary exit removes the files).
-      for (unsigned slot = options_.secondaries; slot >= 1 && workers_.count(0); --slot) {
-        if (workers_.count(slot)) Quit(slot).IgnoreError();
-      }
-      if (workers_.count(0) && workers_.size() == 1) Quit(0).IgnoreError();
+      LeaveAfterFailure();
       status = absl::Status(status.code(), absl::StrCat("cycle ", figures_.cycles, " (seed ",
                                                         options_.seed, "): ", status.message()));
     }
@@ -109,6 +114,17 @@ class Soak {
   }
 
  private:
+  // Leaves as cleanly as a failure allows, so that no file of the prefix stays: every
+  // live process quits; when the primary is dead, a new one starts (removing the dead
+  // group's files) and quits.
+  void LeaveAfterFailure() {
+    for (unsigned slot = options_.secondaries; slot >= 1; --slot) {
+      if (workers_.count(slot) && !Quit(slot).ok()) workers_.erase(slot);
+    }
+    if (workers_.count(0) == 0 && !Start(0).ok()) return;
+    Quit(0).IgnoreError();
+  }
+
   // --- Processes ---
   absl::Status Start(unsigned slot) {
     const uint64_t token = ++next_token_;
@@ -155,13 +171,14 @@ class Soak {
       if (!line) break;
       if (absl::StartsWith(*line, word)) return *line;
       if (absl::StartsWith(*line, "DOUBLE") || absl::StartsWith(*line, "INIT-FAILED") ||
-          absl::StartsWith(*line, "SETUP-FAILED") || absl::StartsWith(*line, "USAGE")) {
+          absl::StartsWith(*line, "SETUP-FAILED") || absl::StartsWith(*line, "CLEANUP-FAILED") ||
+          absl::StartsWith(*line, "USAGE")) {
         return absl::InternalError(absl::StrCat(Name(w), ": ", *line));
       }
     }
-    return absl::DeadlineExceededError(absl::StrCat(Name(w), ": no \"", word, "\" within ",
-                                                    absl::FormatDuration(kAnswerTimeout),
-                                                    "; its output:\n", w.process->Output()));
+    return absl::DeadlineExceededError(
+        absl::StrCat(Name(w), ": no \"", word, "\" within ", absl::FormatDuration(kAnswerTimeout),
+                     " (or it closed its output: exited); its output:\n", w.process->Output()));
   }
 
   absl::StatusOr<std::string> Ask(Worker& w, absl::string_view command, absl::string_view word) {
@@ -203,6 +220,8 @@ class Soak {
   absl::Status StartGroup() {
     ++figures_.generations;
     dead_tokens_.clear();
+    ring_excess_.clear();
+    pool_excess_ = 0;
     lost_ = 0;
     if (absl::Status s = Start(0); !s.ok()) return s;
     for (unsigned slot = 1; slot <= options_.secondaries; ++slot) {
@@ -224,16 +243,10 @@ class Soak {
         options_.primary_kill_every != 0 && figures_.cycles % options_.primary_kill_every == 0;
     const unsigned victim =
         primary ? 0 : std::uniform_int_distribution<unsigned>(1, options_.secondaries)(rng_);
-    std::map<unsigned, uint64_t> moved_before;
-    for (auto& [slot, w] : workers_) {
-      if (slot == victim) continue;
-      absl::StatusOr<uint64_t> moved = Moved(w, nullptr);
-      if (!moved.ok()) return moved.status();
-      moved_before[slot] = *moved;
-    }
     std::this_thread::sleep_for(absl::ToChronoMicroseconds(
         options_.max_kill_delay * std::uniform_real_distribution<double>(0, 1)(rng_)));
     const absl::Time killed = absl::Now();
+    const uint64_t victim_token = workers_[victim].token;
     if (absl::Status s = Kill(victim); !s.ok()) return s;
     if (primary) {
       ++figures_.primary_kills;
@@ -244,11 +257,19 @@ class Soak {
       figures_.replacement_time_max =
           std::max(figures_.replacement_time_max, absl::Now() - started);
     }
-    // Everyone goes on: the survivors move objects, the successor through each of its
-    // rings (so that what the dead left mid-operation is published: ring/README.md).
+    // Everyone goes on after the kill: the survivors move objects, the successor
+    // through each of its rings (so that what the dead left mid-operation is
+    // published: ring/README.md).
+    std::map<unsigned, uint64_t> moved_before;
+    for (auto& [slot, w] : workers_) {
+      if (slot == victim) continue;
+      absl::StatusOr<uint64_t> moved = Moved(w, nullptr);
+      if (!moved.ok()) return moved.status();
+      moved_before[slot] = *moved;
+    }
     if (absl::Status s = AwaitProgress(moved_before, primary ? 0 : victim); !s.ok()) return s;
     figures_.recovery_time_max = std::max(figures_.recovery_time_max, absl::Now() - killed);
-    if (absl::Status s = AuditGroup(primary); !s.ok()) return s;
+    if (absl::Status s = AuditGroup(victim, victim_token, primary); !s.ok()) return s;
     if (!primary) return absl::OkStatus();
     // The primary is dead: the secondaries go on until they leave, then a new primary
     // starts on the prefix (removing the dead group's files) with new secondaries.
@@ -273,12 +294,12 @@ class Soak {
     const absl::Time deadline = absl::Now() + kProgressTimeout;
     std::set<unsigned> waiting;
     for (const auto& [slot, w] : workers_) waiting.insert(slot);
-    std::string last;
+    std::map<unsigned, std::string> last;  // each slot's last stats
     while (!waiting.empty()) {
       if (absl::Now() > deadline) {
         return absl::DeadlineExceededError(absl::StrCat(
             "no progress within ", absl::FormatDuration(kProgressTimeout), " from ", waiting.size(),
-            " process(es), first slot ", *waiting.begin(), ": ", last));
+            " process(es); slot ", *waiting.begin(), ": ", last[*waiting.begin()]));
       }
       for (auto it = waiting.begin(); it != waiting.end();) {
         Fields f;
@@ -295,7 +316,7 @@ class Soak {
         }
         // A secondary learns of the primary's death.
         if (primary_dead && Number(f, "primary_alive") != 0) done = false;
-        last = absl::StrCat("slot ", *it, ": ", f.size(), " fields, moved ", *moved);
+        last[*it] = absl::StrJoin(f, " ", absl::PairFormatter("="));
         it = done ? waiting.erase(it) : std::next(it);
       }
       if (!waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -305,18 +326,20 @@ class Soak {
 
   // Pauses everyone, reads every object's ownership word and every count, checks that
   // each object is where the words say or held by the dead, resumes.
-  absl::Status AuditGroup(bool primary_dead) {
+  absl::Status AuditGroup(unsigned victim, uint64_t victim_token, bool primary_dead) {
     std::map<uint64_t, uint64_t> reported;  // live token -> objects it says it holds
     std::map<uint64_t, unsigned> slot_of;
     for (auto& [slot, w] : workers_) {
       if (absl::StatusOr<std::string> s = Ask(w, "pause", "PAUSED"); !s.ok()) return s.status();
     }
-    if (options_.inject_hidden_object && !injected_) {
+    if (options_.inject != Options::Fault::kNone && !injected_) {
+      // A secondary other than the victim (whose rings may lose objects) misbehaves.
       for (auto& [slot, w] : workers_) {
-        if (slot == 0) continue;
-        absl::StatusOr<std::string> hidden = Ask(w, "hide", "HIDDEN");
-        if (!hidden.ok()) return hidden.status();
-        if (*hidden != "HIDDEN none") {
+        if (slot == 0 || slot == victim) continue;
+        absl::StatusOr<std::string> done =
+            Ask(w, options_.inject == Options::Fault::kHide ? "hide" : "drop", "INJECTED");
+        if (!done.ok()) return done.status();
+        if (*done != "INJECTED none") {
           injected_ = true;
           break;
         }
@@ -335,7 +358,10 @@ class Soak {
     if (!audit.ok()) return audit.status();
     absl::StatusOr<std::string> lcores = Ask(auditor, "lcores", "LCORES");
     if (!lcores.ok()) return lcores.status();
-    if (absl::Status s = CheckAudit(*audit, reported, slot_of, primary_dead); !s.ok()) return s;
+    if (absl::Status s = CheckAudit(*audit, reported, slot_of, victim, victim_token, primary_dead);
+        !s.ok()) {
+      return s;
+    }
     if (absl::Status s = CheckLcores(*lcores); !s.ok()) return s;
     for (auto& [slot, w] : workers_) {
       if (absl::StatusOr<std::string> s = Ask(w, "resume", "RESUMED"); !s.ok()) return s.status();
@@ -343,8 +369,25 @@ class Soak {
     return absl::OkStatus();
   }
 
+  // The rings whose objects a kill of `victim` may lose: a secondary's own four (it
+  // consumes to.S and the previous link, produces from.S and link.S); the primary's
+  // to and from rings.
+  std::set<uint64_t> RingsOf(unsigned victim) const {
+    std::set<uint64_t> rings;
+    for (unsigned s = 1; s <= options_.secondaries; ++s) {
+      const unsigned prev = s == 1 ? options_.secondaries : s - 1;
+      if (victim == 0) rings.insert({s, kFrom + s});
+      if (victim == s) rings.insert({s, kFrom + s, kLink + s, kLink + prev});
+    }
+    return rings;
+  }
+
+  // Every object is in the pool, in a ring, with the live process that reports it, or
+  // was the dead's; and what the dead took with them is what this kill's victim could
+  // have: objects in its rings' operations, its own, within the bounds above.
   absl::Status CheckAudit(const std::string& line, const std::map<uint64_t, uint64_t>& reported,
-                          const std::map<uint64_t, unsigned>& slot_of, bool primary_dead) {
+                          const std::map<uint64_t, unsigned>& slot_of, unsigned victim,
+                          uint64_t victim_token, bool primary_dead) {
     if (!absl::StartsWith(line, "AUDIT objects=")) {
       return absl::DataLossError(absl::StrCat("the pool's own audit failed: ", line));
     }
@@ -363,7 +406,13 @@ class Soak {
       return absl::DataLossError(absl::StrCat("the pool has ", available, " objects, ", free_words,
                                               " are marked free: ", line));
     }
+    if (absl::Status s = CheckGrowth("the pool", free_words - available, &pool_excess_, victim == 0,
+                                     kMaxPoolLossPerKill, line);
+        !s.ok()) {
+      return s;
+    }
     dead_held += free_words - available;
+    const std::set<uint64_t> victim_rings = RingsOf(victim);
     uint64_t in_rings = 0;
     for (const std::vector<std::string>& ring : ParseList(f, "rings")) {
       uint64_t id = 0, words = 0, count = 0;
@@ -381,7 +430,14 @@ class Soak {
         return absl::DataLossError(absl::StrCat("ring ", RingName(id), " holds ", count,
                                                 " objects, ", words, " are marked for it: ", line));
       }
-      dead_held += words - std::min(count, words);
+      const uint64_t excess = words - std::min(count, words);
+      if (absl::Status s =
+              CheckGrowth(absl::StrCat("ring ", RingName(id)), excess, &ring_excess_[id],
+                          victim_rings.count(id) > 0, kMaxRingLossPerKill, line);
+          !s.ok()) {
+        return s;
+      }
+      dead_held += excess;
       in_rings += std::min(count, words);
     }
     uint64_t live_held = 0;
@@ -394,6 +450,11 @@ class Soak {
       }
       holders.insert(token);
       if (dead_tokens_.count(token)) {
+        const uint64_t most = victim == 0 ? kMaxHeldByPrimary : kMaxHeldBySecondary;
+        if (token == victim_token && n > most) {
+          return absl::DataLossError(absl::StrCat("the victim (token ", token, ") holds ", n,
+                                                  " objects, more than a process can: ", line));
+        }
         dead_held += n;
         continue;
       }
@@ -415,7 +476,7 @@ class Soak {
                                                 ") reports ", n, " objects no word names: ", line));
       }
     }
-    // Every object is in the pool, in a ring, with a live process, or was the dead's.
+    // The sum of the parts (the checks above are what can fail).
     const uint64_t lost = objects - available - in_rings - live_held;
     if (lost != dead_held) {
       return absl::DataLossError(
@@ -428,6 +489,28 @@ class Soak {
     figures_.objects_lost += lost - lost_;
     figures_.max_lost_per_kill = std::max(figures_.max_lost_per_kill, lost - lost_);
     lost_ = lost;
+    return absl::OkStatus();
+  }
+
+  // What a dead process left in `what` (objects marked as there and not there) may
+  // only grow, only when this kill's victim used it, by at most `most`.
+  static absl::Status CheckGrowth(const std::string& what, uint64_t excess, uint64_t* before,
+                                  bool victim_used, uint64_t most, const std::string& line) {
+    if (excess < *before) {
+      return absl::DataLossError(
+          absl::StrCat(what, ": ", *before - excess, " objects lost earlier came back: ", line));
+    }
+    if (excess > *before && !victim_used) {
+      return absl::DataLossError(absl::StrCat(
+          what, " lost ", excess - *before, " objects, and no process that uses it died: ", line));
+    }
+    if (excess - *before > most) {
+      return absl::DataLossError(absl::StrCat(what, " lost ", excess - *before,
+                                              " objects to one kill, more than its operations "
+                                              "hold (",
+                                              most, "): ", line));
+    }
+    *before = excess;
     return absl::OkStatus();
   }
 
@@ -483,6 +566,8 @@ class Soak {
   std::map<unsigned, Worker> workers_;  // by slot
   std::set<uint64_t> dead_tokens_;      // this generation's
   std::map<uint64_t, uint64_t> moved_at_audit_;
+  std::map<uint64_t, uint64_t> ring_excess_;  // this generation's: ring id -> objects lost
+  uint64_t pool_excess_ = 0;                  // this generation's
   uint64_t next_token_ = 0;
   uint64_t lost_ = 0;  // this generation's, at the last audit
   bool injected_ = false;
@@ -493,14 +578,15 @@ class Soak {
 
 std::string Figures::Summary() const {
   return absl::StrFormat(
-      "%u cycles (%u secondary kills, %u primary kills, %u groups) in %s: %u objects moved, "
-      "%u lost, every one held by a dead process (at most %u per kill); no object handed "
-      "out twice, no lcore left to the dead, no file left; longest successor start %s, "
-      "longest kill-to-progress %s",
+      "%u cycles (%u secondary kills, %u primary kills, %u groups) in %s: %u objects moved "
+      "through rings, %u lost with the dead (at most %u per kill); longest successor start "
+      "%s, longest kill-to-progress %s",
       cycles, secondary_kills, primary_kills, generations, absl::FormatDuration(elapsed),
       objects_moved, objects_lost, max_lost_per_kill, absl::FormatDuration(replacement_time_max),
       absl::FormatDuration(recovery_time_max));
 }
+
+bool HugepagesScarce() { return memory::AvailableHugepages(2 << 20) < 64; }
 
 absl::Status Run(Options options, Figures* figures) {
   if (options.seed == 0) options.seed = std::random_device()() | 1;
