@@ -25,15 +25,14 @@
 #include "base/ofd_lock.h"
 #include "eal/internal/group.h"
 #include "eal/internal/layout.h"
+#include "fuzz/inputs.h"
 
 namespace {
 
+using keel::fuzz::Check;
+
 using keel::eal_internal::kMaxProcesses;
 using keel::eal_internal::SharedConfig;
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 }  // namespace
 

@@ -10,8 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "eal/options.h"
+#include "fuzz/inputs.h"
 
 namespace {
+
+using keel::fuzz::Check;
 
 const keel::eal::MachineInfo& Machine() {
   static const keel::eal::MachineInfo* machine = [] {
@@ -35,7 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string value(reinterpret_cast<const char*>(data), size);
   const absl::StatusOr<keel::eal::Options> parsed = ParseLcores(value);
   if (!parsed.ok()) {
-    if (parsed.status().message().find("--lcores") == std::string::npos) std::abort();
+    Check(parsed.status().message().find("--lcores") != std::string::npos,
+          "a refusal that does not name --lcores");
     return 0;
   }
   std::vector<std::string> elements;
@@ -43,6 +47,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     elements.push_back(absl::StrCat(lcore, "@(", keel::eal::FormatCpuSet(cpus), ")"));
   }
   const absl::StatusOr<keel::eal::Options> again = ParseLcores(absl::StrJoin(elements, ","));
-  if (!again.ok() || again->lcores != parsed->lcores) std::abort();
+  Check(again.ok() && again->lcores == parsed->lcores, "the map written back parses differently");
   return 0;
 }

@@ -10,8 +10,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "eal/options.h"
+#include "fuzz/inputs.h"
 
 namespace {
+
+using keel::fuzz::Check;
 
 // Every CPU present and allowed, two nodes: nothing the parser accepts is refused for
 // the machine, so the checks below see every accepted value.
@@ -24,10 +27,6 @@ const keel::eal::MachineInfo& Machine() {
     return m;
   }();
   return *machine;
-}
-
-void Check(bool condition) {
-  if (!condition) std::abort();
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ def keel_fuzzer(name, srcs, deps, corpus, copts = [], **kwargs):
         testonly = True,
         srcs = srcs,
         copts = KEEL_TEST_COPTS + copts,
-        deps = deps,
+        deps = deps + ["//fuzz:inputs"],
         alwayslink = True,
         **kwargs
     )

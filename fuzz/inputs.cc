@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +51,12 @@ void RunInput(const std::string& bytes) {
   auto copy = std::make_unique<uint8_t[]>(bytes.size());
   std::memcpy(copy.get(), bytes.data(), bytes.size());
   LLVMFuzzerTestOneInput(copy.get(), bytes.size());
+}
+
+void Check(bool condition, const char* what) {
+  if (condition) return;
+  std::fprintf(stderr, "fuzz target check failed: %s\n", what);
+  std::abort();
 }
 
 }  // namespace keel::fuzz

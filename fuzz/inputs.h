@@ -1,4 +1,5 @@
-// Fuzz inputs on disk, for the mains of keel_fuzzer targets built without libFuzzer.
+// Support for keel_fuzzer targets: their property checks, and inputs on disk for the
+// mains of targets built without libFuzzer.
 #ifndef KEEL_FUZZ_INPUTS_H_
 #define KEEL_FUZZ_INPUTS_H_
 
@@ -28,6 +29,10 @@ void InitializeTarget(int* argc, char*** argv);
 // Runs one input through the target, as libFuzzer would: from a heap copy of exactly
 // its size, so that ASan sees a read past its end.
 void RunInput(const std::string& bytes);
+
+// A fuzz target's property: when `condition` is false, prints `what` and aborts (which
+// libFuzzer, and a corpus test, report as a crash with this input).
+void Check(bool condition, const char* what = "a property of the target failed");
 
 }  // namespace keel::fuzz
 

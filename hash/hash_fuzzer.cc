@@ -18,18 +18,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "fuzz/inputs.h"
 #include "hash/hash.h"
 
 namespace {
 
-using keel::hash::Table;
+using keel::fuzz::Check;
 
-void Check(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "hash_fuzzer: %s\n", what);
-    std::abort();
-  }
-}
+using keel::hash::Table;
 
 class Input {
  public:

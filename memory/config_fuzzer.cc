@@ -15,20 +15,19 @@
 #include <cstring>
 #include <string>
 
+#include "fuzz/inputs.h"
 #include "memory/hugepages.h"
 #include "memory/internal/header.h"
 #include "memory/internal/layout.h"
 
 namespace {
 
+using keel::fuzz::Check;
+
 using keel::memory_internal::MemoryHeader;
 
 constexpr char kPrefix[] = "fuzz";  // the corpus comes from a group of this prefix
 constexpr uint64_t kMaxFileSize = uint64_t{64} << 20;
-
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
 
 }  // namespace
 

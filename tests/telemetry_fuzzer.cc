@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "eal/eal.h"
+#include "fuzz/inputs.h"
 #include "hash/hash.h"
 #include "mempool/mempool.h"
 #include "ring/ring.h"
@@ -28,14 +29,9 @@
 
 namespace {
 
-using namespace keel;  // NOLINT: a fuzz target
+using keel::fuzz::Check;
 
-void Check(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "telemetry_fuzzer: %s\n", what);
-    std::abort();
-  }
-}
+using namespace keel;  // NOLINT: a fuzz target
 
 void Require(const absl::Status& status, const char* what) {
   if (!status.ok()) {
