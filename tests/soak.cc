@@ -341,6 +341,7 @@ class Soak {
         if (!done.ok()) return done.status();
         if (*done != "INJECTED none") {
           injected_ = true;
+          figures_.injected_cycle = figures_.cycles;
           break;
         }
       }

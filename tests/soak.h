@@ -44,6 +44,9 @@ struct Figures {
   absl::Duration recovery_time_max;     // kill to every process seen making progress
   absl::Duration elapsed;
   uint64_t seed = 0;  // the run's (repeat its choices, not its timing, with Options::seed)
+  // Options::inject: the cycle whose audit saw the fault injected (it is retried each
+  // cycle until a process has an object to misplace); 0 before.
+  uint64_t injected_cycle = 0;
   // What was done (whether or not it passed).
   std::string Summary() const;
 };
