@@ -57,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (flags & 2) != 0 ? std::string(keel::NameOf(c.prefix)) : std::string("fuzz");
 
   if (!keel::eal_internal::ValidateConfig(c, "RUNDIR/config", prefix).ok()) return 0;
-  Check(c.primary_slot < kMaxProcesses && c.component_count <= keel::eal_internal::kMaxComponents);
+  Check(keel::eal_internal::UnpackPrimary(c.primary.load()).slot < kMaxProcesses &&
+        c.component_count <= keel::eal_internal::kMaxComponents);
   const absl::Status merged = keel::eal_internal::MergeComponentsLocked(&c);
   Check(c.component_count <= keel::eal_internal::kMaxComponents);
   if (!merged.ok()) return 0;

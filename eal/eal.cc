@@ -126,8 +126,10 @@ absl::Status Init(const Options& options) {
                                           type,
                                           group->dir(),
                                           group->SelfToken(),
-                                          group->primary_pidfd(),
-                                          group->primary_pid()};
+                                          group->PrimaryExitFd(),
+                                          group->primary().pid,
+                                          group->primary().generation,
+                                          group->adopting()};
   absl::Status status;
   size_t ran = 0;
   for (; ran < components.size() && status.ok(); ++ran) {
@@ -135,10 +137,12 @@ absl::Status Init(const Options& options) {
   }
   if (status.ok() && options.claim_lcores) status = eal_internal::StartLcores(options);
   if (!status.ok()) {
+    // An adopter that failed leaves the group as it found it: without a primary.
+    const bool ends_group = type == ProcessType::kPrimary && !group->adopting();
     for (size_t i = ran; i-- > 0;) {
-      if (components[i].cleanup != nullptr) components[i].cleanup(type);
+      if (components[i].cleanup != nullptr) components[i].cleanup(type, ends_group);
     }
-    group->Leave().IgnoreError();
+    group->Leave(ends_group).IgnoreError();
     if (eal_internal::IsReexecWithoutAslr(status)) return ReexecWithoutAslr(status);
     return status;
   }
@@ -179,7 +183,7 @@ absl::Status Cleanup() {
   g_state->telemetry.reset();
   const ProcessType type = g_state->group->type();
   for (auto it = g_state->components.rbegin(); it != g_state->components.rend(); ++it) {
-    if (it->cleanup != nullptr) it->cleanup(type);
+    if (it->cleanup != nullptr) it->cleanup(type, type == ProcessType::kPrimary);
   }
   const absl::Status left = g_state->group->Leave();
   delete g_state;
@@ -205,9 +209,15 @@ std::string TelemetrySocketPath() {
   return g_state == nullptr || g_state->telemetry == nullptr ? "" : g_state->telemetry->path();
 }
 
-int PrimaryExitFd() { return g_state == nullptr ? -1 : g_state->group->primary_pidfd(); }
+int PrimaryExitFd() { return g_state == nullptr ? -1 : g_state->group->PrimaryExitFd(); }
 
 bool PrimaryAlive() { return g_state != nullptr && g_state->group->PrimaryAlive(); }
+
+bool Adopted() { return g_state->group->adopting(); }
+
+uint32_t PrimaryGeneration() {
+  return g_state == nullptr ? 0 : g_state->group->primary().generation;
+}
 
 }  // namespace keel::eal
 

@@ -80,10 +80,23 @@ std::string RuntimeDirectoryFor(absl::string_view file_prefix);
 std::string TelemetrySocketPath();
 
 // In a secondary: a pidfd for the primary, readable (poll/epoll) once the primary has
-// exited, SIGKILL included. -1 in the primary. Owned by the EAL; do not close it.
+// exited, SIGKILL included. -1 in the primary. After a primary adopted the group, a new
+// call gives that primary's (the previous fd stays readable). Owned by the EAL; do not
+// close it.
 int PrimaryExitFd();
-// False once the primary has exited. Always true in the primary. Never blocks.
+// Whether the group has a primary that finished init: false once the primary has
+// exited, true again once a primary adopted the group (--adopt) and finished its init.
+// Always true in the primary. Never blocks.
 bool PrimaryAlive();
+// How many primaries the group has had: 1 for the one that created it, one more for
+// each that adopted it (modulo 2^24). It changes when an adopting primary registers,
+// before PrimaryAlive() turns true. Lock-free. 0 before Init.
+uint32_t PrimaryGeneration();
+// True in a primary that adopted its group (--adopt, or --proc-type=auto finding a group
+// whose primary died) rather than creating it: the group's objects exist already, so
+// the program looks them up (ring::Lookup, mempool::Lookup, ...) where a new primary
+// would create them. Requires Initialized().
+bool Adopted();
 
 struct ProcessInfo {
   pid_t pid = 0;
@@ -110,6 +123,7 @@ struct GroupInfo {
   std::string prefix;
   std::string runtime_dir;
   pid_t primary_pid = 0;
+  uint32_t primary_generation = 0;     // PrimaryGeneration()
   std::vector<ProcessInfo> processes;  // live processes; dead ones are reaped first
   std::vector<ComponentVersion> components;
   std::vector<LcoreOwner> lcores;  // owned lcores, by lcore id

@@ -170,6 +170,11 @@ absl::Status ValidateProcess(const Options& options) {
       return BadValue("--proc-type", absl::StrCat(static_cast<int>(options.proc_type)),
                       "must be primary, secondary or auto");
   }
+  if (options.adopt && options.proc_type == ProcessType::kSecondary) {
+    return absl::InvalidArgumentError(
+        "--adopt makes a primary take over a group whose primary died; it cannot go with "
+        "--proc-type secondary");
+  }
   if (absl::Status s = ValidateFilePrefix(options.file_prefix); !s.ok()) return s;
   // InfiniteDuration() is above kMaxAttachTimeout: refused too.
   if (options.attach_timeout <= absl::ZeroDuration() ||
@@ -537,7 +542,7 @@ absl::StatusOr<std::vector<uint64_t>> ParseSocketList(absl::string_view flag,
 
 enum class Flag {
   kCoreList, kCoreMask, kLcores, kMainLcore,          // lcores
-  kProcType, kFilePrefix, kAttachTimeout,             // the process and its group
+  kProcType, kAdopt, kFilePrefix, kAttachTimeout,     // the process and its group
   kMemory, kSocketMem, kSocketLimit, kHugeDir, kNoHuge, kPrefault, kBaseVirtaddr,   // memory
   kChannels,
   kLogLevel, kLogTimestamp,                           // logging
@@ -558,6 +563,7 @@ constexpr FlagSpec kFlags[] = {
     {"--lcores", Flag::kLcores, true},
     {"--main-lcore", Flag::kMainLcore, true},
     {"--proc-type", Flag::kProcType, true},
+    {"--adopt", Flag::kAdopt, false},
     {"--file-prefix", Flag::kFilePrefix, true},
     {"--attach-timeout", Flag::kAttachTimeout, true},
     {"-m", Flag::kMemory, true},
@@ -680,7 +686,7 @@ absl::Status ParseLcoreFlag(const Arg& arg, Options* opts, CommandLine* cl) {
   return absl::OkStatus();
 }
 
-// --proc-type, --file-prefix, --attach-timeout.
+// --proc-type, --adopt, --file-prefix, --attach-timeout.
 absl::Status ParseProcessFlag(const Arg& arg, Options* opts) {
   const absl::string_view v = arg.value;
   const absl::string_view trimmed = absl::StripAsciiWhitespace(v);
@@ -695,6 +701,9 @@ absl::Status ParseProcessFlag(const Arg& arg, Options* opts) {
       } else {
         return BadValue("--proc-type", v, "must be primary, secondary or auto");
       }
+      return absl::OkStatus();
+    case Flag::kAdopt:
+      opts->adopt = true;
       return absl::OkStatus();
     case Flag::kFilePrefix:
       // Checked as given (no trimming): the validation reports it.
@@ -844,6 +853,7 @@ absl::Status ParseFlag(const Arg& arg, Options* opts, CommandLine* cl) {
     case Flag::kMainLcore:
       return ParseLcoreFlag(arg, opts, cl);
     case Flag::kProcType:
+    case Flag::kAdopt:
     case Flag::kFilePrefix:
     case Flag::kAttachTimeout:
       return ParseProcessFlag(arg, opts);
@@ -1002,7 +1012,10 @@ std::string Usage(absl::string_view program) {
       "                          (at most one of -l, -c, --lcores; lcore ids 0..%d;\n"
       "                          default: this thread's CPU affinity)\n"
       "  --main-lcore N          the lcore that runs main(); default the lowest\n"
-      "  --proc-type TYPE        primary (default), secondary, or auto\n"
+      "  --proc-type TYPE        primary (default), secondary, or auto (auto also\n"
+      "                          adopts a group whose primary died)\n"
+      "  --adopt                 as a primary, take over the group of a primary that\n"
+      "                          died while its secondaries run (else start a new one)\n"
       "  --file-prefix NAME      names the process group (default \"keel\");\n"
       "                          [A-Za-z0-9_.-], 1..%d characters, not \".\" or \"..\"\n"
       "  --attach-timeout SEC    how long a secondary waits for the primary\n"

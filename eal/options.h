@@ -69,6 +69,10 @@ struct Options {
   std::map<unsigned, CpuSet> lcores;
   unsigned main_lcore = 0;                          // --main-lcore; one of `lcores`
   ProcessType proc_type = ProcessType::kPrimary;   // --proc-type
+  // --adopt: a primary (or kAuto) whose prefix has a group whose primary died while
+  // processes of it still run takes that group over instead of refusing; kAuto does so
+  // unasked. Not with kSecondary.
+  bool adopt = false;
   // --file-prefix: one directory name under the runtime base, [A-Za-z0-9_.-], 1 to
   // kMaxFilePrefixLength characters, not "." or "..".
   std::string file_prefix = "keel";

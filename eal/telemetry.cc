@@ -60,6 +60,8 @@ absl::StatusOr<Json> Group(absl::string_view) {
       .Set("prefix", group->prefix)
       .Set("runtime_dir", group->runtime_dir)
       .Set("primary_pid", static_cast<int64_t>(group->primary_pid))
+      .Set("primary_generation", static_cast<int64_t>(group->primary_generation))
+      .Set("primary_alive", PrimaryAlive())
       .Set("process_type", ProcessTypeName(GetProcessType()))
       .Set("components", std::move(components));
 }

@@ -16,11 +16,18 @@
 //     doorbell closed, its mailbox kept for the next process of that slot.
 //   - A secondary learns of the primary's death from the EAL's pidfd of the primary (or
 //     the connection's end) on its interrupt thread, and delivers kPrimaryExited to its
-//     own subscribers.
+//     own subscribers. Publishing and first subscriptions then fail with Unavailable.
+//   - A primary that adopts the group (eal --adopt) finds the relay table, frees every
+//     entry (the dead primary's peers are not its own) and listens on RUNDIR/intr again.
+//     A secondary's interrupt thread, while the group has no primary, checks the EAL's
+//     primary generation every kAdoptionPoll; once a new primary is ready it delivers
+//     what is left in its mailbox, connects again (Hello: the new primary resets the
+//     mailbox), sets its subscription bits again and delivers kPrimaryAdopted.
 #include "interrupts/interrupts.h"
 
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,8 +67,11 @@ using namespace keel::interrupts_internal;  // NOLINT: the component's own layou
 
 constexpr char kComponent[] = "interrupts";
 constexpr char kTypesLock[] = "interrupt relay's type table lock";
-// Local type id of kPrimaryExited (not in the shared table).
+// Local type ids of kPrimaryExited and kPrimaryAdopted (not in the shared table).
 constexpr uint32_t kPrimaryExitedId = kMaxTypes;
+constexpr uint32_t kPrimaryAdoptedId = kMaxTypes + 1;
+// How often a secondary whose primary died looks for one that adopted the group.
+constexpr absl::Duration kAdoptionPoll = absl::Milliseconds(1);
 // Records one doorbell callback handles before it yields to the loop's other descriptors;
 // messages one relay connection's callback handles likewise.
 constexpr int kDrainBatch = 256;
@@ -200,10 +210,20 @@ struct State {
   // Stored once (release) after the connection is registered; read by publishers
   // (acquire): a publisher that sees it sees the connection's mailbox set up.
   std::atomic<int> relay_fd{-1};
-  // Set once, by the interrupt thread (PrimaryGone's exchange); read anywhere (a flag:
-  // seq_cst, it orders nothing else).
+  // Set by the interrupt thread (PrimaryGone's exchange), cleared when a primary adopted
+  // the group (Adopted, under connect_mu); read anywhere (a flag: seq_cst, it orders
+  // nothing else).
   std::atomic<bool> primary_gone{false};
-  pid_t primary_pid = 0;
+  std::atomic<pid_t> primary_pid{0};  // for messages
+  // Secondary, the interrupt thread's once Init returned: the primary's pidfd it watches
+  // (-1: none), the generation of the primary it last saw, and the timerfd that looks
+  // for an adopting primary (-1: not armed).
+  int primary_exit_fd = -1;
+  uint32_t primary_generation = 0;
+  int adoption_timer_fd = -1;
+  // Relay connections to dead primaries, shut down but open: a publisher may still hold
+  // the number (freed at cleanup).
+  std::vector<int> retired_relay_fds ABSL_GUARDED_BY(connect_mu);
 
   // Primary: the producer.
   int listen_fd = -1;
@@ -238,6 +258,7 @@ uint32_t TypeCount(const RelayTable& t) {
 // `type` < TypeCount() or kPrimaryExitedId (the callers check).
 absl::string_view TypeName(const State& s, uint32_t type) {
   if (type == kPrimaryExitedId) return kPrimaryExited;
+  if (type == kPrimaryAdoptedId) return kPrimaryAdopted;
   return NameOf(s.table->types[type].name);
 }
 
@@ -257,10 +278,9 @@ void DeliverLocal(State& s, uint32_t type, const Event& event, SubscriptionId on
       auto next =
           std::upper_bound(s.subs.begin(), s.subs.end(), last,
                            [](SubscriptionId id, const Subscription& x) { return id < x.id; });
-      while (next != s.subs.end() &&
-             (next->type != type || (only != 0 && next->id != only) ||
-              (type != kPrimaryExitedId && event.sequence < next->from_sequence) ||
-              (type == kPrimaryExitedId && next->told))) {
+      while (next != s.subs.end() && (next->type != type || (only != 0 && next->id != only) ||
+                                      (type < kMaxTypes && event.sequence < next->from_sequence) ||
+                                      (type == kPrimaryExitedId && next->told))) {
         ++next;
       }
       if (next == s.subs.end()) return;
@@ -331,22 +351,35 @@ void OnDoorbell(int fd, uint32_t, void* arg) {
   }
 }
 
-// kPrimaryExited to this process's watchers (`only` one, when not 0).
-void DeliverPrimaryExited(State& s, SubscriptionId only) {
-  const int32_t pid = s.primary_pid;
+// kPrimaryExited or kPrimaryAdopted (`type`) to this process's watchers (`only` one, when
+// not 0); the payload is the primary's pid.
+void DeliverPrimaryEvent(State& s, uint32_t type, SubscriptionId only) {
+  const int32_t pid = s.primary_pid.load();
   Event event;
-  event.type = kPrimaryExited;
-  event.source_pid = s.primary_pid;
+  event.type = TypeName(s, type);
+  event.source_pid = pid;
   event.timestamp_ns = static_cast<int64_t>(MonotonicNs());
   event.payload = absl::MakeConstSpan(reinterpret_cast<const unsigned char*>(&pid), sizeof(pid));
-  DeliverLocal(s, kPrimaryExitedId, event, only);
+  DeliverLocal(s, type, event, only);
 }
 
+void WatchForAdoption(State& s);
+void OnPrimaryExit(int fd, uint32_t, void* arg);
+
+// The interrupt thread's (every caller is a loop callback).
 void PrimaryGone(State& s, const char* how) {
   if (s.primary_gone.exchange(true)) return;
-  KEEL_LOG(Warning, kComponent, "the primary (pid %d) exited (%s): events are no longer relayed",
-           s.primary_pid, how);
-  DeliverPrimaryExited(s, 0);
+  if (s.primary_exit_fd >= 0) {
+    // Learnt from the connection: the pidfd is not watched any more (the EAL owns it).
+    s.loop->Unregister(s.primary_exit_fd, &OnPrimaryExit, &s).IgnoreError();
+    s.primary_exit_fd = -1;
+  }
+  KEEL_LOG(Warning, kComponent,
+           "the primary (pid %d) exited (%s): events are no longer relayed until a primary "
+           "adopts the group",
+           s.primary_pid.load(), how);
+  DeliverPrimaryEvent(s, kPrimaryExitedId, 0);
+  WatchForAdoption(s);
 }
 
 // A watcher that subscribed after the primary's death hears of it too, from the
@@ -359,7 +392,7 @@ void OnLateWatcher(int fd, uint32_t, void* arg) {
   auto* w = static_cast<LateWatcher*>(arg);
   w->state->loop->Unregister(fd, &OnLateWatcher, arg).IgnoreError();
   ::close(fd);
-  DeliverPrimaryExited(*w->state, w->id);
+  DeliverPrimaryEvent(*w->state, kPrimaryExitedId, w->id);
   delete w;
 }
 void TellLateWatcher(State& s, SubscriptionId id) {
@@ -379,7 +412,19 @@ void TellLateWatcher(State& s, SubscriptionId id) {
 void OnPrimaryExit(int fd, uint32_t, void* arg) {
   State& s = *static_cast<State*>(arg);
   s.loop->Unregister(fd, &OnPrimaryExit, arg).IgnoreError();  // one-shot; the EAL owns fd
+  if (fd != s.primary_exit_fd) return;                        // an earlier primary's
+  s.primary_exit_fd = -1;
   PrimaryGone(s, "its pidfd");
+}
+
+// Watches the EAL's pidfd of the current primary (none in another PID namespace).
+absl::Status WatchPrimary(State& s) {
+  const int fd = eal::PrimaryExitFd();
+  if (fd < 0) return absl::OkStatus();
+  s.primary_exit_fd = fd;  // before: the callback may run at once
+  absl::Status r = s.loop->Register(fd, &OnPrimaryExit, &s);
+  if (!r.ok()) s.primary_exit_fd = -1;
+  return r;
 }
 
 // A secondary's connection to the relay: the primary sends nothing after Welcome, so
@@ -396,7 +441,7 @@ void OnRelayConnection(int fd, uint32_t events, void* arg) {
 // --- The type table ---------------------------------------------------------------------
 
 absl::Status CheckTypeName(absl::string_view name) {
-  if (name == kPrimaryExited) {
+  if (name == kPrimaryExited || name == kPrimaryAdopted) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "event type \"%s\" is delivered by keel itself; it cannot be registered or published",
         name));
@@ -714,8 +759,9 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
   if (s.mailbox != nullptr) return absl::OkStatus();
   if (s.type == ProcessType::kSecondary && s.primary_gone.load()) {
     return absl::UnavailableError(absl::StrFormat(
-        "interrupts: the primary (pid %d) of group \"%s\" exited: the relay is gone", s.primary_pid,
-        s.prefix));
+        "interrupts: the primary (pid %d) of group \"%s\" exited: the relay is gone until a "
+        "primary adopts the group",
+        s.primary_pid.load(), s.prefix));
   }
   const int doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (doorbell < 0) return absl::InternalError(absl::StrCat("eventfd: ", ErrnoText(errno)));
@@ -818,6 +864,111 @@ absl::StatusOr<int> RelayConnection(State& s) {
   return s.relay_fd.load(std::memory_order_relaxed);
 }
 
+// --- Adoption (secondary's interrupt thread) -------------------------------------------------
+
+// Undoes EnsureMailbox's connection to a dead primary: the next EnsureMailbox connects
+// to the new one.
+void DropRelayLocked(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu) {
+  if (s.doorbell_fd >= 0) {
+    s.loop->Unregister(s.doorbell_fd, &OnDoorbell, &s).IgnoreError();
+    ::close(s.doorbell_fd);
+    s.doorbell_fd = -1;
+  }
+  s.mailbox = nullptr;
+  // Relaxed: stored under connect_mu, which we hold; publishers that loaded the old
+  // number find it shut down (Unavailable) and come here for the new one.
+  const int fd = s.relay_fd.exchange(-1, std::memory_order_relaxed);
+  if (fd >= 0) {
+    s.loop->Unregister(fd, &OnRelayConnection, &s).IgnoreError();
+    ::shutdown(fd, SHUT_RDWR);
+    s.retired_relay_fds.push_back(fd);
+  }
+}
+
+// A primary adopted the group and finished init (the interrupt thread).
+void Adopted(State& s) {
+  s.primary_generation = eal::PrimaryGeneration();
+  if (s.table != nullptr) {
+    // Relaxed: written by the adopter before its MarkReady, which PrimaryAlive's acquire
+    // (our caller's) saw.
+    s.primary_pid.store(__atomic_load_n(&s.table->primary_pid, __ATOMIC_RELAXED));
+  } else if (absl::StatusOr<eal::GroupInfo> group = eal::DescribeGroup(); group.ok()) {
+    s.primary_pid.store(group->primary_pid);
+  }
+  // What the dead primary queued and we have not consumed yet is delivered first: the
+  // new primary resets the mailbox when we connect.
+  if (s.mailbox != nullptr) {
+    while (Available(s.mailbox, s.head) != 0) OnDoorbell(s.doorbell_fd, 0, &s);
+  }
+  absl::Status connected;
+  {
+    absl::MutexLock lock(&s.connect_mu);
+    const bool was_connected = s.mailbox != nullptr;
+    DropRelayLocked(s);
+    s.primary_gone.store(false);
+    // Connected before, or no pidfd to learn of the next death from: connect now.
+    if (s.table != nullptr && (was_connected || eal::PrimaryExitFd() < 0)) {
+      connected = EnsureMailbox(s);
+    }
+  }
+  uint64_t bits = 0;
+  {
+    absl::MutexLock lock(&s.subs_mu);
+    for (Subscription& sub : s.subs) {
+      if (sub.type < kMaxTypes) bits |= uint64_t{1} << sub.type;
+      sub.from_sequence = 0;  // the new mailbox counts from 0
+      sub.told = false;       // the next primary's death is news again
+    }
+  }
+  if (connected.ok() && s.mailbox != nullptr) {
+    // Relaxed: as in Subscribe.
+    s.table->subscribers[s.self_slot].subscriptions.fetch_or(bits, std::memory_order_relaxed);
+  }
+  if (absl::Status w = WatchPrimary(s); !w.ok()) {
+    KEEL_LOG(Error, kComponent, "cannot watch the new primary's pidfd: %s", w.message());
+  }
+  if (!connected.ok()) {
+    KEEL_LOG(Error, kComponent,
+             "primary pid %d adopted the group, but this process cannot join its relay (%s): "
+             "its subscriptions get no events until the next primary",
+             s.primary_pid.load(), connected.message());
+  } else {
+    KEEL_LOG(Notice, kComponent, "primary pid %d adopted the group: events are relayed again",
+             s.primary_pid.load());
+  }
+  DeliverPrimaryEvent(s, kPrimaryAdoptedId, 0);
+}
+
+void OnAdoptionTimer(int fd, uint32_t, void* arg) {
+  State& s = *static_cast<State*>(arg);
+  uint64_t expirations;
+  while (::read(fd, &expirations, sizeof(expirations)) < 0 && errno == EINTR) {
+  }
+  if (eal::PrimaryGeneration() == s.primary_generation || !eal::PrimaryAlive()) return;
+  s.loop->Unregister(fd, &OnAdoptionTimer, &s).IgnoreError();
+  ::close(fd);
+  s.adoption_timer_fd = -1;
+  Adopted(s);
+}
+
+void WatchForAdoption(State& s) {
+  if (s.adoption_timer_fd >= 0) return;
+  const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  itimerspec every = {};
+  every.it_interval = absl::ToTimespec(kAdoptionPoll);
+  every.it_value = every.it_interval;
+  if (fd < 0 || ::timerfd_settime(fd, 0, &every, nullptr) != 0 ||
+      !s.loop->Register(fd, &OnAdoptionTimer, &s).ok()) {
+    KEEL_LOG(Error, kComponent,
+             "cannot watch for a primary adopting the group (%s): this process will not "
+             "rejoin a relay",
+             ErrnoText(errno));
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  s.adoption_timer_fd = fd;
+}
+
 // --- Relayed descriptors ------------------------------------------------------------------
 
 void OnRelayed(int fd, uint32_t events, void* arg) {
@@ -847,6 +998,40 @@ void OnRelayed(int fd, uint32_t events, void* arg) {
 
 // --- EAL hooks ---------------------------------------------------------------------------
 
+// The group's relay table, as a secondary or an adopting primary finds it: null when the
+// group has none (NotFound from the memzone registry), checked otherwise.
+absl::StatusOr<RelayTable*> FindTable(const State& s) {
+  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kRelayMemzone);
+  if (!zone.ok() && absl::IsNotFound(zone.status())) return nullptr;
+  if (!zone.ok()) return zone.status();
+  const auto* t = static_cast<const RelayTable*>(zone->addr);
+  if (zone->size < sizeof(RelayTable) || t->magic != kRelayMagic) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("interrupts: memzone \"%s\" of group \"%s\" is not a relay table",
+                        kRelayMemzone, s.prefix));
+  }
+  if (t->layout_version != kLayoutVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "component \"interrupts\": group \"%s\" uses shared-layout version %u, this process "
+        "has layout version %u (interrupts %s)",
+        s.prefix, t->layout_version, kLayoutVersion, ToString(kVersion)));
+  }
+  return static_cast<RelayTable*>(zone->addr);
+}
+
+// The relay's socket, listened on by the primary's interrupt thread.
+absl::Status Listen(State& s) {
+  // A stale socket of a dead primary of this prefix (the EAL allowed this primary in).
+  ::unlink(absl::StrCat(s.runtime_dir, "/", kSocketFile).c_str());
+  absl::StatusOr<int> listen_fd = ListenSeqpacket(s.runtime_dir, kSocketFile);
+  if (!listen_fd.ok()) {
+    return absl::Status(listen_fd.status().code(), absl::StrCat("interrupts: the relay's socket: ",
+                                                                listen_fd.status().message()));
+  }
+  s.listen_fd = *listen_fd;
+  return s.loop->Register(s.listen_fd, &OnListen, &s);
+}
+
 absl::Status InitPrimary(State& s) {
   absl::StatusOr<memory::Memzone> zone =
       memory::ReserveMemzone(kRelayMemzone, sizeof(RelayTable), memory::kSocketAny, 64);
@@ -862,43 +1047,42 @@ absl::Status InitPrimary(State& s) {
   // Last: secondaries read the table after the EAL's ready flag, which publishes it.
   t->magic = kRelayMagic;
   s.table = t;
-  // A stale socket of a dead primary of this prefix (the EAL allowed this primary in).
-  ::unlink(absl::StrCat(s.runtime_dir, "/", kSocketFile).c_str());
-  absl::StatusOr<int> listen_fd = ListenSeqpacket(s.runtime_dir, kSocketFile);
-  if (!listen_fd.ok()) {
-    return absl::Status(listen_fd.status().code(), absl::StrCat("interrupts: the relay's socket: ",
-                                                                listen_fd.status().message()));
-  }
-  s.listen_fd = *listen_fd;
-  return s.loop->Register(s.listen_fd, &OnListen, &s);
+  return Listen(s);
 }
 
-absl::Status InitSecondary(State& s, int primary_exit_fd) {
-  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kRelayMemzone);
-  if (!zone.ok() && absl::IsNotFound(zone.status())) {
+// A primary adopting a live group: the table (types, counters) stays; the dead primary's
+// subscribers are not this one's peers until they connect again (Adopted), so their
+// entries are freed. A push the dead primary left half done is in a mailbox that the
+// subscriber's Hello resets. The types lock is robust; a dead holder left at worst a
+// name past the count.
+absl::Status InitAdopting(State& s) {
+  absl::StatusOr<RelayTable*> found = FindTable(s);
+  if (!found.ok()) return found.status();
+  if (*found == nullptr) return InitPrimary(s);  // the dead primary had no relay
+  RelayTable* t = *found;
+  for (SubscriberEntry& e : t->subscribers) {
+    // Release: as ReclaimPeer's.
+    e.state.store(kEntryFree, std::memory_order_release);
+  }
+  // Relaxed: secondaries read it after our MarkReady (Adopted).
+  __atomic_store_n(&t->primary_pid, ::getpid(), __ATOMIC_RELAXED);
+  s.table = t;
+  return Listen(s);
+}
+
+absl::Status InitSecondary(State& s) {
+  absl::StatusOr<RelayTable*> found = FindTable(s);
+  if (!found.ok()) return found.status();
+  s.table = *found;
+  if (s.table == nullptr) {
     KEEL_LOG(Info, kComponent,
              "group \"%s\" has no interrupt relay (its primary is built without //interrupts): "
              "this process has its interrupt thread, and no relay",
              s.prefix);
-  } else if (!zone.ok()) {
-    return zone.status();
-  } else {
-    const auto* t = static_cast<const RelayTable*>(zone->addr);
-    if (zone->size < sizeof(RelayTable) || t->magic != kRelayMagic) {
-      return absl::FailedPreconditionError(
-          absl::StrFormat("interrupts: memzone \"%s\" of group \"%s\" is not a relay table",
-                          kRelayMemzone, s.prefix));
-    }
-    if (t->layout_version != kLayoutVersion) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "component \"interrupts\": group \"%s\" uses shared-layout version %u, this process "
-          "has layout version %u (interrupts %s)",
-          s.prefix, t->layout_version, kLayoutVersion, ToString(kVersion)));
-    }
-    s.table = static_cast<RelayTable*>(zone->addr);
   }
-  if (primary_exit_fd >= 0) {
-    return s.loop->Register(primary_exit_fd, &OnPrimaryExit, &s);
+  if (s.primary_exit_fd >= 0) {
+    const int fd = s.primary_exit_fd;  // the callback may clear it at once
+    return s.loop->Register(fd, &OnPrimaryExit, &s);
   }
   // No pidfd (the primary runs in another PID namespace): the relay's connection is how
   // this process learns of the primary's death, so connect now.
@@ -911,7 +1095,7 @@ absl::Status InitSecondary(State& s, int primary_exit_fd) {
   return EnsureMailbox(s);
 }
 
-void CleanupInterrupts(ProcessType type);
+void CleanupInterrupts(ProcessType type, bool ends_group);
 
 absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   auto state = std::make_unique<State>();
@@ -923,6 +1107,8 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   s.self_token = context.token;
   s.self_slot = eal_internal::TokenSlot(s.self_token);
   s.primary_pid = context.primary_pid;
+  s.primary_generation = context.primary_generation;
+  if (context.type == ProcessType::kSecondary) s.primary_exit_fd = context.primary_exit_fd;
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Start("keel-intr");
   if (!loop.ok()) {
     return absl::Status(loop.status().code(), absl::StrCat("interrupts: the interrupt thread: ",
@@ -930,14 +1116,14 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   }
   s.loop = *std::move(loop);
   g_state = state.release();
-  const absl::Status status = context.type == ProcessType::kPrimary
-                                  ? InitPrimary(s)
-                                  : InitSecondary(s, context.primary_exit_fd);
-  if (!status.ok()) CleanupInterrupts(context.type);
+  const absl::Status status = context.type == ProcessType::kSecondary ? InitSecondary(s)
+                              : context.adopting                      ? InitAdopting(s)
+                                                                      : InitPrimary(s);
+  if (!status.ok()) CleanupInterrupts(context.type, !context.adopting);
   return status;
 }
 
-void CleanupInterrupts(ProcessType type) {
+void CleanupInterrupts(ProcessType type, bool) {
   State* s = g_state;
   if (s == nullptr) return;
   if (s->loop->InLoopThread()) {
@@ -971,6 +1157,9 @@ void CleanupInterrupts(ProcessType type) {
     // Relaxed: no other thread of the component runs now.
     const int fd = s->relay_fd.load(std::memory_order_relaxed);
     if (fd >= 0) ::close(fd);
+    absl::MutexLock lock(&s->connect_mu);
+    for (int retired : s->retired_relay_fds) ::close(retired);
+    if (s->adoption_timer_fd >= 0) ::close(s->adoption_timer_fd);
   }
   if (s->doorbell_fd >= 0 && type == ProcessType::kSecondary) ::close(s->doorbell_fd);
   delete s;
@@ -1024,9 +1213,9 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
     return absl::InvalidArgumentError(
         absl::StrFormat("event type \"%s\": the callback is null", Printable(type)));
   }
-  uint32_t id = kPrimaryExitedId;
+  uint32_t id = type == kPrimaryAdopted ? kPrimaryAdoptedId : kPrimaryExitedId;
   uint64_t from_sequence = 0;
-  if (type != kPrimaryExited) {
+  if (type != kPrimaryExited && type != kPrimaryAdopted) {
     if (s.table == nullptr) return NoRelay(s);
     absl::StatusOr<uint32_t> found = TypeId(s, type);
     if (!found.ok()) return found.status();
@@ -1044,7 +1233,7 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
     s.subs.push_back(Subscription{sub, id, callback, arg, from_sequence, false});
   }
   if (id == kPrimaryExitedId && s.primary_gone.load()) TellLateWatcher(s, sub);
-  if (id != kPrimaryExitedId) {
+  if (id < kMaxTypes) {
     // After the callback is in place: the first event that sees the bit finds it.
     // Relaxed: the RMW is seen by the producer's next Deliver; see Deliver.
     s.table->subscribers[s.self_slot].subscriptions.fetch_or(uint64_t{1} << id,
@@ -1067,7 +1256,7 @@ absl::Status Unsubscribe(SubscriptionId id) {
   s.subs.erase(it);
   const bool last = std::none_of(s.subs.begin(), s.subs.end(),
                                  [type](const Subscription& x) { return x.type == type; });
-  if (last && type != kPrimaryExitedId) {
+  if (last && type < kMaxTypes) {
     // Relaxed: as in Subscribe; events already queued for the type find no callback.
     s.table->subscribers[s.self_slot].subscriptions.fetch_and(~(uint64_t{1} << type),
                                                               std::memory_order_relaxed);
@@ -1115,7 +1304,7 @@ absl::Status Publish(EventType type, const void* payload, size_t size, pid_t to)
   }
   return absl::UnavailableError(absl::StrFormat(
       "event type \"%s\": the relay's connection to the primary (pid %d) failed: %s",
-      TypeName(s, type.id), s.primary_pid, ErrnoText(errno)));
+      TypeName(s, type.id), s.primary_pid.load(), ErrnoText(errno)));
 }
 
 absl::Status Publish(absl::string_view type, const void* payload, size_t size, pid_t to) {
@@ -1177,7 +1366,7 @@ absl::StatusOr<RelayInfo> DescribeRelay() {
   if (s.table == nullptr) return NoRelay(s);
   const RelayTable& t = *s.table;
   RelayInfo info;
-  info.primary_pid = t.primary_pid;
+  info.primary_pid = __atomic_load_n(&t.primary_pid, __ATOMIC_RELAXED);
   // Relaxed: a counter.
   info.undelivered = t.undelivered.load(std::memory_order_relaxed);
   const uint32_t count = TypeCount(t);

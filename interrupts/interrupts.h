@@ -63,6 +63,12 @@ inline constexpr pid_t kBroadcast = 0;
 // closing when no pidfd could be had). Payload: the primary's pid, an int32. Publishing
 // it is refused.
 inline constexpr char kPrimaryExited[] = "keel.primary_exited";
+// Delivered in a secondary, from its own interrupt thread, when a primary that adopted
+// the group (eal --adopt) has finished its init and this process has joined its relay
+// again: its subscriptions get events again. Until then Publish, and a Subscribe that
+// must connect, fail with Unavailable. Payload: the new primary's pid, an int32.
+// Publishing it is refused.
+inline constexpr char kPrimaryAdopted[] = "keel.primary_adopted";
 
 struct Event {
   absl::string_view type;

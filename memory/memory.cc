@@ -39,9 +39,9 @@
 #include "base/units.h"
 #include "eal/eal.h"
 #include "eal/internal/components.h"
+#include "memory/hugepages.h"
 #include "memory/internal/header.h"
 #include "memory/internal/layout.h"
-#include "memory/hugepages.h"
 #include "memory/internal/state.h"
 
 namespace keel::memory_internal {
@@ -554,17 +554,22 @@ absl::StatusOr<State*> AttachSecondary(const eal_internal::InitContext& context)
 }
 
 absl::Status InitMemory(const eal_internal::InitContext& context) {
-  absl::StatusOr<State*> state =
-      context.type == ProcessType::kPrimary ? CreatePrimary(context) : AttachSecondary(context);
+  // An adopting primary maps the group's memory as a secondary does, at the same
+  // address; the heaps' and the registry's locks are robust, so whatever the dead
+  // primary left mid-update is repaired by the next process that takes them. It then
+  // owns the files: it removes them when it ends the group.
+  const bool create = context.type == ProcessType::kPrimary && !context.adopting;
+  absl::StatusOr<State*> state = create ? CreatePrimary(context) : AttachSecondary(context);
   if (!state.ok()) return state.status();
   g_state = *state;
   g_state->runtime_dir = context.runtime_dir;
+  g_state->primary = context.type == ProcessType::kPrimary;
   return absl::OkStatus();
 }
 
-void CleanupMemory(ProcessType type) {
+void CleanupMemory(ProcessType, bool ends_group) {
   if (g_state == nullptr) return;
-  if (g_state->primary) UnlinkFiles(g_state->config, g_state->runtime_dir);
+  if (g_state->primary && ends_group) UnlinkFiles(g_state->config, g_state->runtime_dir);
   Unmap(g_state);
   delete g_state;
   g_state = nullptr;
@@ -621,8 +626,7 @@ absl::Status ValidateHeader(const MemoryHeader& h, const std::string& path,
   return absl::OkStatus();
 }
 
-absl::StatusOr<MemoryHeader> ReadHeader(int fd, const std::string& path,
-                                        absl::string_view prefix) {
+absl::StatusOr<MemoryHeader> ReadHeader(int fd, const std::string& path, absl::string_view prefix) {
   MemoryHeader header;
   struct stat st;
   const ssize_t n = ::pread(fd, &header, sizeof(header), 0);

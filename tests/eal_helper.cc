@@ -6,9 +6,9 @@
 // Commands:
 //   once           print READY and the group, leave
 //   hold           print READY, then serve stdin lines: "describe", "alive" (PRIMARY-ALIVE
-//                  0|1), "hold-config-lock MS" (HOLDING, then HELD after MS), "fork-exit" (fork a child that keeps the process's files and
-//                  waits to be killed, print FORKED child=PID, then _exit(0) without
-//                  Cleanup), "quit" (or EOF)
+//                  0|1 generation=N), "hold-config-lock MS" (HOLDING, then HELD after MS),
+//                  "fork-exit" (fork a child that keeps the process's files and waits to be killed,
+//                  print FORKED child=PID, then _exit(0) without Cleanup), "quit" (or EOF)
 //   watch-primary  print READY, wait (up to 30 s) for the primary to exit, print
 //                  PRIMARY-EXITED alive=0|1
 //   lcores         run a function on every lcore; each prints whether it runs pinned
@@ -43,8 +43,8 @@ void PrintGroup() {
   }
   for (const keel::eal::ProcessInfo& p : info->processes) {
     std::printf("PROC pid=%d type=%s lcores=%s%s\n", p.pid,
-                std::string(ProcessTypeName(p.type)).c_str(),
-                absl::StrJoin(p.lcores, ",").c_str(), p.is_self ? " self" : "");
+                std::string(ProcessTypeName(p.type)).c_str(), absl::StrJoin(p.lcores, ",").c_str(),
+                p.is_self ? " self" : "");
   }
   for (const keel::eal::ComponentVersion& c : info->components) {
     std::printf("COMPONENT %s layout=%u\n", c.name.c_str(), c.layout_version);
@@ -66,8 +66,7 @@ int RunLcores() {
     std::printf("RAN lcore=%u pinned=%d\n", lcore, pinned ? 1 : 0);
     return static_cast<int>(lcore) + 100;
   };
-  if (absl::Status s = keel::eal::LaunchOnAllWorkers(work, keel::eal::CallMain::kCall);
-      !s.ok()) {
+  if (absl::Status s = keel::eal::LaunchOnAllWorkers(work, keel::eal::CallMain::kCall); !s.ok()) {
     std::printf("LAUNCH-FAILED: %s\n", s.ToString().c_str());
     return 1;
   }
@@ -108,8 +107,12 @@ int main(int argc, char** argv) {
     std::printf("INIT-FAILED: %s\n", app_args.status().ToString().c_str());
     return 2;
   }
-  std::printf("READY pid=%d type=%s\n", getpid(),
-              std::string(ProcessTypeName(keel::eal::GetProcessType())).c_str());
+  std::printf(
+      "READY pid=%d type=%s%s\n", getpid(),
+      std::string(ProcessTypeName(keel::eal::GetProcessType())).c_str(),
+      keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary && keel::eal::Adopted()
+          ? " adopted"
+          : "");
 
   int rc = 0;
   if (command == "once") {
@@ -125,7 +128,10 @@ int main(int argc, char** argv) {
                                                           [] { std::printf("HOLDING\n"); });
         std::printf("%s\n", s.ok() ? "HELD" : s.ToString().c_str());
       }
-      if (line == "alive") std::printf("PRIMARY-ALIVE %d\n", keel::eal::PrimaryAlive() ? 1 : 0);
+      if (line == "alive") {
+        std::printf("PRIMARY-ALIVE %d generation=%u\n", keel::eal::PrimaryAlive() ? 1 : 0,
+                    keel::eal::PrimaryGeneration());
+      }
       if (line == "fork-exit") {
         const pid_t child = fork();
         if (child == 0) {
@@ -139,8 +145,7 @@ int main(int argc, char** argv) {
   } else if (command == "watch-primary") {
     struct pollfd pfd = {keel::eal::PrimaryExitFd(), POLLIN, 0};
     const int ready = poll(&pfd, 1, 30000);
-    std::printf("PRIMARY-EXITED ready=%d alive=%d\n", ready,
-                keel::eal::PrimaryAlive() ? 1 : 0);
+    std::printf("PRIMARY-EXITED ready=%d alive=%d\n", ready, keel::eal::PrimaryAlive() ? 1 : 0);
   } else if (command == "lcores") {
     rc = RunLcores();
   } else {

@@ -1,16 +1,15 @@
 // The EAL process model with real processes: every test starts eal_helper processes
 // in a group of its own (a unique --file-prefix) and checks what each saw.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -65,10 +64,10 @@ TEST_F(EalMultiProcessTest, PrimaryAndSecondarySeeEachOther) {
   std::string out;
   ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "7@1"}, {"once"}, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("type=secondary"));
-  EXPECT_THAT(out, HasSubstr(absl::StrFormat("PROC pid=%d type=primary lcores=0\n",
-                                             primary->pid())));
+  EXPECT_THAT(out,
+              HasSubstr(absl::StrFormat("PROC pid=%d type=primary lcores=0\n", primary->pid())));
   EXPECT_THAT(out, HasSubstr("type=secondary lcores=7 self"));
-  EXPECT_THAT(out, HasSubstr("COMPONENT eal layout=3"));
+  EXPECT_THAT(out, HasSubstr("COMPONENT eal layout=4"));
 
   // The primary now sees only itself: the secondary unregistered on Cleanup.
   primary->Send("describe\n");
@@ -93,8 +92,8 @@ TEST_F(EalMultiProcessTest, SecondPrimaryIsRefused) {
   std::unique_ptr<Subprocess> primary = StartPrimary();
   std::string out;
   EXPECT_EQ(Run({"--proc-type=primary", "-l", "1"}, {"once"}, &out), 2) << out;
-  EXPECT_THAT(out, HasSubstr(absl::StrFormat(
-                       "a primary process (pid %d) is already running", primary->pid())));
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("a primary process (pid %d) is already running",
+                                             primary->pid())));
   Quit(primary.get());
 }
 
@@ -111,11 +110,10 @@ TEST_F(EalMultiProcessTest, SecondaryWithoutPrimaryFailsFast) {
 TEST_F(EalMultiProcessTest, SecondaryWithAnotherLayoutVersionIsRefused) {
   std::unique_ptr<Subprocess> primary = StartPrimary();
   std::string out;
-  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once", "--layout", "eal=999"}, &out),
-            2);
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once", "--layout", "eal=999"}, &out), 2);
   EXPECT_THAT(out, HasSubstr("FAILED_PRECONDITION"));
   EXPECT_THAT(out, HasSubstr("component \"eal\""));
-  EXPECT_THAT(out, HasSubstr("uses shared-layout version 3, this process has layout version 999"));
+  EXPECT_THAT(out, HasSubstr("uses shared-layout version 4, this process has layout version 999"));
   Quit(primary.get());
 }
 
@@ -167,9 +165,9 @@ TEST_F(EalMultiProcessTest, NewPrimaryCleansStaleStateOfADeadOne) {
 
   std::string out;
   EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1"}, {"once"}, &out), 2) << out;
-  EXPECT_THAT(out, HasSubstr(absl::StrFormat(
-                       "no primary process is running (the last one, pid %d, has exited)",
-                       dead->pid())));
+  EXPECT_THAT(
+      out, HasSubstr(absl::StrFormat(
+               "no primary process is running (the last one, pid %d, has exited)", dead->pid())));
 
   std::unique_ptr<Subprocess> next = StartPrimary();
   EXPECT_THAT(next->Output(), HasSubstr(absl::StrFormat(
@@ -189,10 +187,141 @@ TEST_F(EalMultiProcessTest, NewPrimaryWaitsForSecondariesOfTheDeadOne) {
   std::string out;
   EXPECT_EQ(Run({"-l", "0"}, {"once"}, &out), 2) << out;
   EXPECT_THAT(out, HasSubstr(absl::StrFormat("processes %d (", orphan->pid())));
-  EXPECT_THAT(out, HasSubstr("stop them before starting a new primary"));
+  EXPECT_THAT(out,
+              HasSubstr("start this primary with --adopt (or --proc-type=auto) to take them over"));
 
   Quit(orphan.get());
   ASSERT_EQ(Run({"-l", "0"}, {"once"}, &out), 0) << out;
+}
+
+// The primary SIGKILLed while a secondary runs; a new primary adopts the group.
+TEST_F(EalMultiProcessTest, AdoptingPrimaryTakesOverALiveGroup) {
+  std::unique_ptr<Subprocess> dead = StartPrimary();
+  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+  secondary->Send("alive\n");
+  ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 0 generation=1", kStartTimeout))
+      << secondary->Output();
+
+  std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
+  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
+  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  EXPECT_THAT(adopter->Output(),
+              HasSubstr(absl::StrFormat("adopted the group of dead primary pid %d", dead->pid())));
+  secondary->Send("alive\n");
+  ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 1 generation=2", kStartTimeout))
+      << secondary->Output();
+  secondary->Send("describe\n");
+  ASSERT_TRUE(secondary->WaitForOutput(
+      absl::StrFormat("PROC pid=%d type=primary lcores=0\n", adopter->pid()), kStartTimeout))
+      << secondary->Output();
+  EXPECT_THAT(secondary->Output(), Not(HasSubstr(absl::StrFormat("pid=%d", dead->pid()))));
+  adopter->Send("describe\n");
+  ASSERT_TRUE(adopter->WaitForOutput(
+      absl::StrFormat("PROC pid=%d type=secondary lcores=1\n", secondary->pid()), kStartTimeout))
+      << adopter->Output();
+
+  // The lcore of the dead primary was reclaimed for the adopter, and a new secondary
+  // attaches to the adopted group.
+  std::string out;
+  ASSERT_EQ(Run({"--proc-type=secondary", "--lcores", "2@0"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat("PROC pid=%d type=primary", adopter->pid())));
+
+  Quit(secondary.get());
+  Quit(adopter.get());
+  // The adopter owned the group: its clean exit removed the runtime directory.
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+TEST_F(EalMultiProcessTest, AutoAdoptsAGroupWhosePrimaryDied) {
+  std::unique_ptr<Subprocess> dead = StartPrimary();
+  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+  std::unique_ptr<Subprocess> adopter = Start({"--proc-type=auto", "-l", "0"}, {"hold"});
+  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
+  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  Quit(secondary.get());
+  Quit(adopter.get());
+}
+
+TEST_F(EalMultiProcessTest, AdoptionOfAnotherLayoutVersionIsRefusedAndLeavesTheGroupAlone) {
+  std::unique_ptr<Subprocess> dead = StartPrimary();
+  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+
+  std::string out;
+  EXPECT_EQ(Run({"-l", "0", "--adopt"}, {"once", "--layout", "eal=999"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("component \"eal\": group"));
+  EXPECT_THAT(out, HasSubstr("uses shared-layout version 4, this process has layout version 999"));
+  // Nothing was touched: the secondary lives on, and a compatible primary adopts.
+  secondary->Send("alive\n");
+  ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 0 generation=1", kStartTimeout))
+      << secondary->Output();
+  std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
+  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
+  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  Quit(secondary.get());
+  Quit(adopter.get());
+}
+
+TEST_F(EalMultiProcessTest, AnAdopterKilledBeforeItIsPublishedLeavesTheGroupAdoptable) {
+  std::unique_ptr<Subprocess> dead = StartPrimary();
+  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+
+  SpawnOptions kill;
+  kill.env = {"KEEL_KILL_POINT=eal.adopt.before_publish"};
+  std::unique_ptr<Subprocess> killed = Start({"-l", "0", "--adopt"}, {"hold"}, kill);
+  killed->Wait();
+  EXPECT_THAT(killed->Output(), Not(HasSubstr("READY")));
+
+  std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
+  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
+  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  secondary->Send("alive\n");
+  ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 1 generation=2", kStartTimeout))
+      << secondary->Output();
+  adopter->Send("describe\n");
+  ASSERT_TRUE(adopter->WaitForOutput("END", kStartTimeout)) << adopter->Output();
+  // The killed adopter's slot was reaped: two processes, the adopter and the secondary.
+  EXPECT_THAT(adopter->Output(), Not(HasSubstr(absl::StrFormat("pid=%d", killed->pid()))));
+  Quit(secondary.get());
+  Quit(adopter.get());
+}
+
+// Adoption racing the exit of the last secondaries: the new primary either adopts a
+// group that empties under it or starts a new one; either way it ends up alone in a
+// consistent group and leaves nothing behind.
+TEST_F(EalMultiProcessTest, AdoptionRacingTheSecondariesExit) {
+  for (int round = 0; round < 5; ++round) {
+    std::unique_ptr<Subprocess> dead = StartPrimary();
+    std::vector<std::unique_ptr<Subprocess>> secondaries;
+    for (int i = 1; i <= 3; ++i) {
+      secondaries.push_back(
+          Start({"--proc-type=secondary", "--lcores", absl::StrCat(i, "@1")}, {"hold"}));
+      ASSERT_TRUE(secondaries.back()->WaitForOutput("READY", kStartTimeout))
+          << secondaries.back()->Output();
+    }
+    dead->Kill(SIGKILL);
+    dead->Wait();
+    std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
+    for (auto& s : secondaries) s->Send("quit\n");
+    ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
+    for (auto& s : secondaries) EXPECT_EQ(s->Wait(), 0) << s->Output();
+    adopter->Send("describe\n");
+    ASSERT_TRUE(adopter->WaitForOutput("END", kStartTimeout)) << adopter->Output();
+    EXPECT_THAT(adopter->Output(), Not(HasSubstr("type=secondary")));
+    Quit(adopter.get());
+    EXPECT_FALSE(std::filesystem::exists(dir_)) << "round " << round;
+  }
 }
 
 TEST_F(EalMultiProcessTest, PrefixesAreIndependent) {
@@ -209,8 +338,7 @@ TEST_F(EalMultiProcessTest, PrefixesAreIndependent) {
   EXPECT_EQ(secondary_b->Wait(), 0) << secondary_b->Output();
   EXPECT_THAT(secondary_b->Output(),
               HasSubstr(absl::StrFormat("PROC pid=%d type=primary", primary_b->pid())));
-  EXPECT_THAT(secondary_b->Output(),
-              Not(HasSubstr(absl::StrFormat("pid=%d", primary_a->pid()))));
+  EXPECT_THAT(secondary_b->Output(), Not(HasSubstr(absl::StrFormat("pid=%d", primary_a->pid()))));
   Quit(primary_b.get());
   Quit(primary_a.get());
 }
@@ -267,11 +395,10 @@ TEST_F(EalMultiProcessTest, SecondaryWaitsForThePrimaryToFinishInit) {
   EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "0.2"}, {"once"}, &out),
             2);
   EXPECT_THAT(out, HasSubstr("DEADLINE_EXCEEDED"));
-  EXPECT_THAT(out, HasSubstr(absl::StrFormat("waiting for primary pid %d to finish init",
-                                             primary->pid())));
+  EXPECT_THAT(
+      out, HasSubstr(absl::StrFormat("waiting for primary pid %d to finish init", primary->pid())));
 
-  ASSERT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "30"}, {"once"}, &out),
-            0)
+  ASSERT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "30"}, {"once"}, &out), 0)
       << out;
   EXPECT_THAT(out, HasSubstr("type=secondary"));
   Quit(primary.get());
@@ -292,9 +419,9 @@ TEST_F(EalMultiProcessTest, PrimaryDyingDuringInitIsReported) {
       << secondary->Output();
   primary->Kill(SIGKILL);
   EXPECT_EQ(secondary->Wait(absl::Seconds(30)), 2) << secondary->Output();
-  EXPECT_THAT(secondary->Output(),
-              HasSubstr(absl::StrFormat("the primary process (pid %d) died during init",
-                                        primary->pid())));
+  EXPECT_THAT(
+      secondary->Output(),
+      HasSubstr(absl::StrFormat("the primary process (pid %d) died during init", primary->pid())));
 }
 
 TEST_F(EalMultiProcessTest, WorkerLcoresRunPinnedAndReturnResults) {
@@ -309,7 +436,7 @@ TEST_F(EalMultiProcessTest, WorkerLcoresRunPinnedAndReturnResults) {
 TEST_F(EalMultiProcessTest, VersionFlagListsComponents) {
   std::string out;
   ASSERT_EQ(Run({"-v", "-l", "0"}, {"once"}, &out), 0) << out;
-  EXPECT_THAT(out, HasSubstr("eal 0.1.0 (layout 3)"));
+  EXPECT_THAT(out, HasSubstr("eal 0.1.0 (layout 4)"));
 }
 
 TEST_F(EalMultiProcessTest, HelpPrintsUsageAndJoinsNothing) {
@@ -332,9 +459,9 @@ TEST_F(EalMultiProcessTest, SecondaryInItsOwnPidNamespaceAttachesAndStaysAlive) 
   if (::geteuid() != 0) GTEST_SKIP() << "unshare --pid needs root";
   if (!std::filesystem::exists("/usr/bin/unshare")) GTEST_SKIP() << "no /usr/bin/unshare";
   std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
-  std::unique_ptr<Subprocess> contained = Subprocess::Start(
-      {"/usr/bin/unshare", "--pid", "--fork", helper_, "--file-prefix", prefix_,
-       "--proc-type=secondary", "--lcores", "9@1", "--", "hold"});
+  std::unique_ptr<Subprocess> contained =
+      Subprocess::Start({"/usr/bin/unshare", "--pid", "--fork", helper_, "--file-prefix", prefix_,
+                         "--proc-type=secondary", "--lcores", "9@1", "--", "hold"});
   ASSERT_TRUE(contained->WaitForOutput("READY", kStartTimeout)) << contained->Output();
   contained->Send("alive\n");
   ASSERT_TRUE(contained->WaitForOutput("PRIMARY-ALIVE 1", kStartTimeout)) << contained->Output();
@@ -368,8 +495,7 @@ TEST_F(EalMultiProcessTest, APrimarysForkedChildKeepsTheGroupAlive) {
   ASSERT_GT(child, 0);
 
   std::string out;
-  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "2"}, {"once"}, &out),
-            0)
+  EXPECT_EQ(Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "2"}, {"once"}, &out), 0)
       << out;
   EXPECT_THAT(out, HasSubstr("type=secondary"));
   // And a second primary is refused while the child lives.
@@ -392,7 +518,8 @@ TEST_F(EalMultiProcessTest, APrimarysForkedChildKeepsTheGroupAlive) {
 // locker recovers it, reaps the dead process and goes on.
 TEST_F(EalMultiProcessTest, ConfigLockIsRecoveredAfterItsHolderIsKilled) {
   std::unique_ptr<Subprocess> primary = StartPrimary({"-l", "0"});
-  std::unique_ptr<Subprocess> holder = Start({"--proc-type=secondary", "--lcores", "5@1"}, {"hold"});
+  std::unique_ptr<Subprocess> holder =
+      Start({"--proc-type=secondary", "--lcores", "5@1"}, {"hold"});
   ASSERT_TRUE(holder->WaitForOutput("READY", kStartTimeout)) << holder->Output();
   holder->Send("hold-config-lock 600000\n");
   ASSERT_TRUE(holder->WaitForOutput("HOLDING", kStartTimeout)) << holder->Output();
@@ -444,8 +571,8 @@ class CorruptConfigTest : public EalMultiProcessTest {
     damage(&damaged);
     WriteInPlace(path, damaged);
     std::string out;
-    const int rc = Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "0.3"},
-                       {"once"}, &out);
+    const int rc =
+        Run({"--proc-type=secondary", "-l", "1", "--attach-timeout", "0.3"}, {"once"}, &out);
     WriteInPlace(path, original);
     EXPECT_TRUE(rc == 0 || rc == 2) << "exit " << rc << ": " << out;
     EXPECT_TRUE(testing::IsPrintable(out)) << out;

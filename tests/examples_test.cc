@@ -49,7 +49,7 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
   EXPECT_EQ(text->Wait(), 0) << text->Output();
   EXPECT_THAT(text->Output(), HasSubstr(absl::StrFormat("primary pid %d", primary->pid())));
   EXPECT_THAT(text->Output(), HasSubstr("(this procinfo)"));
-  EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      3"));
+  EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      4"));
   EXPECT_THAT(text->Output(), HasSubstr("memory       0.1.0      2"));
   EXPECT_THAT(text->Output(),
               ::testing::ContainsRegex("/dev/hugepages/keel\\." + prefix + "\\.[0-9a-f]{16}\\.seg0"));
@@ -64,7 +64,7 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
                                         primary->pid())));
   EXPECT_THAT(json->Output(),
               HasSubstr("\"components\": [{\"name\": \"eal\", \"version\": \"0.1.0\", "
-                        "\"layout\": 3}, {\"name\": \"memory\""));
+                        "\"layout\": 4}, {\"name\": \"memory\""));
   EXPECT_THAT(json->Output(), HasSubstr("\"memzones\": [{\"name\": \"helloworld\""));
   EXPECT_THAT(json->Output(), HasSubstr("\"page_size\": 2097152, \"socket\": 0"));
 

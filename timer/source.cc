@@ -362,12 +362,6 @@ absl::Status InitPrimary(const eal_internal::InitContext& context) {
   group->record = new (zone->addr) ClockRecord();
   ClockRecord* record = group->record;
 
-  // Issue 15 (not built): a primary adopting a live group whose primary died would
-  // LookupMemzone(kClockMemzone) here instead, keep the record as it is (source, hz, and
-  // the HPET extension word, which the secondaries go on moving), and for the HPET
-  // reopen the device (the dead primary's comparator is held until the last process
-  // that mapped its fd exits), HpetClock::Map it on &record->hpet and serve the new fd
-  // with FdServer::Start. Nothing else here is needed to rebuild this process's state.
   const std::string device = HpetDevice();
   std::string why;
   if (option == TimerSource::kTsc) {
@@ -466,6 +460,81 @@ absl::Status ValidateRecord(const memory::Memzone& zone, absl::string_view prefi
   return absl::OkStatus();
 }
 
+// What a record ValidateRecord accepted says.
+SourceInfo InfoFromRecord(const ClockRecord& record) {
+  SourceInfo info;
+  info.source = record.source == kSharedHpet ? Source::kHpet : Source::kTsc;
+  info.hz = record.hz;
+  info.tsc_invariant = record.tsc_invariant != 0;
+  info.hz_from_cpuid = info.source == Source::kTsc && record.hz_from_cpuid != 0;
+  info.hpet_counter_64_bit = info.source == Source::kHpet && record.hpet_counter_64_bit != 0;
+  info.why = Printable(NameOf(record.why));
+  return info;
+}
+
+// A process that follows the group's source refuses a --timer-source naming another.
+absl::Status CheckSourceOption(const eal_internal::InitContext& context, const SourceInfo& info,
+                               const ClockRecord& record) {
+  const TimerSource option = context.options.timer_source;
+  const TimerSource group_source =
+      info.source == Source::kHpet ? TimerSource::kHpet : TimerSource::kTsc;
+  if (option == TimerSource::kAuto || option == group_source) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "--timer-source %s: group \"%s\" runs on %s, chosen by its primary (pid %d) because "
+      "%s; every process of a group uses the primary's source: give --timer-source %s or "
+      "auto",
+      eal::TimerSourceName(option), context.options.file_prefix, eal::TimerSourceName(group_source),
+      record.primary_pid, info.why, eal::TimerSourceName(group_source)));
+}
+
+// A primary adopting a live group: the record stays as it is (source, hz, and the HPET
+// extension word, which the secondaries go on moving). On the HPET, the device is opened
+// again (the dead primary's comparator is held until the last process that mapped its fd
+// exits), mapped on the record's extension, and its fd served to secondaries that attach
+// from now on.
+absl::Status InitAdopting(const eal_internal::InitContext& context) {
+  const std::string& prefix = context.options.file_prefix;
+  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kClockMemzone);
+  if (!zone.ok() && absl::IsNotFound(zone.status())) {
+    // The dead primary was built without //timer: choose the source as a new one would.
+    return InitPrimary(context);
+  }
+  if (!zone.ok()) return zone.status();
+  if (absl::Status s = ValidateRecord(*zone, prefix); !s.ok()) return s;
+  auto* record = static_cast<ClockRecord*>(zone->addr);
+  const SourceInfo info = InfoFromRecord(*record);
+  if (absl::Status s = CheckSourceOption(context, info, *record); !s.ok()) return s;
+  auto group = std::make_unique<GroupClock>();
+  group->record = record;
+  if (info.source == Source::kHpet) {
+    const std::string device = HpetDevice();
+    // The dead primary's socket; FdServer binds the name again.
+    ::unlink(absl::StrCat(context.runtime_dir, "/", kSocketFile).c_str());
+    if (absl::Status s = OpenHpet(device, context.runtime_dir, group.get()); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "group \"%s\" runs on the HPET, and the adopting primary cannot serve it: %s", prefix,
+          s.message()));
+    }
+    if (group->hpet->hz() != record->hz || group->hpet->period_fs() != record->hpet_period_fs) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "group \"%s\": %s ticks at %d Hz (period %u fs), the group's record says %d Hz "
+          "(period %u fs)",
+          prefix, device, group->hpet->hz(), group->hpet->period_fs(), record->hz,
+          record->hpet_period_fs));
+    }
+  }
+  // Informational (tools, messages); nothing orders on it.
+  record->primary_pid = ::getpid();
+  SetGroupClock(group->hpet.get(), info);
+  KEEL_LOG(Info, kComponent, "timer source: %s, the group's, kept by the adopting primary%s",
+           Describe(info),
+           group->server != nullptr
+               ? absl::StrCat("; serving the HPET's fd to secondaries on ", group->server->path())
+               : "");
+  g_group = group.release();
+  return absl::OkStatus();
+}
+
 absl::Status InitSecondary(const eal_internal::InitContext& context) {
   const std::string& prefix = context.options.file_prefix;
   absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kClockMemzone);
@@ -486,26 +555,8 @@ absl::Status InitSecondary(const eal_internal::InitContext& context) {
   }
   if (absl::Status s = ValidateRecord(*zone, prefix); !s.ok()) return s;
   auto* record = static_cast<ClockRecord*>(zone->addr);
-
-  SourceInfo info;
-  info.source = record->source == kSharedHpet ? Source::kHpet : Source::kTsc;
-  info.hz = record->hz;
-  info.tsc_invariant = record->tsc_invariant != 0;
-  info.hz_from_cpuid = info.source == Source::kTsc && record->hz_from_cpuid != 0;
-  info.hpet_counter_64_bit = info.source == Source::kHpet && record->hpet_counter_64_bit != 0;
-  info.why = Printable(NameOf(record->why));
-
-  const TimerSource option = context.options.timer_source;
-  const TimerSource group_source =
-      info.source == Source::kHpet ? TimerSource::kHpet : TimerSource::kTsc;
-  if (option != TimerSource::kAuto && option != group_source) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "--timer-source %s: group \"%s\" runs on %s, chosen by its primary (pid %d) because "
-        "%s; every process of a group uses the primary's source: give --timer-source %s or "
-        "auto",
-        eal::TimerSourceName(option), prefix, eal::TimerSourceName(group_source),
-        record->primary_pid, info.why, eal::TimerSourceName(group_source)));
-  }
+  const SourceInfo info = InfoFromRecord(*record);
+  if (absl::Status s = CheckSourceOption(context, info, *record); !s.ok()) return s;
 
   auto group = std::make_unique<GroupClock>();
   group->record = record;
@@ -544,12 +595,13 @@ absl::Status InitSecondary(const eal_internal::InitContext& context) {
 }
 
 absl::Status InitTimer(const eal_internal::InitContext& context) {
-  return context.type == ProcessType::kPrimary ? InitPrimary(context) : InitSecondary(context);
+  if (context.type == ProcessType::kSecondary) return InitSecondary(context);
+  return context.adopting ? InitAdopting(context) : InitPrimary(context);
 }
 
 // Also runs when this component's own init failed (which left nothing) or a later one's.
 // After it, Cycles() is this process's TSC again.
-void CleanupTimer(ProcessType type) {
+void CleanupTimer(ProcessType, bool) {
   GroupClock* group = std::exchange(g_group, nullptr);
   if (group == nullptr) return;
   group->server.reset();  // stops the thread and removes RUNDIR/hpet

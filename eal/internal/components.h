@@ -31,17 +31,25 @@ struct InitContext {
   eal::ProcessType type;  // kPrimary or kSecondary
   std::string runtime_dir;
   // What eal:: functions give only once Init returns:
-  uint32_t token;       // this process's token (identity.h's SelfToken())
-  int primary_exit_fd;  // eal::PrimaryExitFd(): -1 in the primary
-  pid_t primary_pid;    // the group's primary (this process in the primary)
+  uint32_t token;               // this process's token (identity.h's SelfToken())
+  int primary_exit_fd;          // eal::PrimaryExitFd(): -1 in the primary
+  pid_t primary_pid;            // the group's primary (this process in the primary)
+  uint32_t primary_generation;  // eal::PrimaryGeneration()
+  // A primary taking over a live group whose primary died (--adopt): the group's
+  // shared state exists and secondaries use it; the hook finds its objects (as a
+  // secondary does) and takes over the dead primary's duties instead of creating them.
+  bool adopting;
 };
 
 // Process-local hooks (function pointers never go to shared memory).
 // init: runs inside eal::Init after the process joined its group and before a primary
 //   publishes init-complete, in ascending init_order. An error fails Init.
 // cleanup: runs inside eal::Cleanup (and when a later init hook fails), in reverse.
+//   ends_group: this primary ends the group (it removes what it owns, files included);
+//   false in a secondary and in an adopting primary whose init failed (the group goes
+//   on without a primary: leave its shared state as it is).
 using InitHook = absl::Status (*)(const InitContext& context);
-using CleanupHook = void (*)(eal::ProcessType type);
+using CleanupHook = void (*)(eal::ProcessType type, bool ends_group);
 
 struct ComponentInfo {
   const char* name;  // a string literal, at most 31 characters

@@ -46,11 +46,10 @@ struct Header {
   uint64_t magic;
   uint32_t layout_version;
   uint32_t init_state;
-  int32_t primary_pid;
-  uint32_t primary_slot;
+  uint64_t primary;  // PackPrimary()
 };
 static_assert(offsetof(SharedConfig, init_state) == offsetof(Header, init_state));
-static_assert(offsetof(SharedConfig, primary_slot) == offsetof(Header, primary_slot));
+static_assert(offsetof(SharedConfig, primary) == offsetof(Header, primary));
 
 std::string Path(const std::string& dir, absl::string_view file) {
   return absl::StrCat(dir, "/", file);
@@ -68,6 +67,24 @@ std::string ProgramName() {
   std::string name;
   std::getline(in, name);
   return name;
+}
+
+absl::Status EalLayoutMismatch(absl::string_view prefix, uint32_t group_version) {
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "component \"eal\": group \"%s\" uses shared-layout version %u, this process has "
+      "layout version %u (eal %s); build every process of a group with compatible keel "
+      "versions",
+      prefix, group_version, LocalLayoutVersion("eal"), ToString(eal::kVersion)));
+}
+
+// The config's fingerprint is this build's, or FailedPrecondition naming both.
+absl::Status CheckFingerprint(const SharedConfig& c, absl::string_view prefix) {
+  const std::string fingerprint = BuildFingerprint();
+  if (fingerprint == NameOf(c.fingerprint)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrFormat("file prefix \"%s\": build fingerprint differs: the group's is \"%s\", "
+                      "this process's is \"%s\"",
+                      prefix, Printable(NameOf(c.fingerprint)), fingerprint));
 }
 
 absl::string_view TypeName(uint32_t type) {
@@ -93,8 +110,9 @@ std::string LcoreList(const ProcessSlot& slot) {
 uint64_t HeaderChecksum(const SharedConfig& c) {
   unsigned char bytes[offsetof(SharedConfig, lock)];
   std::memcpy(bytes, &c, sizeof(bytes));
-  std::memset(bytes + offsetof(SharedConfig, init_state), 0, sizeof(uint32_t));
-  std::memset(bytes + offsetof(SharedConfig, checksum), 0, sizeof(uint64_t));
+  // init_state, the primary's identity and the checksum itself.
+  constexpr size_t kMutable = offsetof(SharedConfig, init_state);
+  std::memset(bytes + kMutable, 0, offsetof(SharedConfig, checksum) + sizeof(uint64_t) - kMutable);
   return Fnv1a64(bytes, sizeof(bytes));
 }
 
@@ -108,10 +126,10 @@ struct ConfigFile {
   ~ConfigFile() {
     if (fd >= 0) ::close(fd);
   }
+  PrimaryIdentity primary() const { return UnpackPrimary(header.primary); }
   // True when the process in the primary's slot still holds its liveness lock.
   bool PrimaryAlive() const {
-    return header.primary_slot < kMaxProcesses &&
-           LockHeld(fd, SlotLockByte(header.primary_slot), 1);
+    return primary().slot < kMaxProcesses && LockHeld(fd, SlotLockByte(primary().slot), 1);
   }
 };
 
@@ -214,11 +232,13 @@ absl::Status ValidateConfig(const SharedConfig& c, const std::string& path,
         "wrote it); stop the group's processes and start it again",
         path));
   }
-  if (c.primary_slot >= kMaxProcesses || c.component_count > kMaxComponents ||
+  // Relaxed: bounds only; the reader loads the word again where it uses it.
+  const uint32_t primary_slot = UnpackPrimary(c.primary.load(std::memory_order_relaxed)).slot;
+  if (primary_slot >= kMaxProcesses || c.component_count > kMaxComponents ||
       NameOf(c.prefix) != prefix) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: the config is inconsistent (primary slot %u, %u components, prefix \"%s\")", path,
-        c.primary_slot, c.component_count, Printable(NameOf(c.prefix))));
+        primary_slot, c.component_count, Printable(NameOf(c.prefix))));
   }
   return absl::OkStatus();
 }
@@ -244,8 +264,7 @@ absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view pr
       return absl::FailedPreconditionError(absl::StrFormat(
           "file prefix \"%s\": a primary process%s is already running; attach to it with "
           "--proc-type=secondary (or auto), or use another --file-prefix",
-          prefix,
-          config != nullptr ? absl::StrFormat(" (pid %d)", config->header.primary_pid) : ""));
+          prefix, config != nullptr ? absl::StrFormat(" (pid %d)", config->primary().pid) : ""));
     }
     // A primary shutting down unlinks the lock file while holding it; if we locked that
     // unlinked inode, try again on the new file.
@@ -261,12 +280,21 @@ absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view pr
       absl::StrFormat("file prefix \"%s\": the lock file %s keeps being replaced", prefix, path));
 }
 
-// With the primary lock held: removes what a dead primary left, unless processes of
-// that group still run — any process holding a slot lock of the old config, whatever
-// PID namespace it is in.
-absl::Status CleanStaleState(const std::string& dir, absl::string_view prefix) {
+// What a dead primary left in RUNDIR (read with the primary lock held).
+struct OldGroup {
+  bool exists = false;  // RUNDIR/config is there
+  pid_t primary_pid = 0;
+  // Its processes that still run — any process holding a slot lock of the old config,
+  // whatever PID namespace it is in: "pid (name)".
+  std::vector<std::string> alive;
+};
+
+OldGroup InspectOldGroup(const std::string& dir) {
+  OldGroup group;
   if (std::unique_ptr<ConfigFile> old = OpenConfigFile(dir, O_RDONLY); old != nullptr) {
-    std::vector<std::string> alive;
+    group.exists = true;
+    group.primary_pid = old->primary().pid;
+    std::vector<std::string>& alive = group.alive;
     for (int s = 0; s < kMaxProcesses; ++s) {
       if (!LockHeld(old->fd, SlotLockByte(s), 1)) continue;
       ProcessSlot slot;
@@ -277,16 +305,8 @@ absl::Status CleanStaleState(const std::string& dir, absl::string_view prefix) {
         alive.push_back(absl::StrFormat("in slot %d", s));
       }
     }
-    if (!alive.empty()) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "file prefix \"%s\": the previous primary (pid %d) is gone but processes %s of its "
-          "group still run; stop them before starting a new primary",
-          prefix, old->header.primary_pid, absl::StrJoin(alive, ", ")));
-    }
-    KEEL_LOG(Notice, "eal", "file prefix \"%s\": removing the stale state of primary pid %d",
-             prefix, old->header.primary_pid);
   }
-  return RemoveFilesExcept(dir, kLockFile);
+  return group;
 }
 
 }  // namespace
@@ -335,14 +355,31 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     }
   }
   group->type_ = type;
-  const absl::Status joined = type == ProcessType::kPrimary ? group->CreateAsPrimary(options)
-                                                            : group->AttachAsSecondary(options);
+  absl::Status joined;
+  if (type == ProcessType::kSecondary) {
+    joined = group->AttachAsSecondary(options);
+  } else if (const OldGroup old = InspectOldGroup(group->dir_); !old.alive.empty()) {
+    if (!options.adopt && options.proc_type != ProcessType::kAuto) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "file prefix \"%s\": the previous primary (pid %d) is gone but processes %s of its "
+          "group still run; start this primary with --adopt (or --proc-type=auto) to take "
+          "them over, or stop them first",
+          group->prefix_, old.primary_pid, absl::StrJoin(old.alive, ", ")));
+    }
+    joined = group->AdoptAsPrimary(options, old.primary_pid);
+  } else {
+    if (old.exists) {
+      KEEL_LOG(Notice, "eal", "file prefix \"%s\": removing the stale state of primary pid %d",
+               group->prefix_, old.primary_pid);
+    }
+    joined = group->CreateAsPrimary(options);
+  }
   if (!joined.ok()) return joined;
   return group;
 }
 
 absl::Status Group::CreateAsPrimary(const eal::Options& options) {
-  if (absl::Status s = CleanStaleState(dir_, prefix_); !s.ok()) return s;
+  if (absl::Status s = RemoveFilesExcept(dir_, kLockFile); !s.ok()) return s;
   const std::string tmp = Path(dir_, "config.tmp");
   config_fd_ = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (config_fd_ < 0) return ErrnoStatus(errno, "cannot create", tmp);
@@ -354,21 +391,58 @@ absl::Status Group::CreateAsPrimary(const eal::Options& options) {
   config_ = c;
   c->magic = kConfigMagic;
   c->layout_version = LocalLayoutVersion("eal");
-  c->primary_pid = ::getpid();
-  c->primary_slot = 0;  // the first slot of a fresh table; Register checks it
-  c->primary_pid_namespace = PidNamespaceId();
+  // P1 (layout.h): the file is not published yet. Slot 0: the first of a fresh table;
+  // Register checks it.
+  c->primary.store(PackPrimary({::getpid(), 0, 1}), std::memory_order_relaxed);
+  c->primary_pid_namespace.store(PidNamespaceId(), std::memory_order_relaxed);
   absl::SNPrintF(c->fingerprint, sizeof(c->fingerprint), "%s", BuildFingerprint());
   absl::SNPrintF(c->prefix, sizeof(c->prefix), "%s", prefix_);
   c->checksum = HeaderChecksum(*c);
   if (absl::Status s = InitRobustMutex(&c->lock, kConfigLockName); !s.ok()) return s;
   if (absl::Status s = Register(kSharedPrimary, options); !s.ok()) return s;
-  if (slot_ != static_cast<int>(c->primary_slot)) {
+  if (slot_ != 0) {
     return absl::InternalError(absl::StrFormat("the primary registered in slot %d", slot_));
   }
   // Publish the complete file under its real name; secondaries never see a partial one.
   if (::rename(tmp.c_str(), Path(dir_, kConfigFile).c_str()) != 0) {
     return ErrnoStatus(errno, "cannot publish", Path(dir_, kConfigFile));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Group::AdoptAsPrimary(const eal::Options& options, pid_t dead_primary) {
+  const std::string path = Path(dir_, kConfigFile);
+  const std::unique_ptr<ConfigFile> file = OpenConfigFile(dir_, O_RDWR);
+  if (file == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("file prefix \"%s\": cannot adopt the group of primary pid %d: %s is "
+                        "missing or shorter than a keel shared config",
+                        prefix_, dead_primary, path));
+  }
+  if (file->header.magic != kConfigMagic) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "file prefix \"%s\": cannot adopt: %s is not a keel shared config", prefix_, path));
+  }
+  if (file->header.layout_version != LocalLayoutVersion("eal")) {
+    return EalLayoutMismatch(prefix_, file->header.layout_version);
+  }
+  // Mapped through a second open of the file we read, as a secondary does; that open
+  // holds our liveness lock, the first probes the others'.
+  config_fd_ = ::open(absl::StrFormat("/proc/self/fd/%d", file->fd).c_str(), O_RDWR | O_CLOEXEC);
+  if (config_fd_ < 0) return ErrnoStatus(errno, "cannot open", path);
+  absl::StatusOr<SharedConfig*> mapped = MapConfig(config_fd_, path, /*create=*/false);
+  if (!mapped.ok()) return mapped.status();
+  config_ = *mapped;
+  if (absl::Status s = ValidateConfig(*config_, path, prefix_); !s.ok()) return s;
+  if (absl::Status s = CheckFingerprint(*config_, prefix_); !s.ok()) return s;
+  probe_fd_ = ::open(absl::StrFormat("/proc/self/fd/%d", file->fd).c_str(), O_RDONLY | O_CLOEXEC);
+  if (probe_fd_ < 0) return ErrnoStatus(errno, "cannot open", path);
+  // Register merges the component records (a layout mismatch is refused there, before
+  // this process takes a slot), reaps the dead primary and publishes this one.
+  adopting_ = true;
+  if (absl::Status s = Register(kSharedPrimary, options); !s.ok()) return s;
+  KEEL_LOG(Notice, "eal", "group \"%s\": primary pid %d adopted the group of dead primary pid %d",
+           prefix_, ::getpid(), dead_primary);
   return absl::OkStatus();
 }
 
@@ -401,12 +475,12 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
       if (header != nullptr && header->init_state == kInitializing) {
         return absl::UnavailableError(
             absl::StrFormat("file prefix \"%s\": the primary process (pid %d) died during init",
-                            prefix, header->primary_pid));
+                            prefix, file->primary().pid));
       }
       return absl::UnavailableError(absl::StrFormat(
           "file prefix \"%s\": no primary process is running%s", prefix,
           header != nullptr
-              ? absl::StrFormat(" (the last one, pid %d, has exited)", header->primary_pid)
+              ? absl::StrFormat(" (the last one, pid %d, has exited)", file->primary().pid)
               : ""));
     }
     if (header == nullptr) {
@@ -415,21 +489,17 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "file prefix \"%s\": %s is not a keel shared config", prefix, Path(dir, kConfigFile)));
     } else if (header->layout_version != LocalLayoutVersion("eal")) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "component \"eal\": group \"%s\" uses shared-layout version %u, this process has "
-          "layout version %u (eal %s); build every process of a group with compatible keel "
-          "versions",
-          prefix, header->layout_version, LocalLayoutVersion("eal"), ToString(eal::kVersion)));
+      return EalLayoutMismatch(prefix, header->layout_version);
     } else if (!file->PrimaryAlive()) {
       waiting_for =
           absl::StrFormat("the new primary to replace the shared config of exited primary pid %d",
-                          header->primary_pid);
+                          file->primary().pid);
     } else if (header->init_state == kShutDown) {
       return absl::UnavailableError(
           absl::StrFormat("file prefix \"%s\": the primary process (pid %d) is shutting down",
-                          prefix, header->primary_pid));
+                          prefix, file->primary().pid));
     } else if (header->init_state != kReady) {
-      waiting_for = absl::StrFormat("primary pid %d to finish init", header->primary_pid);
+      waiting_for = absl::StrFormat("primary pid %d to finish init", file->primary().pid);
     } else {
       // Map the very file whose header we read (a second open of it, which will hold
       // our liveness lock): a replacement since cannot slip in.
@@ -464,33 +534,42 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
 
 absl::Status Group::AttachAsSecondary(const eal::Options& options) {
   if (absl::Status s = WaitForReadyConfig(options); !s.ok()) return s;
-  SharedConfig* c = config_;
-  const std::string fingerprint = BuildFingerprint();
-  if (fingerprint != NameOf(c->fingerprint)) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "file prefix \"%s\": build fingerprint differs: the group's is \"%s\", this "
-        "process's is \"%s\"",
-        prefix_, Printable(NameOf(c->fingerprint)), fingerprint));
-  }
+  if (absl::Status s = CheckFingerprint(*config_, prefix_); !s.ok()) return s;
   if (absl::Status s = Register(kSharedSecondary, options); !s.ok()) return s;
-  const off_t primary_byte = SlotLockByte(c->primary_slot);
-  if (c->primary_pid_namespace != 0 && c->primary_pid_namespace == PidNamespaceId()) {
-    absl::StatusOr<int> pidfd = OpenPidfd(c->primary_pid);
-    if (pidfd.ok()) primary_pidfd_ = *pidfd;
-  } else {
+  const PrimaryIdentity primary = this->primary();
+  absl::MutexLock lock(&pidfd_mu_);
+  if (!OpenPrimaryPidfdLocked(primary)) {
+    Leave().IgnoreError();
+    return absl::UnavailableError(absl::StrFormat(
+        "file prefix \"%s\": the primary process (pid %d) exited while this process attached",
+        prefix_, primary.pid));
+  }
+  return absl::OkStatus();
+}
+
+bool Group::OpenPrimaryPidfdLocked(const PrimaryIdentity& primary) {
+  // Relaxed: written before `primary`, which the caller loaded with acquire.
+  const uint64_t ns = config_->primary_pid_namespace.load(std::memory_order_relaxed);
+  int pidfd = -1;
+  if (ns != 0 && ns == PidNamespaceId()) {
+    absl::StatusOr<int> opened = OpenPidfd(primary.pid);
+    if (opened.ok()) pidfd = *opened;
+  } else if (pidfd_generation_ == 0) {
     KEEL_LOG(Info, "eal",
              "group \"%s\": the primary runs in another PID namespace; its exit is seen by "
              "its lock, without a pidfd",
              prefix_);
   }
   // After the pidfd: the primary still holding its lock means its pid was not reused.
-  if (!LockHeld(probe_fd_, primary_byte, 1)) {
-    Leave().IgnoreError();
-    return absl::UnavailableError(absl::StrFormat(
-        "file prefix \"%s\": the primary process (pid %d) exited while this process attached",
-        prefix_, c->primary_pid));
+  if (!LockHeld(probe_fd_, SlotLockByte(primary.slot), 1)) {
+    if (pidfd >= 0) ::close(pidfd);
+    return false;
   }
-  return absl::OkStatus();
+  // The previous one stays open: a caller may still poll it (it is readable for good).
+  if (primary_pidfd_ >= 0) retired_pidfds_.push_back(primary_pidfd_);
+  primary_pidfd_ = pidfd;
+  pidfd_generation_ = primary.generation;
+  return true;
 }
 
 absl::Status Group::Register(uint32_t type, const eal::Options& options) {
@@ -500,6 +579,14 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   if (!lock.ok()) return lock.status();
   if (absl::Status s = MergeComponentsLocked(c); !s.ok()) return s;
   ReapLocked(c, probe_fd_);
+  const PrimaryIdentity previous = UnpackPrimary(c->primary.load(std::memory_order_relaxed));
+  if (adopting_ && LockHeld(probe_fd_, SlotLockByte(previous.slot), 1)) {
+    // Cannot happen while we hold the primary lock, unless the old primary left
+    // RUNDIR/lock and lives on (its file replaced by hand).
+    return absl::FailedPreconditionError(
+        absl::StrFormat("group \"%s\": its primary (pid %d) still holds its slot; not adopting",
+                        prefix, previous.pid));
+  }
   if (options.claim_lcores) {
     for (const auto& [lcore, cpus] : options.lcores) {
       // ValidateOptions refused these already; the shared arrays are never indexed
@@ -557,6 +644,16 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
     }
   }
   slot_ = free_slot;
+  if (adopting_) {
+    // P1 (layout.h). Secondaries that attach from here wait for our MarkReady; a kill
+    // from here leaves a group whose primary (us) is dead, adoptable again.
+    c->init_state.store(kInitializing, std::memory_order_relaxed);
+    c->primary_pid_namespace.store(PidNamespaceId(), std::memory_order_relaxed);
+    KillPointForTest("eal.adopt.before_publish");
+    c->primary.store(PackPrimary({::getpid(), static_cast<uint32_t>(free_slot),
+                                  (previous.generation + 1) & kGenerationMask}),
+                     std::memory_order_release);
+  }
   return absl::OkStatus();
 }
 
@@ -565,6 +662,7 @@ Group::~Group() {
   for (int fd : {primary_pidfd_, probe_fd_, config_fd_, lock_fd_}) {
     if (fd >= 0) ::close(fd);
   }
+  for (int fd : retired_pidfds_) ::close(fd);
 }
 
 void Group::MarkReady() {
@@ -591,7 +689,18 @@ T Peek(const T& field) {
 
 }  // namespace
 
-pid_t Group::primary_pid() const { return Peek(config_->primary_pid); }
+PrimaryIdentity Group::primary() const {
+  // Acquire: pairs with P1's release (layout.h): primary_pid_namespace is the new one's.
+  return UnpackPrimary(config_->primary.load(std::memory_order_acquire));
+}
+
+int Group::PrimaryExitFd() {
+  if (type_ == ProcessType::kPrimary) return -1;
+  absl::MutexLock lock(&pidfd_mu_);
+  const PrimaryIdentity p = primary();
+  if (p.generation != pidfd_generation_ && PrimaryAlive()) OpenPrimaryPidfdLocked(p);
+  return primary_pidfd_;
+}
 
 uint32_t Group::SelfToken() const {
   return MakeToken(static_cast<uint32_t>(slot_), Peek(config_->processes[slot_].incarnation));
@@ -614,10 +723,12 @@ uint32_t Group::LcoreOwnerToken(unsigned lcore) const {
 
 bool Group::PrimaryAlive() const {
   if (type_ == ProcessType::kPrimary) return true;
-  return LockHeld(probe_fd_, SlotLockByte(config_->primary_slot), 1);
+  // Acquire: as I0's pairing in WaitForReadyConfig; relaxed would do for the answer.
+  return config_->init_state.load(std::memory_order_acquire) == kReady &&
+         LockHeld(probe_fd_, SlotLockByte(primary().slot), 1);
 }
 
-absl::Status Group::Leave() {
+absl::Status Group::Leave(bool ends_group) {
   if (config_ == nullptr) return absl::FailedPreconditionError("not attached to a group");
   std::vector<std::string> still_attached;
   absl::Status status;
@@ -647,7 +758,7 @@ absl::Status Group::Leave() {
       status = lock.status();
     }
   }
-  if (type_ == ProcessType::kPrimary) {
+  if (type_ == ProcessType::kPrimary && ends_group) {
     config_->init_state.store(kShutDown, std::memory_order_release);
     if (!still_attached.empty()) {
       KEEL_LOG(Warning, "eal",
@@ -666,6 +777,8 @@ absl::Status Group::Leave() {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
+  for (int fd : retired_pidfds_) ::close(fd);
+  retired_pidfds_.clear();
   return status;
 }
 
@@ -677,7 +790,9 @@ absl::StatusOr<eal::GroupInfo> Group::Describe() {
   RobustLock lock(&config_->lock, kConfigLockName, [this] { ReapLocked(config_, probe_fd_); });
   if (!lock.ok()) return lock.status();
   ReapLocked(config_, probe_fd_);
-  info.primary_pid = config_->primary_pid;
+  const PrimaryIdentity primary = this->primary();
+  info.primary_pid = primary.pid;
+  info.primary_generation = primary.generation;
   for (int s = 0; s < kMaxProcesses; ++s) {
     const ProcessSlot& slot = config_->processes[s];
     if (!slot.in_use) continue;

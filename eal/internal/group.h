@@ -7,10 +7,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "eal/eal.h"
 #include "eal/internal/layout.h"
 
@@ -31,18 +33,24 @@ class Group {
   // Primary only: publishes kReady (I0 in layout.h).
   void MarkReady();
   // Unregisters this process and releases its lcores; the primary also removes the
-  // runtime files. The handle is unusable afterwards.
-  absl::Status Leave();
+  // runtime files when `ends_group` (an adopting primary whose init failed does not:
+  // the group waits for another). The handle is unusable afterwards.
+  absl::Status Leave(bool ends_group = true);
 
   eal::ProcessType type() const { return type_; }
+  // A primary that took over a live group (--adopt, or --proc-type=auto).
+  bool adopting() const { return adopting_; }
   const std::string& dir() const { return dir_; }
-  // Secondary: a pidfd for the primary; -1 in the primary and when the primary runs in
-  // another PID namespace (its pid means nothing here; PrimaryAlive still answers).
-  int primary_pidfd() const { return primary_pidfd_; }
-  // The primary's pid as the shared config records it (as the primary's PID namespace
-  // sees it).
-  pid_t primary_pid() const;
-  // By the primary's slot lock (layout.h). Never blocks.
+  // Secondary: a pidfd for the current primary (reopened once a primary adopted the
+  // group; the previous ones stay open until Leave); -1 in the primary and when the
+  // primary runs in another PID namespace (its pid means nothing here; PrimaryAlive
+  // still answers). Thread-safe.
+  int PrimaryExitFd();
+  // The primary as the shared config records it now (pid as the primary's PID
+  // namespace sees it). Lock-free.
+  PrimaryIdentity primary() const;
+  // The group has a primary that finished init: by init_state and the primary's slot
+  // lock (layout.h). Always true in the primary. Never blocks.
   bool PrimaryAlive() const;
   absl::StatusOr<eal::GroupInfo> Describe();
   // Process tokens (identity.h). Lock-free.
@@ -58,20 +66,31 @@ class Group {
   // The two ways in. Each leaves config_, config_fd_, probe_fd_ and slot_ set.
   absl::Status CreateAsPrimary(const eal::Options& options);
   absl::Status AttachAsSecondary(const eal::Options& options);
+  // A primary taking over the live group of dead primary `dead_primary`.
+  absl::Status AdoptAsPrimary(const eal::Options& options, pid_t dead_primary);
+  // Opens a pidfd for `primary` and makes it primary_pidfd_; false when it is not alive
+  // (its slot's lock is free).
+  bool OpenPrimaryPidfdLocked(const PrimaryIdentity& primary)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pidfd_mu_);
   // Secondary: waits (bounded by --attach-timeout) for a live primary to finish init,
   // then maps its config.
   absl::Status WaitForReadyConfig(const eal::Options& options);
-  // Registers this process in the mapped config (under its lock).
+  // Registers this process in the mapped config (under its lock); an adopting primary
+  // also publishes itself as the primary (P1 in layout.h).
   absl::Status Register(uint32_t type, const eal::Options& options);
 
   eal::ProcessType type_ = eal::ProcessType::kPrimary;
   std::string prefix_;
   std::string dir_;
-  int lock_fd_ = -1;        // primary: holds the OFD write lock on RUNDIR/lock
-  int config_fd_ = -1;      // RUNDIR/config; holds our slot's liveness lock
-  int probe_fd_ = -1;       // RUNDIR/config again, holding no lock: probes others' slots
-  int primary_pidfd_ = -1;  // secondary, same PID namespace as the primary
-  int slot_ = -1;           // our index in SharedConfig::processes
+  int lock_fd_ = -1;    // primary: holds the OFD write lock on RUNDIR/lock
+  int config_fd_ = -1;  // RUNDIR/config; holds our slot's liveness lock
+  int probe_fd_ = -1;   // RUNDIR/config again, holding no lock: probes others' slots
+  bool adopting_ = false;
+  absl::Mutex pidfd_mu_;
+  int primary_pidfd_ ABSL_GUARDED_BY(pidfd_mu_) = -1;  // see PrimaryExitFd
+  uint32_t pidfd_generation_ ABSL_GUARDED_BY(pidfd_mu_) = 0;
+  std::vector<int> retired_pidfds_ ABSL_GUARDED_BY(pidfd_mu_);
+  int slot_ = -1;  // our index in SharedConfig::processes
   SharedConfig* config_ = nullptr;
 };
 

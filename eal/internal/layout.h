@@ -18,6 +18,11 @@
 // file. It sets `init_state` to kReady once every component finished init; secondaries
 // wait for that. RUNDIR/lock carries the primary's OFD write lock for its lifetime.
 //
+// Adoption (docs/hot_restart.md): when the primary dies and secondaries live, a new
+// primary takes RUNDIR/lock, maps this same file, registers in a free slot and, under
+// `lock`, sets `init_state` back to kInitializing and publishes itself in `primary`
+// with the next generation. Its MarkReady() is the same I0 as a first primary's.
+//
 // Liveness (base/ofd_lock.h): the process in processes[S] holds an OFD write lock on byte
 // SlotLockByte(S) of this file for its lifetime. A slot whose byte is not locked is
 // dead, whatever its pid says. The order that makes a kill harmless:
@@ -40,7 +45,7 @@
 namespace keel::eal_internal {
 
 // Bump on any change to the structs in this file.
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 inline constexpr uint64_t kConfigMagic = 0x316766636c65656bULL;  // "keelcfg1"
 
 inline constexpr int kMaxProcesses = 64;
@@ -57,6 +62,24 @@ enum InitState : uint32_t {
 };
 
 enum SharedProcessType : uint32_t { kSharedPrimary = 0, kSharedSecondary = 1 };
+
+// Who the group's primary is: one 64-bit word, so that a reader never sees half of an
+// adoption. generation is 1 for the primary that created the group and one more for each
+// primary that adopted it (modulo 2^24).
+struct PrimaryIdentity {
+  pid_t pid = 0;  // as the primary's PID namespace sees it
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+};
+inline constexpr uint32_t kGenerationMask = (1u << 24) - 1;
+inline uint64_t PackPrimary(const PrimaryIdentity& p) {
+  return static_cast<uint32_t>(p.pid) | uint64_t{p.slot & 0xff} << 32 |
+         uint64_t{p.generation & kGenerationMask} << 40;
+}
+inline PrimaryIdentity UnpackPrimary(uint64_t word) {
+  return {static_cast<pid_t>(static_cast<uint32_t>(word)), static_cast<uint32_t>(word >> 32) & 0xff,
+          static_cast<uint32_t>(word >> 40)};
+}
 
 // One component's versions, as first recorded in the group.
 struct ComponentRecord {
@@ -90,11 +113,17 @@ struct SharedConfig {
   // acquire-load in AttachSecondary(): a secondary that sees kReady sees every shared
   // object the primary created during init.
   std::atomic<uint32_t> init_state;
-  int32_t primary_pid;
-  uint32_t primary_slot;    // the primary's index in processes[]
-  uint64_t primary_pid_namespace;
-  // FNV-1a of the fields above and below it up to `lock` (init_state excluded), written
-  // once before the file is published: a file changed since is refused.
+  // P1: PackPrimary(). Stored by the creating primary before the file is published and
+  // by an adopting primary under `lock` once it is registered (release, after
+  // primary_pid_namespace); read lock-free (acquire). Its slot names the primary's
+  // liveness byte: a reader that sees the new word and probes that byte learns whether
+  // the new primary lives.
+  std::atomic<uint64_t> primary;
+  // The primary's PID namespace (process.h's PidNamespaceId), 0 when unknown.
+  std::atomic<uint64_t> primary_pid_namespace;
+  // FNV-1a of the fields above and below it up to `lock` (init_state, primary and
+  // primary_pid_namespace excluded: they change), written once before the file is
+  // published: a file changed since is refused.
   uint64_t checksum;
   char fingerprint[kFingerprintSize];
   char prefix[72];
@@ -118,6 +147,7 @@ static_assert(std::is_trivially_copyable_v<ProcessSlot>);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 static_assert(offsetof(SharedConfig, layout_version) == 8);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
 // The byte of RUNDIR/config whose lock says processes[slot] is alive: past the end of
 // the mapped file, so no process's mapping is affected.
