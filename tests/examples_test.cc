@@ -1,12 +1,16 @@
 // End to end: the helloworld sample app and procinfo, as the demo runs them.
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/group_fixture.h"
@@ -28,9 +32,9 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
   std::unique_ptr<Subprocess> primary = Subprocess::Start(
       {hello, "-l", "0", "-m", "16", "--file-prefix", prefix, "--", "--stay", "60"});
   ASSERT_TRUE(primary->WaitForOutput("staying up", absl::Seconds(20))) << primary->Output();
-  EXPECT_THAT(primary->Output(),
-              HasSubstr(absl::StrFormat("hello from lcore 0 (primary process, pid %d)",
-                                        primary->pid())));
+  EXPECT_THAT(
+      primary->Output(),
+      HasSubstr(absl::StrFormat("hello from lcore 0 (primary process, pid %d)", primary->pid())));
 
   std::unique_ptr<Subprocess> secondary = Subprocess::Start(
       {hello, "--proc-type=secondary", "--lcores", "1@1", "--file-prefix", prefix});
@@ -38,12 +42,11 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
   EXPECT_THAT(secondary->Output(),
               HasSubstr(absl::StrFormat("hello from lcore 1 (secondary process, pid %d)",
                                         secondary->pid())));
-  EXPECT_THAT(secondary->Output(), HasSubstr(absl::StrFormat("pid %d, primary, lcores 0",
-                                                             primary->pid())));
+  EXPECT_THAT(secondary->Output(),
+              HasSubstr(absl::StrFormat("pid %d, primary, lcores 0", primary->pid())));
   // The secondary read what the primary wrote into the memzone, and wrote back.
   EXPECT_THAT(secondary->Output(),
-              HasSubstr(absl::StrFormat("\"greetings from the primary, pid %d\"",
-                                        primary->pid())));
+              HasSubstr(absl::StrFormat("\"greetings from the primary, pid %d\"", primary->pid())));
 
   std::unique_ptr<Subprocess> text = Subprocess::Start({procinfo, "--file-prefix", prefix});
   EXPECT_EQ(text->Wait(), 0) << text->Output();
@@ -51,8 +54,8 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
   EXPECT_THAT(text->Output(), HasSubstr("(this procinfo)"));
   EXPECT_THAT(text->Output(), HasSubstr("eal          0.1.0      4"));
   EXPECT_THAT(text->Output(), HasSubstr("memory       0.1.0      2"));
-  EXPECT_THAT(text->Output(),
-              ::testing::ContainsRegex("/dev/hugepages/keel\\." + prefix + "\\.[0-9a-f]{16}\\.seg0"));
+  EXPECT_THAT(text->Output(), ::testing::ContainsRegex("/dev/hugepages/keel\\." + prefix +
+                                                       "\\.[0-9a-f]{16}\\.seg0"));
   EXPECT_THAT(text->Output(), ::testing::ContainsRegex("helloworld +0x[0-9a-f]+ +512 "));
 
   std::unique_ptr<Subprocess> json =
@@ -70,9 +73,9 @@ TEST(Examples, HelloworldPrimarySecondaryAndProcinfo) {
 
   primary->Kill(SIGINT);
   EXPECT_EQ(primary->Wait(), 0) << primary->Output();
-  EXPECT_THAT(primary->Output(),
-              HasSubstr(absl::StrFormat("primary read the reply: \"hello back from secondary pid %d\"",
-                                        secondary->pid())));
+  EXPECT_THAT(primary->Output(), HasSubstr(absl::StrFormat(
+                                     "primary read the reply: \"hello back from secondary pid %d\"",
+                                     secondary->pid())));
   EXPECT_THAT(primary->Output(), HasSubstr("clean shutdown"));
 }
 
@@ -132,6 +135,96 @@ TEST(Examples, SimpleMpSecondaryLeavesWhenThePrimaryExits) {
   std::error_code ec;
   std::filesystem::remove_all(absl::StrCat(testing::RuntimeBase(), "/", prefix), ec);
   for (const std::string& file : testing::SegmentFiles(prefix)) std::filesystem::remove(file, ec);
+}
+
+// The numbers N of the lines "Received 'TAG N'" in `output`, each as often as it appears.
+std::multiset<int> Received(const std::string& output, absl::string_view tag) {
+  std::multiset<int> got;
+  const std::string needle = absl::StrCat("Received '", tag);
+  for (size_t at = output.find(needle); at != std::string::npos; at = output.find(needle, at + 1)) {
+    got.insert(std::atoi(output.c_str() + at + needle.size()));
+  }
+  return got;
+}
+
+// Hot restart with the sample: the primary SIGKILLed in the middle of a secondary's
+// stream of messages, a new primary adopting the group, and the stream going on.
+TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
+  const std::string simple_mp = RunfilePath("examples/simple_mp/simple_mp");
+  const std::string procinfo = RunfilePath("tools/procinfo/procinfo");
+  const std::string prefix = testing::UniquePrefix();
+  const std::vector<std::string> eal = {"--no-huge", "-m", "32", "--file-prefix", prefix};
+  auto start = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), simple_mp);
+    args.insert(args.begin() + 1, eal.begin(), eal.end());
+    std::unique_ptr<Subprocess> p = Subprocess::Start(args);
+    EXPECT_TRUE(p->WaitForOutput("ready", absl::Seconds(20))) << p->Output();
+    return p;
+  };
+  std::unique_ptr<Subprocess> dead = start({"-l", "0-1"});
+  std::unique_ptr<Subprocess> secondary =
+      start({"--proc-type=secondary", "--lcores", "2@0,3@1", "--", "--stay"});
+
+  // 200 messages in batches of 20; the primary is killed after the 7th batch, and the
+  // last 60 wait in the ring (63 places) for the next primary.
+  constexpr int kMessages = 200;
+  for (int batch = 0; batch < 10; ++batch) {
+    std::string lines;
+    for (int i = batch * 20; i < (batch + 1) * 20; ++i) absl::StrAppend(&lines, "send a", i, "\n");
+    secondary->Send(lines);
+    absl::SleepFor(absl::Milliseconds(5));
+    if (batch == 6) {
+      ASSERT_TRUE(dead->WaitForOutput("Received 'a", absl::Seconds(10))) << dead->Output();
+      dead->Kill(SIGKILL);
+      dead->Wait();
+      ASSERT_TRUE(
+          secondary->WaitForOutput("waiting for a primary to adopt the group", absl::Seconds(10)))
+          << secondary->Output();
+    }
+  }
+
+  std::unique_ptr<Subprocess> adopter = start({"-l", "0-1", "--adopt"});
+  ASSERT_TRUE(secondary->WaitForOutput(
+      absl::StrFormat("primary process %d adopted the group", adopter->pid()), absl::Seconds(10)))
+      << secondary->Output();
+  // Both ways work with the new primary.
+  std::string lines;
+  for (int i = 0; i < 20; ++i) absl::StrAppend(&lines, "send b", i, "\n");
+  secondary->Send(lines);
+  adopter->Send("send c0\n");
+  ASSERT_TRUE(adopter->WaitForOutput("Received 'b19'", absl::Seconds(10))) << adopter->Output();
+  ASSERT_TRUE(secondary->WaitForOutput("Received 'c0'", absl::Seconds(10))) << secondary->Output();
+  EXPECT_EQ(Received(adopter->Output(), "b").size(), 20u) << adopter->Output();
+
+  // Every message was received once, or was refused at the sender (counted in its
+  // output), or was in the dead primary's hands: its worker takes one at a time.
+  std::multiset<int> got = Received(dead->Output(), "a");
+  const std::multiset<int> after = Received(adopter->Output(), "a");
+  got.insert(after.begin(), after.end());
+  for (int n : got) EXPECT_EQ(got.count(n), 1u) << "message a" << n << " received twice";
+  int refused = 0;
+  const std::string& out = secondary->Output();
+  for (size_t at = out.find("message discarded"); at != std::string::npos;
+       at = out.find("message discarded", at + 1)) {
+    ++refused;
+  }
+  const int lost = kMessages - static_cast<int>(got.size()) - refused;
+  EXPECT_GE(lost, 0);
+  EXPECT_LE(lost, 1) << "received " << got.size() << ", refused " << refused;
+  EXPECT_GT(after.size(), 0u) << "the adopter received none of the stream";
+
+  std::unique_ptr<Subprocess> info = Subprocess::Start({procinfo, "--file-prefix", prefix});
+  EXPECT_EQ(info->Wait(), 0) << info->Output();
+  EXPECT_THAT(info->Output(), HasSubstr(absl::StrFormat("primary pid %d", adopter->pid())));
+
+  secondary->Send("quit\n");
+  EXPECT_EQ(secondary->Wait(), 0) << secondary->Output();
+  adopter->CloseStdin();
+  EXPECT_EQ(adopter->Wait(), 0) << adopter->Output();
+  EXPECT_THAT(adopter->Output(), HasSubstr("clean shutdown"));
+  // The adopter owned the group: nothing of it is left.
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(testing::RuntimeBase(), "/", prefix)));
+  EXPECT_TRUE(testing::SegmentFiles(prefix).empty());
 }
 
 TEST(Examples, ProcinfoWithoutAGroupFailsClearly) {

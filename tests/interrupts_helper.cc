@@ -12,8 +12,12 @@
 //   relay TYPE               RELAYING fd=F: an eventfd, relayed as TYPE (RelayFd)
 //   toggle VALUE             TOGGLED: writes VALUE to that eventfd
 //   describe                 RELAY types=T undelivered=U
-//   subscribers=PID:DEPTH:DROPPED:TYPE+TYPE,... watch-primary            WATCHING (subscribes to
-//   kPrimaryExited) primary-exited           PRIMARY-EXITED n=N pid=P quit
+//                            subscribers=PID:DEPTH:DROPPED:TYPE+TYPE,...
+//   watch-primary            WATCHING (subscribes to kPrimaryExited)
+//   primary-exited           PRIMARY-EXITED n=N pid=P
+//   watch-adoption           WATCHING (subscribes to kPrimaryAdopted)
+//   primary-adopted          PRIMARY-ADOPTED n=N pid=P
+//   quit
 //
 // Payloads: {uint64 n, int32 publisher pid, uint32 size} then size - 16 bytes derived
 // from (n, pid, index): a subscriber checks each one's bytes ("bad") and that each
@@ -104,6 +108,16 @@ void OnPrimaryExited(const intr::Event& e, void*) {
   if (e.payload.size() == sizeof(pid)) std::memcpy(&pid, e.payload.data(), sizeof(pid));
   g_primary_exited_pid = pid;
   ++g_primary_exited;
+}
+
+std::atomic<int> g_primary_adopted{0};
+std::atomic<int32_t> g_primary_adopted_pid{0};
+
+void OnPrimaryAdopted(const intr::Event& e, void*) {
+  int32_t pid = 0;
+  if (e.payload.size() == sizeof(pid)) std::memcpy(&pid, e.payload.data(), sizeof(pid));
+  g_primary_adopted_pid = pid;
+  ++g_primary_adopted;
 }
 
 std::string Received(const std::string& type) {
@@ -204,6 +218,15 @@ std::string Run(const std::vector<std::string>& cmd) {
     absl::StatusOr<intr::SubscriptionId> id =
         intr::Subscribe(intr::kPrimaryExited, OnPrimaryExited, nullptr);
     return id.ok() ? "WATCHING" : Error(id.status());
+  }
+  if (cmd[0] == "watch-adoption") {
+    absl::StatusOr<intr::SubscriptionId> id =
+        intr::Subscribe(intr::kPrimaryAdopted, OnPrimaryAdopted, nullptr);
+    return id.ok() ? "WATCHING" : Error(id.status());
+  }
+  if (cmd[0] == "primary-adopted") {
+    return absl::StrCat("PRIMARY-ADOPTED n=", g_primary_adopted.load(),
+                        " pid=", g_primary_adopted_pid.load());
   }
   if (cmd[0] == "primary-exited") {
     return absl::StrCat("PRIMARY-EXITED n=", g_primary_exited.load(),

@@ -248,6 +248,55 @@ TEST_F(RelayTest, ThePrimarysDeathReachesEverySecondary) {
   Quit(b.get());
 }
 
+// The primary SIGKILLed, a new one adopting the group: every secondary hears of both,
+// rejoins the relay, and events flow both ways again; the adopter's death is news too.
+TEST_F(RelayTest, SecondariesRejoinTheRelayOfAnAdoptingPrimary) {
+  std::unique_ptr<Subprocess> primary = Primary();
+  std::unique_ptr<Subprocess> a = Secondary(1);
+  std::unique_ptr<Subprocess> b = Secondary(2);
+  Subscribe(a.get(), "data");  // a is connected to the relay, b is not
+  for (Subprocess* p : {a.get(), b.get()}) {
+    EXPECT_EQ(Ask(p, "watch-primary"), "WATCHING");
+    EXPECT_EQ(Ask(p, "watch-adoption"), "WATCHING");
+  }
+  primary->Kill(SIGKILL);
+  primary->Wait();
+  for (Subprocess* p : {a.get(), b.get()}) AwaitAnswer(p, "primary-exited", "n=1 ");
+  // In between, publishing fails fast.
+  const std::string orphaned = Ask(a.get(), "publish data 1 16");
+  EXPECT_THAT(orphaned, HasSubstr("UNAVAILABLE")) << orphaned;
+
+  std::vector<std::string> args = {"-l", "0", "--adopt"};
+  for (const std::string& m : MemoryArgs()) args.push_back(m);
+  std::unique_ptr<Subprocess> adopter = Join(args);
+  for (Subprocess* p : {a.get(), b.get()}) {
+    EXPECT_EQ(AwaitAnswer(p, "primary-adopted", "n=1 "),
+              absl::StrCat("PRIMARY-ADOPTED n=1 pid=", adopter->pid()));
+  }
+  // The adopter to a (its subscription carried over), and b and a to the adopter.
+  const std::string sent = Ask(adopter.get(), "publish data 100 64");
+  EXPECT_THAT(sent, HasSubstr("ok=100")) << sent;
+  const std::string got = AwaitAnswer(a.get(), "await data 100", "n=100 ");
+  EXPECT_THAT(got, HasSubstr("dropped=0 bad=0 disorder=0")) << got;
+  Subscribe(adopter.get(), "data");
+  for (Subprocess* p : {a.get(), b.get()}) {
+    const std::string published = Ask(p, "publish data 10 32");
+    EXPECT_THAT(published, HasSubstr("ok=10")) << published;
+  }
+  const std::string at_adopter = AwaitAnswer(adopter.get(), "await data 20", "n=20 ");
+  EXPECT_THAT(at_adopter, HasSubstr("bad=0")) << at_adopter;
+
+  const pid_t adopter_pid = adopter->pid();
+  adopter->Kill(SIGKILL);
+  adopter->Wait();
+  for (Subprocess* p : {a.get(), b.get()}) {
+    EXPECT_EQ(AwaitAnswer(p, "primary-exited", "n=2 "),
+              absl::StrCat("PRIMARY-EXITED n=2 pid=", adopter_pid));
+  }
+  Quit(a.get());
+  Quit(b.get());
+}
+
 TEST_F(RelayTest, ARelayedDescriptorReachesEverySubscriber) {
   std::unique_ptr<Subprocess> primary = Primary();
   std::vector<std::unique_ptr<Subprocess>> secondaries;

@@ -10,7 +10,12 @@
 //   send TEXT    send TEXT to the other process
 //   help         the commands
 //   quit         leave (also on end of input; a secondary also leaves when the
-//                primary exits)
+//                primary exits, unless it was started with `-- --stay`)
+//
+// Hot restart: a secondary started with `-- --stay` keeps running when the primary dies;
+// a new primary started with --adopt takes the group over, looks the rings and the pool
+// up instead of creating them, and the traffic goes on:
+//   simple_mp -l 0-1 --file-prefix mp --adopt
 //
 // On a 2-CPU machine, in two terminals:
 //   simple_mp -l 0-1 --file-prefix mp
@@ -55,8 +60,11 @@ keel::mempool::Mempool* g_pool = nullptr;
 // Relaxed: a stop flag; the workers only need to see it eventually.
 std::atomic<bool> g_quit{false};
 
+// Set by `-- --stay`: a secondary outlives its primary and waits for one to adopt it.
+bool g_stay = false;
+
 absl::Status Setup() {
-  if (keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary) {
+  if (keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary && !keel::eal::Adopted()) {
     absl::StatusOr<keel::ring::Ring*> send =
         keel::ring::Create(kPrimaryToSecondary, kRingSize, keel::memory::kSocketAny, 0);
     if (!send.ok()) return send.status();
@@ -70,9 +78,13 @@ absl::Status Setup() {
     g_recv = *recv;
     g_pool = *pool;
   } else {
-    absl::StatusOr<keel::ring::Ring*> send = keel::ring::Lookup(kSecondaryToPrimary);
+    // A secondary, or a primary that adopted the group: the objects exist.
+    const bool primary = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary;
+    absl::StatusOr<keel::ring::Ring*> send =
+        keel::ring::Lookup(primary ? kPrimaryToSecondary : kSecondaryToPrimary);
     if (!send.ok()) return send.status();
-    absl::StatusOr<keel::ring::Ring*> recv = keel::ring::Lookup(kPrimaryToSecondary);
+    absl::StatusOr<keel::ring::Ring*> recv =
+        keel::ring::Lookup(primary ? kSecondaryToPrimary : kPrimaryToSecondary);
     if (!recv.ok()) return recv.status();
     absl::StatusOr<keel::mempool::Mempool*> pool = keel::mempool::Lookup(kMessagePool);
     if (!pool.ok()) return pool.status();
@@ -137,10 +149,22 @@ bool Command(absl::string_view line) {
   return true;
 }
 
-// Reads commands from stdin until quit, end of input or (in a secondary) the
-// primary's exit.
+// --stay: after the primary's exit, whether a primary adopted the group since (and says
+// so); `generation` is the primary generation the process last knew.
+bool Adopted(uint32_t* generation) {
+  if (keel::eal::PrimaryGeneration() == *generation || !keel::eal::PrimaryAlive()) return false;
+  *generation = keel::eal::PrimaryGeneration();
+  absl::StatusOr<keel::eal::GroupInfo> group = keel::eal::DescribeGroup();
+  std::printf("primary process %d adopted the group\n", group.ok() ? group->primary_pid : 0);
+  return true;
+}
+
+// Reads commands from stdin until quit, end of input or (in a secondary without --stay)
+// the primary's exit.
 void CommandLoop() {
   const bool interactive = isatty(STDIN_FILENO);
+  uint32_t generation = keel::eal::PrimaryGeneration();
+  bool orphan = false;  // --stay: the primary exited and none adopted the group yet
   std::string pending;
   while (true) {
     if (interactive) {
@@ -149,13 +173,22 @@ void CommandLoop() {
     }
     size_t newline;
     while ((newline = pending.find('\n')) == std::string::npos) {
-      struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {keel::eal::PrimaryExitFd(), POLLIN, 0}};
+      if (orphan && Adopted(&generation)) orphan = false;
+      struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0},
+                              {orphan ? -1 : keel::eal::PrimaryExitFd(), POLLIN, 0}};
       const int nfds = fds[1].fd >= 0 ? 2 : 1;
-      if (poll(fds, nfds, -1) < 0) continue;  // EINTR
+      // An orphan looks for an adopting primary every 10 ms.
+      if (poll(fds, nfds, orphan ? 10 : -1) < 0) continue;  // EINTR
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
-        std::printf("the primary process exited; leaving\n");
-        return;
+        if (!g_stay) {
+          std::printf("the primary process exited; leaving\n");
+          return;
+        }
+        std::printf("the primary process exited; waiting for a primary to adopt the group\n");
+        orphan = true;
+        continue;
       }
+      if ((fds[0].revents & (POLLIN | POLLHUP)) == 0) continue;
       char buf[512];
       const ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
       if (got <= 0) {
@@ -180,9 +213,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   setvbuf(stdout, nullptr, _IOLBF, 0);
-  if (!args->empty()) {
-    std::fprintf(stderr, "simple_mp: unknown argument \"%s\" (it takes none after --)\n",
-                 (*args)[0].c_str());
+  for (const std::string& arg : *args) {
+    if (arg == "--stay") {
+      g_stay = true;
+      continue;
+    }
+    std::fprintf(stderr, "simple_mp: unknown argument \"%s\" (after --, only --stay)\n",
+                 arg.c_str());
     keel::eal::Cleanup().IgnoreError();
     return 1;
   }
