@@ -76,6 +76,40 @@ TEST_P(MemoryModeTest, PointersStoredInSharedMemoryWorkInEveryProcess) {
   Quit(primary.get());
 }
 
+// The primary SIGKILLed holding the names lock; a new primary adopts the group: it maps
+// the segments at the same address, repairs the lock, its objects and the secondary's
+// are shared as before, and its clean exit removes the group's files.
+TEST_P(MemoryModeTest, AnAdoptingPrimaryMapsTheGroupAtItsAddressAndOwnsItsFiles) {
+  std::unique_ptr<Subprocess> dead = Join(Mode({"-l", "0", "-m", "16"}));
+  const std::string dead_ready = ready_line_;
+  ASSERT_EQ(Ask(dead.get(), "reserve first 64"), "RESERVED first");
+  ASSERT_EQ(Ask(dead.get(), "store-pointer first from-the-first-primary"), "STORED first");
+  std::unique_ptr<Subprocess> secondary = Join({"--proc-type=secondary", "--lcores", "3@1"});
+  dead->Send("hold-names-lock 600000\n");
+  ASSERT_TRUE(dead->WaitForOutput("HOLDING", kTimeout)) << dead->Output();
+  dead->Kill(SIGKILL);
+  dead->Wait();
+
+  std::unique_ptr<Subprocess> adopter = Join(Mode({"-l", "0", "-m", "16", "--adopt"}));
+  EXPECT_EQ(ready_line_.substr(ready_line_.find("base=")),
+            dead_ready.substr(dead_ready.find("base=")));
+  EXPECT_EQ(Ask(adopter.get(), "follow first"), "FOLLOWED first from-the-first-primary");
+  ASSERT_EQ(Ask(adopter.get(), "reserve second 64"), "RESERVED second");
+  EXPECT_THAT(adopter->Output() + secondary->Output(),
+              HasSubstr("recovering the shared memory names lock from a process that died"));
+  ASSERT_EQ(Ask(adopter.get(), "store-pointer second from-the-adopter"), "STORED second");
+  EXPECT_EQ(Ask(secondary.get(), "follow second"), "FOLLOWED second from-the-adopter");
+  ASSERT_EQ(Ask(secondary.get(), "reserve third 64"), "RESERVED third");
+  ASSERT_EQ(Ask(secondary.get(), "store-pointer third from-the-secondary"), "STORED third");
+  EXPECT_EQ(Ask(adopter.get(), "follow third"), "FOLLOWED third from-the-secondary");
+  EXPECT_FALSE(testing::SegmentFiles(prefix_).empty());
+
+  Quit(secondary.get());
+  Quit(adopter.get());
+  EXPECT_TRUE(testing::SegmentFiles(prefix_).empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
 INSTANTIATE_TEST_SUITE_P(HugeAndNoHuge, MemoryModeTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "NoHuge" : "Hugepages";
