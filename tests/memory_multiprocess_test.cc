@@ -2,8 +2,8 @@
 // heap from any process, limits, robust locks, ASLR, hugepage files.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,8 +27,8 @@ namespace keel {
 namespace {
 
 using ::keel::testing::Ask;
-using ::keel::testing::Subprocess;
 using ::keel::testing::kTimeout;
+using ::keel::testing::Subprocess;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -212,7 +212,8 @@ TEST_F(MemoryTest, HeapLockIsRecoveredAfterItsHolderIsKilled) {
   holder->Kill(SIGKILL);
   holder->Wait();
   EXPECT_THAT(Ask(primary.get(), "alloc 4096"), StartsWith("ALLOC 0x"));
-  EXPECT_THAT(primary->Output(), HasSubstr("recovering the shared memory heap lock from a process that died"));
+  EXPECT_THAT(primary->Output(),
+              HasSubstr("recovering the shared memory heap lock from a process that died"));
   ASSERT_EQ(Ask(primary.get(), "reserve after 64"), "RESERVED after");
   Quit(primary.get());
 }
@@ -275,14 +276,15 @@ TEST_F(MemoryTest, SecondaryRecoversWhenItsAddressRangeIsTaken) {
   uint64_t base = 0;
   const size_t at = ready_line_.find("base=0x");
   ASSERT_NE(at, std::string::npos) << ready_line_;
-  ASSERT_TRUE(absl::SimpleHexAtoi(
-      ready_line_.substr(at + 7, ready_line_.find(' ', at) - at - 7), &base)) << ready_line_;
+  ASSERT_TRUE(
+      absl::SimpleHexAtoi(ready_line_.substr(at + 7, ready_line_.find(' ', at) - at - 7), &base))
+      << ready_line_;
   const uint64_t inside = base + (2 << 20);
   const std::string inside_hex = absl::StrFormat("%x", inside);
 
   // Something sits in the range once: the secondary re-executes itself with ASLR off.
-  std::unique_ptr<Subprocess> s = Join({"--proc-type=secondary", "--lcores", "4@1"},
-                                       {"--occupy-once", inside_hex});
+  std::unique_ptr<Subprocess> s =
+      Join({"--proc-type=secondary", "--lcores", "4@1"}, {"--occupy-once", inside_hex});
   EXPECT_EQ(Ask(s.get(), "read z"), "READ z shared");
   EXPECT_THAT(s->Output(), HasSubstr("running this process again with ASLR off"));
   Quit(s.get());
@@ -291,8 +293,8 @@ TEST_F(MemoryTest, SecondaryRecoversWhenItsAddressRangeIsTaken) {
   const std::string out =
       JoinFails({"--proc-type=secondary", "--lcores", "4@1"}, {"--occupy-always", inside_hex});
   EXPECT_THAT(out, HasSubstr("cannot map group"));
-  EXPECT_THAT(out, HasSubstr(absl::StrFormat("this process already has 0x%x-0x%x", inside,
-                                             inside + 4096)));
+  EXPECT_THAT(
+      out, HasSubstr(absl::StrFormat("this process already has 0x%x-0x%x", inside, inside + 4096)));
   Quit(primary.get());
 }
 

@@ -133,6 +133,29 @@ TEST_F(TelemetryTest, EveryProcessServesItsOwnSocket) {
   Quit(primary.get());
 }
 
+// A primary adopting a group whose primary was SIGKILLed serves the primary's socket
+// again (the dead one's name, left behind, is replaced), and reports itself there.
+TEST_F(TelemetryTest, AnAdoptingPrimaryServesThePrimarysSocket) {
+  std::unique_ptr<Subprocess> dead = Join({"--no-huge", "--lcores", "0@0"});
+  const std::string socket = Field(ready_line_, "socket");
+  std::unique_ptr<Subprocess> secondary =
+      Join({"--no-huge", "--lcores", "1@0", "--proc-type", "secondary"});
+  dead->Kill(SIGKILL);
+  dead->Wait();
+  EXPECT_TRUE(std::filesystem::exists(socket));
+
+  std::unique_ptr<Subprocess> adopter = Join({"--no-huge", "--lcores", "0@0", "--adopt"});
+  EXPECT_EQ(Field(ready_line_, "socket"), socket);
+  TelemetryClient client(socket);
+  EXPECT_THAT(client.greeting(), HasSubstr(absl::StrCat("\"pid\":", adopter->pid())));
+  const std::string group = client.Ask("/eal/group");
+  EXPECT_THAT(group, HasSubstr(absl::StrCat("\"primary_pid\":", adopter->pid()))) << group;
+  EXPECT_THAT(group, HasSubstr("\"primary_generation\":2")) << group;
+  EXPECT_THAT(group, HasSubstr("\"primary_alive\":true")) << group;
+  Quit(secondary.get());
+  Quit(adopter.get());
+}
+
 TEST_F(TelemetryTest, EveryComponentReportsFromAnyProcess) {
   std::unique_ptr<Subprocess> primary = Join({"--no-huge", "--lcores", "0@0"});
   ASSERT_EQ(Ask(primary.get(), "objects"), "OBJECTS");

@@ -273,6 +273,49 @@ TEST_F(TimerSourceTest, PrimaryAndSecondaryReadOneHpetThroughThePassedFdAcrossWr
   ExpectNothingLeft();
 }
 
+// The primary on the HPET SIGKILLed, a new primary adopting the group: it keeps the
+// group's record and extension, opens the device again and serves its fd; the time of
+// every process goes on from where it was, across wraps, and a new secondary gets the
+// adopter's fd.
+TEST_F(TimerSourceTest, AnAdoptingPrimaryKeepsTheGroupsHpetAndServesItAgain) {
+  FakeHpet fake(kPeriod14MHz, /*counter64=*/false);
+  fake.Set(0x70000000u);
+  std::unique_ptr<Subprocess> dead = Primary({}, {"--hpet-fake", fake.path()});
+  EXPECT_THAT(ready_line_, HasSubstr("source=hpet"));
+  std::unique_ptr<Subprocess> secondary = Secondary();
+  uint64_t expect = 0x70000000u + 0x7fff0000u;  // past the first wrap
+  fake.Set(expect & 0xffffffffu);
+  EXPECT_EQ(Ask(secondary.get(), "cycles"), absl::StrCat("CYCLES ", expect));
+  dead->Kill(SIGKILL);
+  dead->Wait();
+  // Without a primary, the secondary's clock goes on.
+  expect += 0x7ffff000u;
+  fake.Set(expect & 0xffffffffu);
+  EXPECT_EQ(Ask(secondary.get(), "cycles"), absl::StrCat("CYCLES ", expect));
+
+  std::unique_ptr<Subprocess> adopter =
+      Primary({"--adopt", "--timer-source", "hpet"}, {"--hpet-fake", fake.path()});
+  EXPECT_THAT(ready_line_, HasSubstr(absl::StrCat("source=hpet hz=", kHz14MHz, " ")));
+  EXPECT_THAT(adopter->Output(), HasSubstr("the group's, kept by the adopting primary; serving "
+                                           "the HPET's fd to secondaries on"));
+  EXPECT_EQ(Ask(adopter.get(), "cycles"), absl::StrCat("CYCLES ", expect));
+  for (const uint64_t step : {0x00020000u, 0x7fffffffu, 0x7fff0000u}) {  // two more wraps
+    expect += step;
+    fake.Set(expect & 0xffffffffu);
+    EXPECT_EQ(Ask(adopter.get(), "cycles"), absl::StrCat("CYCLES ", expect));
+    EXPECT_EQ(Ask(secondary.get(), "cycles"), absl::StrCat("CYCLES ", expect));
+  }
+  ASSERT_GT(expect, uint64_t{2} << 32);
+  fake.Unlink();  // a new secondary must get the adopter's fd
+  std::unique_ptr<Subprocess> third = Secondary({}, /*lcore=*/2);
+  EXPECT_THAT(ready_line_, HasSubstr("source=hpet"));
+  EXPECT_EQ(Ask(third.get(), "cycles"), absl::StrCat("CYCLES ", expect));
+  Quit(third.get());
+  Quit(secondary.get());
+  Quit(adopter.get());
+  ExpectNothingLeft();
+}
+
 // Nobody asks for the time, but the primary's fd-server thread reads the HPET every
 // 2^29 ticks (here, at 10 GHz, every 54 ms): the extension counts every wrap. Without
 // that thread the processes would be whole wraps behind.
