@@ -176,20 +176,43 @@ absl::Status Init(const Options& options) {
   return absl::OkStatus();
 }
 
-absl::Status Cleanup() {
-  if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");
+namespace {
+
+// Cleanup and HandOver: the group ends with this process when `ends_group`.
+absl::Status Leave(bool ends_group) {
   if (absl::Status s = eal_internal::StopLcores(); !s.ok()) return s;
   // First: its handlers read what the components are about to release.
   g_state->telemetry.reset();
   const ProcessType type = g_state->group->type();
   for (auto it = g_state->components.rbegin(); it != g_state->components.rend(); ++it) {
-    if (it->cleanup != nullptr) it->cleanup(type, type == ProcessType::kPrimary);
+    if (it->cleanup != nullptr) it->cleanup(type, ends_group);
   }
-  const absl::Status left = g_state->group->Leave();
+  const absl::Status left = g_state->group->Leave(ends_group);
   delete g_state;
   g_state = nullptr;
   return left;
 }
+
+}  // namespace
+
+absl::Status Cleanup() {
+  if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");
+  return Leave(g_state->group->type() == ProcessType::kPrimary);
+}
+
+absl::Status HandOver() {
+  if (g_state == nullptr) return absl::FailedPreconditionError("eal::Init was not called");
+  if (g_state->group->type() != ProcessType::kPrimary) {
+    return absl::FailedPreconditionError("eal::HandOver: only a primary hands its group over");
+  }
+  const pid_t to = g_state->group->TakeoverRequester();
+  KEEL_LOG(Notice, "eal", "group \"%s\": primary pid %d hands the group over%s",
+           g_state->options.file_prefix, getpid(),
+           to != 0 ? absl::StrFormat(" to pid %d", to) : "");
+  return Leave(/*ends_group=*/false);
+}
+
+int TakeoverRequestFd() { return g_state == nullptr ? -1 : g_state->group->takeover_fd(); }
 
 bool Initialized() { return g_state != nullptr; }
 

@@ -61,6 +61,15 @@ absl::Status Init(const Options& options);
 // unregisters the process and releases its lcores. The primary also removes the
 // group's runtime files; secondaries still attached keep their mappings.
 absl::Status Cleanup();
+// A primary's planned exit that leaves its group running for the primary that asked
+// for it (started with --takeover; see TakeoverRequestFd): as Cleanup, except that
+// nothing of the group is removed and every component leaves its shared state to the
+// next primary, which adopts it. Secondaries see the primary exit, then the new one.
+absl::Status HandOver();
+// In a primary: readable (poll/epoll) once another primary, started with --takeover,
+// asks for the group; the program then finishes what it holds (its lcores idle, no
+// object in hand) and calls HandOver(). -1 in a secondary. Owned by the EAL.
+int TakeoverRequestFd();
 
 bool Initialized();
 // kPrimary or kSecondary (never kAuto). Requires Initialized().

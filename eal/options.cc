@@ -34,9 +34,9 @@ using LcoreMap = std::map<unsigned, CpuSet>;
 // kMaxQuoted characters.
 absl::Status BadValue(absl::string_view flag, absl::string_view value, absl::string_view why) {
   constexpr size_t kMaxQuoted = 128;
-  return absl::InvalidArgumentError(
-      absl::StrFormat("%s \"%s%s\": %s", flag, Printable(value.substr(0, kMaxQuoted)),
-                      value.size() > kMaxQuoted ? "..." : "", why));
+  return absl::InvalidArgumentError(absl::StrFormat("%s \"%s%s\": %s", flag,
+                                                    Printable(value.substr(0, kMaxQuoted)),
+                                                    value.size() > kMaxQuoted ? "..." : "", why));
 }
 
 // FLAG "VALUE": WHAT NUMBER is out of range (max MAX). `number` is text so that numbers
@@ -124,9 +124,9 @@ absl::Status ValidateLcores(const Options& options, const MachineInfo& machine,
   if (options.lcores.count(options.main_lcore) == 0) {
     std::vector<unsigned> ids;
     for (const auto& [id, cpus] : options.lcores) ids.push_back(id);
-    return BadValue("--main-lcore", main,
-                    absl::StrCat("not one of this process's lcores (", absl::StrJoin(ids, ","),
-                                 ")"));
+    return BadValue(
+        "--main-lcore", main,
+        absl::StrCat("not one of this process's lcores (", absl::StrJoin(ids, ","), ")"));
   }
   return absl::OkStatus();
 }
@@ -135,8 +135,8 @@ absl::Status ValidateFilePrefix(absl::string_view prefix) {
   constexpr absl::string_view kFlag = "--file-prefix";
   if (prefix.empty() || prefix.size() > kMaxFilePrefixLength) {
     return BadValue(kFlag, prefix,
-                    absl::StrFormat("must be 1 to %d characters (it has %d)",
-                                    kMaxFilePrefixLength, prefix.size()));
+                    absl::StrFormat("must be 1 to %d characters (it has %d)", kMaxFilePrefixLength,
+                                    prefix.size()));
   }
   if (prefix == "." || prefix == "..") {
     return BadValue(kFlag, prefix, "must not be \".\" or \"..\"");
@@ -170,10 +170,10 @@ absl::Status ValidateProcess(const Options& options) {
       return BadValue("--proc-type", absl::StrCat(static_cast<int>(options.proc_type)),
                       "must be primary, secondary or auto");
   }
-  if (options.adopt && options.proc_type == ProcessType::kSecondary) {
-    return absl::InvalidArgumentError(
-        "--adopt makes a primary take over a group whose primary died; it cannot go with "
-        "--proc-type secondary");
+  if ((options.adopt || options.takeover) && options.proc_type == ProcessType::kSecondary) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s makes a primary take a group over; it cannot go with --proc-type secondary",
+        options.adopt ? "--adopt" : "--takeover"));
   }
   if (absl::Status s = ValidateFilePrefix(options.file_prefix); !s.ok()) return s;
   // InfiniteDuration() is above kMaxAttachTimeout: refused too.
@@ -193,8 +193,8 @@ absl::Status ValidateSocketList(absl::string_view flag, const std::vector<uint64
   const int nodes = std::max(machine.numa_nodes, 1);
   if (list.size() > static_cast<size_t>(nodes)) {
     return BadValue(flag, value,
-                    absl::StrFormat("%d entries but this machine has %d NUMA node%s",
-                                    list.size(), nodes, nodes == 1 ? "" : "s"));
+                    absl::StrFormat("%d entries but this machine has %d NUMA node%s", list.size(),
+                                    nodes, nodes == 1 ? "" : "s"));
   }
   for (uint64_t mb : list) {
     if (mb > kMaxMemoryMb) {
@@ -239,9 +239,9 @@ absl::Status ValidateMemoryPlacement(const Options& options) {
   const std::vector<uint64_t>& limit = options.socket_limit_mb;
   if (options.no_huge) {
     if (!mem.empty()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--no-huge and --socket-mem cannot be used together (--socket-mem %s)",
-          FormatMegabytes(mem)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--no-huge and --socket-mem cannot be used together (--socket-mem %s)",
+                          FormatMegabytes(mem)));
     }
     if (!limit.empty()) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -371,8 +371,7 @@ absl::StatusOr<uint64_t> ParseMegabytes(absl::string_view flag, absl::string_vie
 
 // "1-3,5" -> {1,2,3,5}. Every id must be < limit (also what bounds a range's length).
 // `what` names an id in messages ("lcore", "CPU").
-absl::StatusOr<std::vector<unsigned>> ParseIdList(absl::string_view flag,
-                                                  absl::string_view value,
+absl::StatusOr<std::vector<unsigned>> ParseIdList(absl::string_view flag, absl::string_view value,
                                                   absl::string_view list, unsigned limit,
                                                   absl::string_view what) {
   std::vector<unsigned> ids;
@@ -420,7 +419,8 @@ absl::StatusOr<LcoreMap> ParseCoreMask(absl::string_view value) {
   for (size_t i = 0; i < hex.size(); ++i) {
     const char c = hex[hex.size() - 1 - i];
     if (!absl::ascii_isxdigit(c)) {
-      return BadValue("-c", value, absl::StrCat("'", Printable(std::string(1, c)), "' is not a hex digit"));
+      return BadValue("-c", value,
+                      absl::StrCat("'", Printable(std::string(1, c)), "' is not a hex digit"));
     }
     const int nibble = absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10;
     for (int b = 0; b < 4; ++b) {
@@ -460,8 +460,7 @@ absl::StatusOr<std::vector<absl::string_view>> SplitLcoreMap(absl::string_view v
 // One side of a --lcores element: "(a,b-c)", "a-b" (lcores only) or "a".
 absl::StatusOr<std::vector<unsigned>> ParseLcoreMapSet(absl::string_view value,
                                                        absl::string_view part, unsigned limit,
-                                                       absl::string_view what,
-                                                       bool allow_range) {
+                                                       absl::string_view what, bool allow_range) {
   constexpr absl::string_view kFlag = "--lcores";
   if (absl::ConsumePrefix(&part, "(")) {
     if (!absl::ConsumeSuffix(&part, ")")) {
@@ -470,12 +469,13 @@ absl::StatusOr<std::vector<unsigned>> ParseLcoreMapSet(absl::string_view value,
     return ParseIdList(kFlag, value, part, limit, what);
   }
   if (part.find_first_of("()") != absl::string_view::npos) {
-    return BadValue(kFlag, value, absl::StrCat("misplaced parenthesis in \"", Printable(part), "\""));
+    return BadValue(kFlag, value,
+                    absl::StrCat("misplaced parenthesis in \"", Printable(part), "\""));
   }
   if (!allow_range && part.find('-') != absl::string_view::npos) {
     return BadValue(kFlag, value,
-                    absl::StrCat("CPU range \"", Printable(part), "\" after '@' must be a group \"(",
-                                 Printable(part), ")\""));
+                    absl::StrCat("CPU range \"", Printable(part),
+                                 "\" after '@' must be a group \"(", Printable(part), ")\""));
   }
   return ParseIdList(kFlag, value, part, limit, what);
 }
@@ -541,14 +541,30 @@ absl::StatusOr<std::vector<uint64_t>> ParseSocketList(absl::string_view flag,
 }
 
 enum class Flag {
-  kCoreList, kCoreMask, kLcores, kMainLcore,          // lcores
-  kProcType, kAdopt, kFilePrefix, kAttachTimeout,     // the process and its group
-  kMemory, kSocketMem, kSocketLimit, kHugeDir, kNoHuge, kPrefault, kBaseVirtaddr,   // memory
+  kCoreList,
+  kCoreMask,
+  kLcores,
+  kMainLcore,  // lcores
+  kProcType,
+  kAdopt,
+  kTakeover,
+  kFilePrefix,
+  kAttachTimeout,  // the process and its group
+  kMemory,
+  kSocketMem,
+  kSocketLimit,
+  kHugeDir,
+  kNoHuge,
+  kPrefault,
+  kBaseVirtaddr,  // memory
   kChannels,
-  kLogLevel, kLogTimestamp,                           // logging
-  kTimerSource,                                       // timer
-  kTelemetry, kNoTelemetry,                           // telemetry
-  kHelp, kVersion,                                    // information
+  kLogLevel,
+  kLogTimestamp,  // logging
+  kTimerSource,   // timer
+  kTelemetry,
+  kNoTelemetry,  // telemetry
+  kHelp,
+  kVersion,  // information
 };
 
 struct FlagSpec {
@@ -564,6 +580,7 @@ constexpr FlagSpec kFlags[] = {
     {"--main-lcore", Flag::kMainLcore, true},
     {"--proc-type", Flag::kProcType, true},
     {"--adopt", Flag::kAdopt, false},
+    {"--takeover", Flag::kTakeover, false},
     {"--file-prefix", Flag::kFilePrefix, true},
     {"--attach-timeout", Flag::kAttachTimeout, true},
     {"-m", Flag::kMemory, true},
@@ -614,9 +631,8 @@ absl::StatusOr<Arg> ReadArg(absl::Span<const std::string> args, size_t* i) {
     if (arg.size() > 2) {
       const std::string as_long = absl::StrCat("-", arg.substr(0, arg.find('=')));
       if (FindFlag(as_long) != nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("unknown option \"%s\": did you mean \"%s\"?", Printable(arg),
-                            as_long));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "unknown option \"%s\": did you mean \"%s\"?", Printable(arg), as_long));
       }
       value = arg.substr(2);
     }
@@ -636,8 +652,7 @@ absl::StatusOr<Arg> ReadArg(absl::Span<const std::string> args, size_t* i) {
   }
   if (spec->takes_value && !value.has_value()) {
     if (*i + 1 >= args.size() || args[*i + 1] == "--") {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("option %s requires a value", spec->name));
+      return absl::InvalidArgumentError(absl::StrFormat("option %s requires a value", spec->name));
     }
     value = args[++*i];
   }
@@ -659,7 +674,8 @@ absl::Status ParseLcoreFlag(const Arg& arg, Options* opts, CommandLine* cl) {
     uint64_t id = 0;
     switch (ParseDecimal(text, &id)) {
       case Decimal::kNotANumber:
-        return BadValue("--main-lcore", v, absl::StrFormat("not an lcore id 0..%d", kMaxLcores - 1));
+        return BadValue("--main-lcore", v,
+                        absl::StrFormat("not an lcore id 0..%d", kMaxLcores - 1));
       case Decimal::kTooLarge:
         return OutOfRange("--main-lcore", v, "lcore", text, absl::StrCat(kMaxLcores - 1));
       case Decimal::kOk:
@@ -677,7 +693,7 @@ absl::Status ParseLcoreFlag(const Arg& arg, Options* opts, CommandLine* cl) {
         absl::StrFormat("-l, -c and --lcores select the lcores; give only one (got %s)",
                         absl::StrJoin(cl->lcore_flags, " and ")));
   }
-  absl::StatusOr<LcoreMap> lcores = arg.spec->flag == Flag::kCoreList ? ParseCoreList(v)
+  absl::StatusOr<LcoreMap> lcores = arg.spec->flag == Flag::kCoreList   ? ParseCoreList(v)
                                     : arg.spec->flag == Flag::kCoreMask ? ParseCoreMask(v)
                                                                         : ParseLcoreMap(v);
   if (!lcores.ok()) return lcores.status();
@@ -686,7 +702,7 @@ absl::Status ParseLcoreFlag(const Arg& arg, Options* opts, CommandLine* cl) {
   return absl::OkStatus();
 }
 
-// --proc-type, --adopt, --file-prefix, --attach-timeout.
+// --proc-type, --adopt, --takeover, --file-prefix, --attach-timeout.
 absl::Status ParseProcessFlag(const Arg& arg, Options* opts) {
   const absl::string_view v = arg.value;
   const absl::string_view trimmed = absl::StripAsciiWhitespace(v);
@@ -704,6 +720,9 @@ absl::Status ParseProcessFlag(const Arg& arg, Options* opts) {
       return absl::OkStatus();
     case Flag::kAdopt:
       opts->adopt = true;
+      return absl::OkStatus();
+    case Flag::kTakeover:
+      opts->takeover = true;
       return absl::OkStatus();
     case Flag::kFilePrefix:
       // Checked as given (no trimming): the validation reports it.
@@ -854,6 +873,7 @@ absl::Status ParseFlag(const Arg& arg, Options* opts, CommandLine* cl) {
       return ParseLcoreFlag(arg, opts, cl);
     case Flag::kProcType:
     case Flag::kAdopt:
+    case Flag::kTakeover:
     case Flag::kFilePrefix:
     case Flag::kAttachTimeout:
       return ParseProcessFlag(arg, opts);
@@ -909,8 +929,8 @@ CpuSet ReadCpuListFile(const char* path) {
   std::ifstream in(path);
   std::string text;
   if (!std::getline(in, text)) return cpus;
-  absl::StatusOr<std::vector<unsigned>> ids = ParseIdList(
-      path, text, absl::StripAsciiWhitespace(text), kMaxCpus, "CPU");
+  absl::StatusOr<std::vector<unsigned>> ids =
+      ParseIdList(path, text, absl::StripAsciiWhitespace(text), kMaxCpus, "CPU");
   if (ids.ok()) {
     for (unsigned id : *ids) cpus.set(id);
   }
@@ -1016,6 +1036,8 @@ std::string Usage(absl::string_view program) {
       "                          adopts a group whose primary died)\n"
       "  --adopt                 as a primary, take over the group of a primary that\n"
       "                          died while its secondaries run (else start a new one)\n"
+      "  --takeover              as a primary, ask the running primary to hand its\n"
+      "                          group over (a planned upgrade), then adopt it\n"
       "  --file-prefix NAME      names the process group (default \"keel\");\n"
       "                          [A-Za-z0-9_.-], 1..%d characters, not \".\" or \"..\"\n"
       "  --attach-timeout SEC    how long a secondary waits for the primary\n"

@@ -38,8 +38,8 @@ inline constexpr unsigned kMaxCpus = 1024;
 using CpuSet = std::bitset<kMaxCpus>;
 
 // Limits of the other options (ValidateOptions refuses values beyond them).
-inline constexpr uint64_t kMaxMemoryMb = uint64_t{1} << 27;  // 128 TiB: the 47-bit user space
-inline constexpr unsigned kMaxMemoryChannels = 32;           // -n
+inline constexpr uint64_t kMaxMemoryMb = uint64_t{1} << 27;      // 128 TiB: the 47-bit user space
+inline constexpr unsigned kMaxMemoryChannels = 32;               // -n
 inline constexpr uint64_t kMaxBaseVirtaddr = uint64_t{1} << 47;  // --base-virtaddr, exclusive
 inline constexpr size_t kMaxFilePrefixLength = 64;
 inline constexpr absl::Duration kMaxAttachTimeout = absl::Hours(1);
@@ -55,9 +55,9 @@ absl::string_view TimerSourceName(TimerSource source);  // "auto", "tsc", "hpet"
 
 // What option validation needs to know of the machine. Tests pass their own.
 struct MachineInfo {
-  CpuSet present_cpus;   // /sys/devices/system/cpu/present
-  CpuSet affinity;       // the calling thread's CPU affinity
-  int numa_nodes = 1;    // libnuma's configured node count
+  CpuSet present_cpus;  // /sys/devices/system/cpu/present
+  CpuSet affinity;      // the calling thread's CPU affinity
+  int numa_nodes = 1;   // libnuma's configured node count
   static MachineInfo Current();
 };
 
@@ -67,32 +67,36 @@ struct Options {
   // the calling thread's affinity (lcore N on CPU N) when none is given. Never empty;
   // ids < kMaxLcores; each lcore has at least one CPU, and every CPU is present.
   std::map<unsigned, CpuSet> lcores;
-  unsigned main_lcore = 0;                          // --main-lcore; one of `lcores`
-  ProcessType proc_type = ProcessType::kPrimary;   // --proc-type
+  unsigned main_lcore = 0;                        // --main-lcore; one of `lcores`
+  ProcessType proc_type = ProcessType::kPrimary;  // --proc-type
   // --adopt: a primary (or kAuto) whose prefix has a group whose primary died while
   // processes of it still run takes that group over instead of refusing; kAuto does so
   // unasked. Not with kSecondary.
   bool adopt = false;
+  // --takeover: a primary (or kAuto) whose prefix has a running primary asks it to hand
+  // the group over (planned upgrade), waits for that (bounded by attach_timeout), then
+  // adopts the group. Without a running primary it acts as --adopt. Not with kSecondary.
+  bool takeover = false;
   // --file-prefix: one directory name under the runtime base, [A-Za-z0-9_.-], 1 to
   // kMaxFilePrefixLength characters, not "." or "..".
   std::string file_prefix = "keel";
-  uint64_t memory_mb = 0;                          // -m; 0 = not given; <= kMaxMemoryMb
+  uint64_t memory_mb = 0;  // -m; 0 = not given; <= kMaxMemoryMb
   // --socket-mem, per NUMA node (at most one entry per node, each <= kMaxMemoryMb). 0 on a
   // node = no memory there, but at least one node must get some. Empty = not given.
   std::vector<uint64_t> socket_mem_mb;
   // --socket-limit, per NUMA node, as --socket-mem. 0 on a node = no limit there (DPDK's
   // meaning). Empty = not given.
   std::vector<uint64_t> socket_limit_mb;
-  std::string huge_dir;                            // --huge-dir; empty = not given
-  bool no_huge = false;                            // --no-huge
-  bool prefault = false;                           // --prefault: touch every page at init
+  std::string huge_dir;   // --huge-dir; empty = not given
+  bool no_huge = false;   // --no-huge
+  bool prefault = false;  // --prefault: touch every page at init
   // --base-virtaddr; 0 = not given; 4 KiB aligned, below kMaxBaseVirtaddr.
   uint64_t base_virtaddr = 0;
-  unsigned memory_channels = 0;                    // -n; 0 = not given; <= kMaxMemoryChannels
+  unsigned memory_channels = 0;  // -n; 0 = not given; <= kMaxMemoryChannels
   // --log-level, in command-line order; an empty component means the global level, any
   // other is [A-Za-z0-9_.]+.
   std::vector<std::pair<std::string, log::Level>> log_levels;
-  bool log_timestamp = false;                      // --log-timestamp
+  bool log_timestamp = false;  // --log-timestamp
   // --attach-timeout SECONDS: in (0, kMaxAttachTimeout].
   absl::Duration attach_timeout = absl::Seconds(5);
   // --timer-source tsc|hpet|auto. A primary resolves it; a secondary follows the group
@@ -101,12 +105,12 @@ struct Options {
   // --no-telemetry: no telemetry socket for this process (--telemetry, DPDK's default,
   // is accepted too). Read by //telemetry.
   bool telemetry = true;
-  bool help = false;                               // -h, --help
-  bool print_version = false;                      // -v
+  bool help = false;           // -h, --help
+  bool print_version = false;  // -v
   // Set by tools (procinfo) that attach as a secondary without taking any lcore; not a
   // command-line option. `lcores` and `main_lcore` must still be valid.
   bool claim_lcores = true;
-  std::vector<std::string> app_args;               // everything after "--"
+  std::vector<std::string> app_args;  // everything after "--"
 };
 
 // Parses EAL arguments (argv without the program name). Stops at "--"; what follows

@@ -91,16 +91,13 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"-l", " "}, "-l \" \": empty list"},
         RejectCase{{"-l", "1-"}, "-l \"1-\": range \"1-\" does not end"},
         RejectCase{{"-l", "1,"}, "-l \"1,\": empty list element"},
-        RejectCase{{"-l", "1#2"}, "-l \"1#2\""},
-        RejectCase{{"-l", "-5"}, "-l \"-5\""},
-        RejectCase{{"-l", "-5-7"}, "-l \"-5-7\""},
-        RejectCase{{"-l", "1-3-5"}, "is not N or N-M"},
+        RejectCase{{"-l", "1#2"}, "-l \"1#2\""}, RejectCase{{"-l", "-5"}, "-l \"-5\""},
+        RejectCase{{"-l", "-5-7"}, "-l \"-5-7\""}, RejectCase{{"-l", "1-3-5"}, "is not N or N-M"},
         RejectCase{{"-l", "3-1"}, "descending"},
         RejectCase{{"-l", "8"}, "CPU 8 not present on this machine (present: 0-7)"},
         RejectCase{{"-l", "0-9"}, "CPU 8-9 not present"},
         RejectCase{{"-l", "128"}, "lcore 128 is out of range (max 127)"},
-        RejectCase{{"-l", "0,,1"}, "empty list element"},
-        RejectCase{{"-l", "a"}, "-l \"a\""},
+        RejectCase{{"-l", "0,,1"}, "empty list element"}, RejectCase{{"-l", "a"}, "-l \"a\""},
         RejectCase{{"-l", "--"}, "option -l requires a value"},
         // -c
         RejectCase{{"-c"}, "option -c requires a value"},
@@ -125,8 +122,7 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"--lcores", "1@(0,8)"}, "CPU 8 not present"},
         RejectCase{{"--lcores", "1@1024"}, "CPU 1024 is out of range (max 1023)"},
         RejectCase{{"--lcores", "128@0"}, "lcore 128 is out of range"},
-        RejectCase{{"--lcores", "1@"}, "empty list"},
-        RejectCase{{"--lcores", "@1"}, "empty list"},
+        RejectCase{{"--lcores", "1@"}, "empty list"}, RejectCase{{"--lcores", "@1"}, "empty list"},
         RejectCase{{"--lcores", "1@5-6"}, "must be a group"},
         RejectCase{{"--lcores", "1,,2"}, "empty element"},
         RejectCase{{"--lcores", "1(2)"}, "misplaced parenthesis"},
@@ -144,15 +140,18 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"--main-lcore", "-1", "-l", "0"}, "--main-lcore \"-1\""},
         RejectCase{{"--main-lcore", "128"}, "--main-lcore \"128\""},
         // -n
-        RejectCase{{"-n"}, "option -n requires a value"},
-        RejectCase{{"-n", "0"}, "-n \"0\""},
-        RejectCase{{"-n", "e"}, "-n \"e\""},
-        RejectCase{{"-n", "2e"}, "-n \"2e\""},
+        RejectCase{{"-n"}, "option -n requires a value"}, RejectCase{{"-n", "0"}, "-n \"0\""},
+        RejectCase{{"-n", "e"}, "-n \"e\""}, RejectCase{{"-n", "2e"}, "-n \"2e\""},
         RejectCase{{"-n", "-1"}, "-n \"-1\""},
         // --proc-type
         RejectCase{{"--proc-type=ERROR"}, "--proc-type \"ERROR\": must be primary"},
         RejectCase{{"--proc-type"}, "option --proc-type requires a value"},
         RejectCase{{"--proc-type="}, "--proc-type \"\""},
+        // --adopt, --takeover
+        RejectCase{{"--adopt", "--proc-type=secondary"},
+                   "--adopt makes a primary take a group over; it cannot go with --proc-type "
+                   "secondary"},
+        RejectCase{{"--proc-type=secondary", "--takeover"}, "--takeover makes a primary"},
         // --file-prefix
         RejectCase{{"--file-prefix="}, "--file-prefix \"\": must be 1 to 64 characters"},
         RejectCase{{"--file-prefix", "a/b"}, "--file-prefix \"a/b\": may only contain"},
@@ -164,8 +163,7 @@ INSTANTIATE_TEST_SUITE_P(
         // -m, --socket-mem, --socket-limit
         RejectCase{{"-m"}, "option -m requires a value"},
         RejectCase{{"-m", "0"}, "-m \"0\": not a positive size"},
-        RejectCase{{"-m", "1e3"}, "-m \"1e3\""},
-        RejectCase{{"-m", "-2"}, "-m \"-2\""},
+        RejectCase{{"-m", "1e3"}, "-m \"1e3\""}, RejectCase{{"-m", "-2"}, "-m \"-2\""},
         RejectCase{{"-m", "2", "--socket-mem=2"},
                    "-m and --socket-mem cannot be used together (-m 2, --socket-mem 2)"},
         RejectCase{{"--socket-mem="}, "--socket-mem \"\": empty list"},
@@ -241,7 +239,8 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{{"-m", "99999999999999999999"},
                    "-m \"99999999999999999999\": 99999999999999999999 MB is out of range "
                    "(max 134217728 MB)"},
-        RejectCase{{"-m", "134217729"}, "-m \"134217729\": 134217729 MB is out of range (max 134217728 MB)"},
+        RejectCase{{"-m", "134217729"},
+                   "-m \"134217729\": 134217729 MB is out of range (max 134217728 MB)"},
         RejectCase{{"--socket-mem", "99999999999999999999"},
                    "--socket-mem \"99999999999999999999\": 99999999999999999999 MB is out of "
                    "range (max 134217728 MB)"},
@@ -256,8 +255,7 @@ INSTANTIATE_TEST_SUITE_P(
         // An lcore mapped twice onto different CPUs names both mappings.
         RejectCase{{"--lcores", "0@0,0@1"},
                    "--lcores \"0@0,0@1\": lcore 0 is mapped twice: to CPUs 0 and to CPUs 1"},
-        RejectCase{{"--lcores", "(0,1),0"},
-                   "lcore 0 is mapped twice: to CPUs 0-1 and to CPUs 0"},
+        RejectCase{{"--lcores", "(0,1),0"}, "lcore 0 is mapped twice: to CPUs 0-1 and to CPUs 0"},
         // No memory anywhere; more memory on a socket than its limit.
         RejectCase{{"--socket-mem", "0,0"},
                    "--socket-mem \"0,0\": asks for no memory on any NUMA node"},
@@ -298,12 +296,12 @@ TEST(ParseOptions, CoreList) {
 // -l and --lcores agree: an lcore named twice onto the same CPUs is folded (DPDK folds
 // duplicate ids in -l); onto different CPUs it is refused (see RejectTest).
 TEST(ParseOptions, DuplicateLcoresFoldWhenTheyAgree) {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"-l", "0,0"},
-           {"--lcores", "0,0"},
-           {"--lcores", "0@0,0@0"},
-           {"--lcores", "0-1,1"},
-           {"--lcores", "(0,1)@(2,3),1@(2-3)"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"-l", "0,0"},
+                                             {"--lcores", "0,0"},
+                                             {"--lcores", "0@0,0@0"},
+                                             {"--lcores", "0-1,1"},
+                                             {"--lcores", "(0,1)@(2,3),1@(2-3)"}}) {
     absl::StatusOr<Options> opts = Parse(args);
     ASSERT_TRUE(opts.ok()) << testing::PrintToString(args) << ": " << opts.status();
     EXPECT_EQ(opts->lcores.count(0), 1u) << testing::PrintToString(args);
@@ -415,8 +413,10 @@ TEST(ParseOptions, TimerSource) {
   absl::StatusOr<Options> opts = Parse({});
   ASSERT_TRUE(opts.ok()) << opts.status();
   EXPECT_EQ(opts->timer_source, TimerSource::kAuto);
-  for (const auto& [text, source] : std::vector<std::pair<std::string, TimerSource>>{
-           {"tsc", TimerSource::kTsc}, {"hpet", TimerSource::kHpet}, {"auto", TimerSource::kAuto}}) {
+  for (const auto& [text, source] :
+       std::vector<std::pair<std::string, TimerSource>>{{"tsc", TimerSource::kTsc},
+                                                        {"hpet", TimerSource::kHpet},
+                                                        {"auto", TimerSource::kAuto}}) {
     opts = Parse({"--timer-source", text});
     ASSERT_TRUE(opts.ok()) << text << ": " << opts.status();
     EXPECT_EQ(opts->timer_source, source) << text;
@@ -433,11 +433,30 @@ TEST(ParseOptions, TimerSource) {
 }
 
 TEST(ParseOptions, EveryOtherFlag) {
-  absl::StatusOr<Options> opts = Parse(
-      {"--proc-type=auto", "--file-prefix", "grp_1.a-b", "-m", "1024", "--socket-limit",
-       "512,0", "--base-virtaddr", "0x100000000", "-n", "4", "--log-level", "debug",
-       "--log-level=ring:3", "--log-timestamp", "--attach-timeout", "0.5", "-v", "--huge-dir",
-       "/tmp", "--", "-p", "--stay", "3"});
+  absl::StatusOr<Options> opts = Parse({"--proc-type=auto",
+                                        "--file-prefix",
+                                        "grp_1.a-b",
+                                        "-m",
+                                        "1024",
+                                        "--socket-limit",
+                                        "512,0",
+                                        "--base-virtaddr",
+                                        "0x100000000",
+                                        "-n",
+                                        "4",
+                                        "--log-level",
+                                        "debug",
+                                        "--log-level=ring:3",
+                                        "--log-timestamp",
+                                        "--attach-timeout",
+                                        "0.5",
+                                        "-v",
+                                        "--huge-dir",
+                                        "/tmp",
+                                        "--",
+                                        "-p",
+                                        "--stay",
+                                        "3"});
   ASSERT_TRUE(opts.ok()) << opts.status();
   EXPECT_EQ(opts->proc_type, ProcessType::kAuto);
   EXPECT_EQ(opts->file_prefix, "grp_1.a-b");
@@ -482,6 +501,18 @@ TEST(ParseOptions, LaterProcTypeWins) {
   EXPECT_EQ(opts->proc_type, ProcessType::kSecondary);
 }
 
+TEST(ParseOptions, AdoptAndTakeoverAreFlagsOfAPrimary) {
+  absl::StatusOr<Options> opts = Parse(Args("--adopt --proc-type auto"));
+  ASSERT_TRUE(opts.ok()) << opts.status();
+  EXPECT_TRUE(opts->adopt);
+  EXPECT_FALSE(opts->takeover);
+  opts = Parse(Args("--takeover"));
+  ASSERT_TRUE(opts.ok()) << opts.status();
+  EXPECT_TRUE(opts->takeover);
+  EXPECT_FALSE(opts->adopt);
+  EXPECT_FALSE(Parse(Args("-l 0")).value().adopt);
+}
+
 TEST(ParseOptions, OptionsAfterDoubleDashBelongToTheApplication) {
   absl::StatusOr<Options> opts = Parse(Args("-l 0 -- -l 7 --bogus"));
   ASSERT_TRUE(opts.ok()) << opts.status();
@@ -490,10 +521,13 @@ TEST(ParseOptions, OptionsAfterDoubleDashBelongToTheApplication) {
 }
 
 TEST(ParseOptions, LogLevelNamesAndNumbers) {
-  for (const auto& [text, level] : std::vector<std::pair<std::string, log::Level>>{
-           {"emerg", log::Level::kEmergency}, {"ERR", log::Level::kError},
-           {"error", log::Level::kError},     {"warn", log::Level::kWarning},
-           {"8", log::Level::kDebug},         {"notice", log::Level::kNotice}}) {
+  for (const auto& [text, level] :
+       std::vector<std::pair<std::string, log::Level>>{{"emerg", log::Level::kEmergency},
+                                                       {"ERR", log::Level::kError},
+                                                       {"error", log::Level::kError},
+                                                       {"warn", log::Level::kWarning},
+                                                       {"8", log::Level::kDebug},
+                                                       {"notice", log::Level::kNotice}}) {
     absl::StatusOr<Options> opts = Parse({"--log-level", "mempool:" + text});
     ASSERT_TRUE(opts.ok()) << text << ": " << opts.status();
     EXPECT_EQ(opts->log_levels[0].second, level) << text;
@@ -512,7 +546,6 @@ TEST(MachineInfo, CurrentSeesThisMachine) {
   EXPECT_EQ((m.affinity & ~m.present_cpus).count(), 0u);
   EXPECT_GE(m.numa_nodes, 1);
 }
-
 
 // Options built in code go through the same rules as the command line: each case starts
 // from options valid on `machine` and breaks one rule.
@@ -639,13 +672,19 @@ const std::vector<CodeCase>& CodeCases() {
        "-n \"33\": channel count 33 is out of range (max 32)"},
       // Logging and attach.
       {"LogComponentName",
-       [](Options& o, M m) { o.log_levels = {{"e/l", log::Level::kDebug}}; },
+       [](Options& o, M m) {
+         o.log_levels = {{"e/l", log::Level::kDebug}};
+       },
        "--log-level \"e/l:debug\": component name must be [A-Za-z0-9_.]+"},
       {"LogLevelAboveDebug",
-       [](Options& o, M m) { o.log_levels = {{"", static_cast<log::Level>(9)}}; },
+       [](Options& o, M m) {
+         o.log_levels = {{"", static_cast<log::Level>(9)}};
+       },
        "--log-level \"9\": log level 9 is not 1..8"},
       {"LogLevelZero",
-       [](Options& o, M m) { o.log_levels = {{"eal", static_cast<log::Level>(0)}}; },
+       [](Options& o, M m) {
+         o.log_levels = {{"eal", static_cast<log::Level>(0)}};
+       },
        "--log-level \"eal:0\": log level 0 is not 1..8"},
       {"AttachTimeoutZero", [](Options& o, M m) { o.attach_timeout = absl::ZeroDuration(); },
        "--attach-timeout \"0\": not a number of seconds in (0, 3600]"},

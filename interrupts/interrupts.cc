@@ -645,6 +645,25 @@ absl::Status Welcome(State& s, Connection* c, const HelloMessage& hello, int doo
   return absl::OkStatus();
 }
 
+// A Publish message `got` into `buffer` from connection `c`: checked, then delivered.
+void RelayPublish(State& s, const Connection& c, const unsigned char* buffer, const Received& got) {
+  PublishHeader p = {};
+  if (static_cast<size_t>(got.bytes) >= sizeof(p)) std::memcpy(&p, buffer, sizeof(p));
+  if (static_cast<size_t>(got.bytes) < sizeof(p) || got.truncated ||
+      !ValidHeader(p.header, kPublishMessage) || p.length > kMaxPayload ||
+      sizeof(p) + p.length != static_cast<size_t>(got.bytes) || p.type >= TypeCount(*s.table)) {
+    KEEL_LOG(Warning, kComponent, "relay: process %d sent a bad message (%d bytes); ignored", c.pid,
+             got.bytes);
+    return;
+  }
+  absl::MutexLock lock(&s.produce_mu);
+  if (absl::IsNotFound(
+          Deliver(s, p.type, c.pid, p.timestamp_ns, buffer + sizeof(p), p.length, p.to))) {
+    // Relaxed: a counter.
+    s.table->undelivered.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 // A message on a connection to the relay's socket (primary's interrupt thread).
 void OnConnection(int fd, uint32_t events, void* arg) {
   auto* c = static_cast<Connection*>(arg);
@@ -685,21 +704,7 @@ void OnConnection(int fd, uint32_t events, void* arg) {
       continue;
     }
     CloseAll(got.fds);
-    PublishHeader p = {};
-    if (static_cast<size_t>(got.bytes) >= sizeof(p)) std::memcpy(&p, buffer, sizeof(p));
-    if (static_cast<size_t>(got.bytes) < sizeof(p) || got.truncated ||
-        !ValidHeader(p.header, kPublishMessage) || p.length > kMaxPayload ||
-        sizeof(p) + p.length != static_cast<size_t>(got.bytes) || p.type >= TypeCount(*s.table)) {
-      KEEL_LOG(Warning, kComponent, "relay: process %d sent a bad message (%d bytes); ignored",
-               c->pid, got.bytes);
-      continue;
-    }
-    absl::MutexLock lock(&s.produce_mu);
-    if (absl::IsNotFound(
-            Deliver(s, p.type, c->pid, p.timestamp_ns, buffer + sizeof(p), p.length, p.to))) {
-      // Relaxed: a counter.
-      s.table->undelivered.fetch_add(1, std::memory_order_relaxed);
-    }
+    RelayPublish(s, *c, buffer, got);
   }
 }
 
@@ -1123,7 +1128,27 @@ absl::Status InitInterrupts(const eal_internal::InitContext& context) {
   return status;
 }
 
-void CleanupInterrupts(ProcessType type, bool) {
+// Hand-over (the loop is stopped): the Publish messages secondaries sent and the relay
+// has not read yet go into the mailboxes, so none is lost with the connection.
+void DrainConnections(State& s) {
+  std::vector<Connection*> connections;
+  {
+    absl::MutexLock lock(&s.produce_mu);
+    connections.assign(s.connections.begin(), s.connections.end());
+  }
+  for (Connection* c : connections) {
+    if (c->slot < 0) continue;
+    for (;;) {
+      alignas(8) unsigned char buffer[kMaxPublishMessage];
+      Received got = ReceiveWithFds(c->fd, buffer, sizeof(buffer), 0, MSG_DONTWAIT);
+      if (got.bytes <= 0) break;
+      CloseAll(got.fds);
+      RelayPublish(s, *c, buffer, got);
+    }
+  }
+}
+
+void CleanupInterrupts(ProcessType type, bool ends_group) {
   State* s = g_state;
   if (s == nullptr) return;
   if (s->loop->InLoopThread()) {
@@ -1138,6 +1163,7 @@ void CleanupInterrupts(ProcessType type, bool) {
   s->loop.reset();  // first: no callback runs after this
   g_state = nullptr;
   if (type == ProcessType::kPrimary) {
+    if (!ends_group && s->table != nullptr) DrainConnections(*s);
     if (s->listen_fd >= 0) {
       ::close(s->listen_fd);
       ::unlink(absl::StrCat(s->runtime_dir, "/", kSocketFile).c_str());

@@ -11,6 +11,8 @@
 //                  print FORKED child=PID, then _exit(0) without Cleanup), "quit" (or EOF)
 //   watch-primary  print READY, wait (up to 30 s) for the primary to exit, print
 //                  PRIMARY-EXITED alive=0|1
+//   hand-over      (a primary) print READY, wait (up to 30 s) for a takeover request,
+//                  call HandOver and print HANDED-OVER (or HANDOVER-FAILED: <status>)
 //   lcores         run a function on every lcore; each prints whether it runs pinned
 //
 // On an Init failure it prints "INIT-FAILED: <status>" and exits with 2.
@@ -146,6 +148,18 @@ int main(int argc, char** argv) {
     struct pollfd pfd = {keel::eal::PrimaryExitFd(), POLLIN, 0};
     const int ready = poll(&pfd, 1, 30000);
     std::printf("PRIMARY-EXITED ready=%d alive=%d\n", ready, keel::eal::PrimaryAlive() ? 1 : 0);
+  } else if (command == "hand-over") {
+    struct pollfd pfd = {keel::eal::TakeoverRequestFd(), POLLIN, 0};
+    if (poll(&pfd, 1, 30000) != 1) {
+      std::printf("NO-TAKEOVER-REQUEST\n");
+      rc = 1;
+    } else if (absl::Status s = keel::eal::HandOver(); !s.ok()) {
+      std::printf("HANDOVER-FAILED: %s\n", s.ToString().c_str());
+      return 3;
+    } else {
+      std::printf("HANDED-OVER\n");
+      return 0;
+    }
   } else if (command == "lcores") {
     rc = RunLcores();
   } else {

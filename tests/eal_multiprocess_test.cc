@@ -297,6 +297,42 @@ TEST_F(EalMultiProcessTest, AnAdopterKilledBeforeItIsPublishedLeavesTheGroupAdop
   Quit(adopter.get());
 }
 
+// A planned takeover: the running primary hands its group over to the one that asks.
+TEST_F(EalMultiProcessTest, TakeoverAsksTheRunningPrimaryToHandTheGroupOver) {
+  std::unique_ptr<Subprocess> old = Start({"-l", "0"}, {"hand-over"});
+  ASSERT_TRUE(old->WaitForOutput("READY", kStartTimeout)) << old->Output();
+  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
+
+  std::unique_ptr<Subprocess> next = Start({"-l", "0", "--takeover"}, {"hold"});
+  ASSERT_TRUE(next->WaitForOutput("READY", kStartTimeout)) << next->Output();
+  EXPECT_THAT(next->Output(), HasSubstr("type=primary adopted"));
+  EXPECT_EQ(old->Wait(), 0) << old->Output();
+  EXPECT_THAT(old->Output(),
+              HasSubstr(absl::StrFormat("hands the group over to pid %d", next->pid())));
+  EXPECT_THAT(old->Output(), HasSubstr("HANDED-OVER"));
+  secondary->Send("alive\n");
+  ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 1 generation=2", kStartTimeout))
+      << secondary->Output();
+  Quit(secondary.get());
+  Quit(next.get());
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+TEST_F(EalMultiProcessTest, TakeoverOfAPrimaryThatDoesNotHandOverTimesOut) {
+  std::unique_ptr<Subprocess> running = StartPrimary();  // never reads its requests
+  std::string out;
+  EXPECT_EQ(Run({"-l", "1", "--takeover", "--attach-timeout", "0.3"}, {"once"}, &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrFormat(
+                       "--takeover: the primary (pid %d) of file prefix \"%s\" did not hand its "
+                       "group over within 300ms",
+                       running->pid(), prefix_)));
+  // Without a running primary, --takeover starts (or adopts) a group.
+  Quit(running.get());
+  ASSERT_EQ(Run({"-l", "0", "--takeover"}, {"once"}, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("type=primary"));
+}
+
 // Adoption racing the exit of the last secondaries: the new primary either adopts a
 // group that empties under it or starts a new one; either way it ends up alone in a
 // consistent group and leaves nothing behind.

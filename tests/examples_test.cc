@@ -147,6 +147,14 @@ std::multiset<int> Received(const std::string& output, absl::string_view tag) {
   return got;
 }
 
+int Count(const std::string& output, const std::string& needle) {
+  int n = 0;
+  for (size_t at = output.find(needle); at != std::string::npos; at = output.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 // Hot restart with the sample: the primary SIGKILLed in the middle of a secondary's
 // stream of messages, a new primary adopting the group, and the stream going on.
 TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
@@ -202,12 +210,7 @@ TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
   const std::multiset<int> after = Received(adopter->Output(), "a");
   got.insert(after.begin(), after.end());
   for (int n : got) EXPECT_EQ(got.count(n), 1u) << "message a" << n << " received twice";
-  int refused = 0;
-  const std::string& out = secondary->Output();
-  for (size_t at = out.find("message discarded"); at != std::string::npos;
-       at = out.find("message discarded", at + 1)) {
-    ++refused;
-  }
+  const int refused = Count(secondary->Output(), "message discarded");
   const int lost = kMessages - static_cast<int>(got.size()) - refused;
   EXPECT_GE(lost, 0);
   EXPECT_LE(lost, 1) << "received " << got.size() << ", refused " << refused;
@@ -223,6 +226,65 @@ TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
   EXPECT_EQ(adopter->Wait(), 0) << adopter->Output();
   EXPECT_THAT(adopter->Output(), HasSubstr("clean shutdown"));
   // The adopter owned the group: nothing of it is left.
+  EXPECT_FALSE(std::filesystem::exists(absl::StrCat(testing::RuntimeBase(), "/", prefix)));
+  EXPECT_TRUE(testing::SegmentFiles(prefix).empty());
+}
+
+// A planned upgrade with the sample: a new primary started with --takeover while a
+// secondary streams messages to the running one; the old one hands the group over and
+// not one message is lost.
+TEST(Examples, SimpleMpPlannedTakeoverLosesNoMessage) {
+  const std::string simple_mp = RunfilePath("examples/simple_mp/simple_mp");
+  const std::string prefix = testing::UniquePrefix();
+  const std::vector<std::string> eal = {"--no-huge", "-m", "32", "--file-prefix", prefix};
+  auto start = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), simple_mp);
+    args.insert(args.begin() + 1, eal.begin(), eal.end());
+    return Subprocess::Start(args);
+  };
+  std::unique_ptr<Subprocess> old = start({"-l", "0-1"});
+  ASSERT_TRUE(old->WaitForOutput("ready", absl::Seconds(20))) << old->Output();
+  std::unique_ptr<Subprocess> secondary =
+      start({"--proc-type=secondary", "--lcores", "2@0,3@1", "--", "--stay"});
+  ASSERT_TRUE(secondary->WaitForOutput("ready", absl::Seconds(20))) << secondary->Output();
+
+  constexpr int kMessages = 200;
+  std::unique_ptr<Subprocess> next;
+  for (int batch = 0; batch < kMessages / 5; ++batch) {
+    std::string lines;
+    for (int i = batch * 5; i < (batch + 1) * 5; ++i) absl::StrAppend(&lines, "send a", i, "\n");
+    secondary->Send(lines);
+    absl::SleepFor(absl::Milliseconds(10));
+    if (batch == 10) next = start({"-l", "0-1", "--takeover"});
+  }
+  ASSERT_TRUE(next->WaitForOutput("ready", absl::Seconds(20))) << next->Output();
+  EXPECT_EQ(old->Wait(), 0) << old->Output();
+  EXPECT_THAT(old->Output(), HasSubstr("another primary asks for the group; handing it over"));
+  EXPECT_THAT(old->Output(), HasSubstr("handed the group over"));
+  ASSERT_TRUE(secondary->WaitForOutput(
+      absl::StrFormat("primary process %d adopted the group", next->pid()), absl::Seconds(10)))
+      << secondary->Output();
+
+  // Every message sent is received exactly once, by one primary or the other.
+  const int refused = Count(secondary->Output(), "message discarded");
+  std::multiset<int> got;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    absl::SleepFor(absl::Milliseconds(20));
+    got = Received(old->Output(), "a");
+    const std::multiset<int> after = Received(next->Output(), "a");
+    got.insert(after.begin(), after.end());
+  } while (static_cast<int>(got.size()) + refused < kMessages && absl::Now() < deadline);
+  for (int n : got) EXPECT_EQ(got.count(n), 1u) << "message a" << n << " received twice";
+  EXPECT_EQ(static_cast<int>(got.size()), kMessages - refused)
+      << "lost " << kMessages - refused - static_cast<int>(got.size()) << " (refused " << refused
+      << ")";
+  EXPECT_GT(Received(next->Output(), "a").size(), 0u);
+
+  secondary->Send("quit\n");
+  EXPECT_EQ(secondary->Wait(), 0) << secondary->Output();
+  next->CloseStdin();
+  EXPECT_EQ(next->Wait(), 0) << next->Output();
   EXPECT_FALSE(std::filesystem::exists(absl::StrCat(testing::RuntimeBase(), "/", prefix)));
   EXPECT_TRUE(testing::SegmentFiles(prefix).empty());
 }

@@ -38,6 +38,15 @@ using eal::ProcessType;
 
 constexpr char kLockFile[] = "lock";
 constexpr char kConfigFile[] = "config";
+// A FIFO the primary reads takeover requests from (TakeoverRequestFd).
+constexpr char kTakeoverFile[] = "takeover";
+constexpr uint32_t kTakeoverMagic = 0x6b6f7674;  // "tvok"
+
+// One request on the FIFO: 8 bytes, written whole (PIPE_BUF makes it atomic).
+struct TakeoverRequest {
+  uint32_t magic;
+  int32_t pid;
+};
 constexpr char kConfigLockName[] = "eal config lock";
 constexpr size_t kConfigSize = (sizeof(SharedConfig) + 4095) & ~size_t{4095};
 
@@ -309,6 +318,46 @@ OldGroup InspectOldGroup(const std::string& dir) {
   return group;
 }
 
+// A primary is running (it holds RUNDIR/lock): asks it to hand its group over and waits,
+// bounded by --attach-timeout, until it has released the lock; returns the lock.
+absl::StatusOr<int> RequestTakeover(const std::string& dir, absl::string_view prefix,
+                                    absl::Duration timeout) {
+  const std::string path = Path(dir, kTakeoverFile);
+  const std::unique_ptr<ConfigFile> config = OpenConfigFile(dir, O_RDONLY);
+  const pid_t running = config != nullptr ? config->primary().pid : 0;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "--takeover: the running primary (pid %d) of file prefix \"%s\" takes no takeover "
+        "requests (%s: %s)",
+        running, prefix, path, std::strerror(errno)));
+  }
+  const TakeoverRequest request = {kTakeoverMagic, ::getpid()};
+  const ssize_t wrote = ::write(fd, &request, sizeof(request));
+  const int err = errno;
+  ::close(fd);
+  if (wrote != sizeof(request)) {
+    return ErrnoStatus(wrote < 0 ? err : EIO, "--takeover: cannot write to", path);
+  }
+  KEEL_LOG(Notice, "eal", "file prefix \"%s\": asked primary pid %d to hand its group over", prefix,
+           running);
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration delay = absl::Microseconds(100);
+  while (true) {
+    absl::StatusOr<int> lock = TakePrimaryLock(dir, prefix);
+    if (lock.ok() || !absl::IsFailedPrecondition(lock.status())) return lock;
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "--takeover: the primary (pid %d) of file prefix \"%s\" did not hand its group over "
+          "within %s (--attach-timeout); its program must watch eal::TakeoverRequestFd() and "
+          "call eal::HandOver()",
+          running, prefix, absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(delay);
+    delay = std::min(delay * 2, absl::Milliseconds(2));
+  }
+}
+
 }  // namespace
 
 std::string BuildFingerprint() {
@@ -345,6 +394,9 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   ProcessType type = options.proc_type;
   if (type == ProcessType::kAuto || type == ProcessType::kPrimary) {
     absl::StatusOr<int> lock = TakePrimaryLock(group->dir_, group->prefix_);
+    if (!lock.ok() && options.takeover && absl::IsFailedPrecondition(lock.status())) {
+      lock = RequestTakeover(group->dir_, group->prefix_, options.attach_timeout);
+    }
     if (lock.ok()) {
       type = ProcessType::kPrimary;
       group->lock_fd_ = *lock;
@@ -359,7 +411,7 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   if (type == ProcessType::kSecondary) {
     joined = group->AttachAsSecondary(options);
   } else if (const OldGroup old = InspectOldGroup(group->dir_); !old.alive.empty()) {
-    if (!options.adopt && options.proc_type != ProcessType::kAuto) {
+    if (!options.adopt && !options.takeover && options.proc_type != ProcessType::kAuto) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "file prefix \"%s\": the previous primary (pid %d) is gone but processes %s of its "
           "group still run; start this primary with --adopt (or --proc-type=auto) to take "
@@ -375,7 +427,30 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
     joined = group->CreateAsPrimary(options);
   }
   if (!joined.ok()) return joined;
+  if (type == ProcessType::kPrimary) {
+    if (absl::Status s = group->OpenTakeoverFifo(); !s.ok()) return s;
+  }
   return group;
+}
+
+absl::Status Group::OpenTakeoverFifo() {
+  const std::string path = Path(dir_, kTakeoverFile);
+  ::unlink(path.c_str());  // an adopted group's, left by the dead primary
+  if (::mkfifo(path.c_str(), 0600) != 0) return ErrnoStatus(errno, "cannot create", path);
+  // Read-write: opening never blocks, and the FIFO never reads as closed.
+  takeover_fd_ = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (takeover_fd_ < 0) return ErrnoStatus(errno, "cannot open", path);
+  return absl::OkStatus();
+}
+
+pid_t Group::TakeoverRequester() {
+  TakeoverRequest request = {};
+  pid_t pid = 0;
+  // Every request queued; the last well-formed one names who asked.
+  while (::read(takeover_fd_, &request, sizeof(request)) == sizeof(request)) {
+    if (request.magic == kTakeoverMagic) pid = request.pid;
+  }
+  return pid;
 }
 
 absl::Status Group::CreateAsPrimary(const eal::Options& options) {
@@ -659,7 +734,7 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
 
 Group::~Group() {
   if (config_ != nullptr) UnmapConfig(config_);
-  for (int fd : {primary_pidfd_, probe_fd_, config_fd_, lock_fd_}) {
+  for (int fd : {primary_pidfd_, probe_fd_, config_fd_, lock_fd_, takeover_fd_}) {
     if (fd >= 0) ::close(fd);
   }
   for (int fd : retired_pidfds_) ::close(fd);
@@ -773,7 +848,8 @@ absl::Status Group::Leave(bool ends_group) {
   }
   UnmapConfig(config_);
   config_ = nullptr;
-  for (int* fd : {&primary_pidfd_, &probe_fd_, &config_fd_, &lock_fd_}) {
+  // The lock last (lock_fd_): the next primary may start as soon as it is released.
+  for (int* fd : {&takeover_fd_, &primary_pidfd_, &probe_fd_, &config_fd_, &lock_fd_}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }

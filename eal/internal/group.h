@@ -38,8 +38,14 @@ class Group {
   absl::Status Leave(bool ends_group = true);
 
   eal::ProcessType type() const { return type_; }
-  // A primary that took over a live group (--adopt, or --proc-type=auto).
+  // A primary that took over a live group (--adopt, --takeover or --proc-type=auto).
   bool adopting() const { return adopting_; }
+  // Primary: readable when another primary asks for the group (--takeover); -1 in a
+  // secondary.
+  int takeover_fd() const { return takeover_fd_; }
+  // Primary: the pid of the last process that asked, 0 when none did (reads the
+  // requests queued).
+  pid_t TakeoverRequester();
   const std::string& dir() const { return dir_; }
   // Secondary: a pidfd for the current primary (reopened once a primary adopted the
   // group; the previous ones stay open until Leave); -1 in the primary and when the
@@ -66,6 +72,8 @@ class Group {
   // The two ways in. Each leaves config_, config_fd_, probe_fd_ and slot_ set.
   absl::Status CreateAsPrimary(const eal::Options& options);
   absl::Status AttachAsSecondary(const eal::Options& options);
+  // Primary: creates RUNDIR/takeover and opens it as takeover_fd_.
+  absl::Status OpenTakeoverFifo();
   // A primary taking over the live group of dead primary `dead_primary`.
   absl::Status AdoptAsPrimary(const eal::Options& options, pid_t dead_primary);
   // Opens a pidfd for `primary` and makes it primary_pidfd_; false when it is not alive
@@ -86,6 +94,7 @@ class Group {
   int config_fd_ = -1;  // RUNDIR/config; holds our slot's liveness lock
   int probe_fd_ = -1;   // RUNDIR/config again, holding no lock: probes others' slots
   bool adopting_ = false;
+  int takeover_fd_ = -1;  // primary: RUNDIR/takeover, read end
   absl::Mutex pidfd_mu_;
   int primary_pidfd_ ABSL_GUARDED_BY(pidfd_mu_) = -1;  // see PrimaryExitFd
   uint32_t pidfd_generation_ ABSL_GUARDED_BY(pidfd_mu_) = 0;

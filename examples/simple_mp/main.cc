@@ -16,6 +16,10 @@
 // a new primary started with --adopt takes the group over, looks the rings and the pool
 // up instead of creating them, and the traffic goes on:
 //   simple_mp -l 0-1 --file-prefix mp --adopt
+// A planned upgrade: a new primary started with --takeover asks the running one for the
+// group; that one lets its workers finish the message in hand and hands the group over
+// (eal::HandOver), and not a message is lost:
+//   simple_mp -l 0-1 --file-prefix mp --takeover
 //
 // On a 2-CPU machine, in two terminals:
 //   simple_mp -l 0-1 --file-prefix mp
@@ -159,9 +163,11 @@ bool Adopted(uint32_t* generation) {
   return true;
 }
 
-// Reads commands from stdin until quit, end of input or (in a secondary without --stay)
-// the primary's exit.
-void CommandLoop() {
+enum class Exit { kQuit, kHandOver };
+
+// Reads commands from stdin until quit, end of input, (in a secondary without --stay)
+// the primary's exit, or (in the primary) another primary's takeover request.
+Exit CommandLoop() {
   const bool interactive = isatty(STDIN_FILENO);
   uint32_t generation = keel::eal::PrimaryGeneration();
   bool orphan = false;  // --stay: the primary exited and none adopted the group yet
@@ -174,15 +180,23 @@ void CommandLoop() {
     size_t newline;
     while ((newline = pending.find('\n')) == std::string::npos) {
       if (orphan && Adopted(&generation)) orphan = false;
-      struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0},
-                              {orphan ? -1 : keel::eal::PrimaryExitFd(), POLLIN, 0}};
+      // The second: a secondary's primary, or the primary's takeover requests.
+      const int watch = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary
+                            ? keel::eal::TakeoverRequestFd()
+                        : orphan ? -1
+                                 : keel::eal::PrimaryExitFd();
+      struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {watch, POLLIN, 0}};
       const int nfds = fds[1].fd >= 0 ? 2 : 1;
       // An orphan looks for an adopting primary every 10 ms.
       if (poll(fds, nfds, orphan ? 10 : -1) < 0) continue;  // EINTR
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
+        if (keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary) {
+          std::printf("another primary asks for the group; handing it over\n");
+          return Exit::kHandOver;
+        }
         if (!g_stay) {
           std::printf("the primary process exited; leaving\n");
-          return;
+          return Exit::kQuit;
         }
         std::printf("the primary process exited; waiting for a primary to adopt the group\n");
         orphan = true;
@@ -193,13 +207,13 @@ void CommandLoop() {
       const ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
       if (got <= 0) {
         if (!pending.empty()) Command(pending);
-        return;  // end of input
+        return Exit::kQuit;  // end of input
       }
       pending.append(buf, static_cast<size_t>(got));
     }
     const std::string line = pending.substr(0, newline);
     pending.erase(0, newline + 1);
-    if (!Command(line)) return;
+    if (!Command(line)) return Exit::kQuit;
   }
 }
 
@@ -238,14 +252,17 @@ int main(int argc, char** argv) {
   }
   std::printf("%s", kHelp);
   std::printf("ready\n");
-  CommandLoop();
+  const Exit exit = CommandLoop();
 
+  // The workers finish the message in hand: nothing is lost at a hand-over.
   g_quit.store(true, std::memory_order_relaxed);
   keel::eal::WaitAllLcores();
-  if (absl::Status s = keel::eal::Cleanup(); !s.ok()) {
-    std::fprintf(stderr, "simple_mp: %s\n", s.ToString().c_str());
+  const absl::Status left = exit == Exit::kHandOver ? keel::eal::HandOver() : keel::eal::Cleanup();
+  if (!left.ok()) {
+    std::fprintf(stderr, "simple_mp: %s\n", left.ToString().c_str());
     return 1;
   }
-  std::printf("process %d: clean shutdown\n", getpid());
+  std::printf("process %d: %s\n", getpid(),
+              exit == Exit::kHandOver ? "handed the group over" : "clean shutdown");
   return 0;
 }
