@@ -16,6 +16,12 @@
 // with the links down (no traffic until the first SIGUSR1). --packets is per port.
 //
 //   mp_server -l 0-1 -m 64 --file-prefix cs -- -p 3 -n 2
+//
+// Hot restart: a server started with --adopt (the same options after --) after the
+// previous one died takes its group over: it looks the pool, the ports, the clients'
+// rings and the statistics up, starts the generator again, and the clients, which never
+// stopped, get packets again. What the dead server held (a burst, the generator's) is
+// lost; every other packet is accounted for.
 #include <unistd.h>
 
 #include <cstdio>
@@ -222,6 +228,50 @@ absl::Status Setup(const Options& o) {
   return PrintLinkEvents("server: ");
 }
 
+// A server that adopted the group (eal --adopt): the objects the dead server made, checked
+// against this one's options.
+absl::Status Adopt(const Options& o) {
+  auto* s = new Server;
+  s->options = o;
+  g_server = s;
+  absl::StatusOr<mempool::Mempool*> pool = mempool::Lookup(kPoolName);
+  if (!pool.ok()) return pool.status();
+  s->pool = *pool;
+  absl::StatusOr<memory::Memzone> zone = memory::LookupMemzone(kPortInfoName);
+  if (!zone.ok()) return zone.status();
+  s->info = static_cast<PortInfo*>(zone->addr);
+  const unsigned num_ports = static_cast<unsigned>(__builtin_popcount(o.port_mask));
+  if (zone->size < sizeof(PortInfo) || s->info->magic != kPortInfoMagic ||
+      s->info->num_clients != o.clients || s->info->num_ports != num_ports) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the group's server ran %u ports and %u clients; this one is given %u ports (-p) and %u "
+        "clients (-n): give the dead server's options",
+        s->info->num_ports, s->info->num_clients, num_ports, o.clients));
+  }
+  for (unsigned id = 0; id < kMaxPorts; ++id) {
+    if ((o.port_mask >> id & 1) == 0) continue;
+    absl::StatusOr<Port> port = Port::Lookup(id);
+    if (!port.ok()) return port.status();
+    if (port->kind() != o.traffic.kind) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("port %u is of another kind than --ports says", id));
+    }
+    s->ports.push_back(*port);
+  }
+  for (unsigned c = 0; c < o.clients; ++c) {
+    absl::StatusOr<ring::Ring*> r = ring::Lookup(ClientRingName(c));
+    if (!r.ok()) return r.status();
+    s->rings[c] = *r;
+  }
+  if (o.traffic.kind == PortKind::kGenerator) {
+    absl::StatusOr<std::unique_ptr<Wire>> wire = Wire::Start(s->ports);
+    if (!wire.ok()) return wire.status();
+    s->wire = *std::move(wire);
+  }
+  absl::PrintF("mp_server: adopted the group of a dead server\n");
+  return PrintLinkEvents("server: ");
+}
+
 // The main lcore: DPDK's do_packet_forwarding, with the stats timer managed here when
 // there is no worker lcore to run it.
 void Forward(timer::TimerSet* stats_set) {
@@ -270,7 +320,7 @@ int Run(const Options& o) {
       if (g_server != nullptr) g_server->wire.reset();
     }
   } stop_wire;
-  if (absl::Status s = Setup(o); !s.ok()) {
+  if (absl::Status s = eal::Adopted() ? Adopt(o) : Setup(o); !s.ok()) {
     std::fprintf(stderr, "mp_server: %s\n", s.ToString().c_str());
     return 1;
   }
