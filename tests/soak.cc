@@ -126,13 +126,15 @@ class Soak {
   }
 
   // --- Processes ---
-  absl::Status Start(unsigned slot) {
+  // `adopt`: a primary that takes over the group of a dead one.
+  absl::Status Start(unsigned slot, bool adopt = false) {
     const uint64_t token = ++next_token_;
     std::vector<std::string> argv = {options_.worker, "--file-prefix", options_.file_prefix,
                                      "--lcores", absl::StrCat(slot, "@", Cpu(slot))};
     if (slot == 0) {
       argv.insert(argv.end(), {"--proc-type", "primary", "-m", "64"});
       if (options_.no_huge) argv.push_back("--no-huge");
+      if (adopt) argv.push_back("--adopt");
     } else {
       argv.insert(argv.end(), {"--proc-type", "secondary"});
     }
@@ -250,6 +252,12 @@ class Soak {
     if (absl::Status s = Kill(victim); !s.ok()) return s;
     if (primary) {
       ++figures_.primary_kills;
+      if (options_.adopt) {
+        const absl::Time started = absl::Now();
+        if (absl::Status s = Start(0, /*adopt=*/true); !s.ok()) return s;
+        figures_.adoption_time_max = std::max(figures_.adoption_time_max, absl::Now() - started);
+        ++figures_.adoptions;
+      }
     } else {
       ++figures_.secondary_kills;
       const absl::Time started = absl::Now();
@@ -267,10 +275,11 @@ class Soak {
       if (!moved.ok()) return moved.status();
       moved_before[slot] = *moved;
     }
-    if (absl::Status s = AwaitProgress(moved_before, primary ? 0 : victim); !s.ok()) return s;
+    const bool primary_dead = primary && !options_.adopt;
+    if (absl::Status s = AwaitProgress(moved_before, primary_dead ? 0 : victim); !s.ok()) return s;
     figures_.recovery_time_max = std::max(figures_.recovery_time_max, absl::Now() - killed);
-    if (absl::Status s = AuditGroup(victim, victim_token, primary); !s.ok()) return s;
-    if (!primary) return absl::OkStatus();
+    if (absl::Status s = AuditGroup(victim, victim_token, primary_dead); !s.ok()) return s;
+    if (!primary_dead) return absl::OkStatus();
     // The primary is dead: the secondaries go on until they leave, then a new primary
     // starts on the prefix (removing the dead group's files) with new secondaries.
     for (unsigned slot = options_.secondaries; slot >= 1; --slot) {
@@ -306,7 +315,10 @@ class Soak {
         absl::StatusOr<uint64_t> moved = Moved(workers_[*it], &f);
         if (!moved.ok()) return moved.status();
         bool done;
-        if (*it == successor) {
+        if (*it == successor && successor == 0) {
+          // An adopting primary: through its rings (each step serves all of them).
+          done = Number(f, "to") > 0 && Number(f, "from") > 0;
+        } else if (*it == successor) {
           // Through all four of its rings.
           done = Number(f, "to") > 0 && Number(f, "from") > 0 && Number(f, "link_in") > 0 &&
                  Number(f, "link_out") > 0;
@@ -314,8 +326,8 @@ class Soak {
           auto before = moved_before.find(*it);
           done = before == moved_before.end() || *moved > before->second;
         }
-        // A secondary learns of the primary's death.
-        if (primary_dead && Number(f, "primary_alive") != 0) done = false;
+        // A secondary learns of the primary's death, or of its adopting successor.
+        if (Number(f, "primary_alive") != (primary_dead ? 0 : 1)) done = false;
         last[*it] = absl::StrJoin(f, " ", absl::PairFormatter("="));
         it = done ? waiting.erase(it) : std::next(it);
       }
@@ -402,8 +414,10 @@ class Soak {
     // and the move it belongs to (taken from the pool or a ring, or marked for one).
     uint64_t dead_held = 0;
     // The pool: only the primary gets and puts, so with it alive every free word is
-    // an object in the pool.
-    if (free_words < available || (!primary_dead && free_words != available)) {
+    // an object in the pool, but for those a killed primary left between a word and
+    // the pool (adopt mode), counted in pool_excess_, which only a primary's death grows.
+    if (free_words < available ||
+        (!primary_dead && free_words - available != pool_excess_ && victim != 0)) {
       return absl::DataLossError(absl::StrCat("the pool has ", available, " objects, ", free_words,
                                               " are marked free: ", line));
     }
@@ -579,12 +593,12 @@ class Soak {
 
 std::string Figures::Summary() const {
   return absl::StrFormat(
-      "%u cycles (%u secondary kills, %u primary kills, %u groups) in %s: %u objects moved "
-      "through rings, %u lost with the dead (at most %u per kill); longest successor start "
-      "%s, longest kill-to-progress %s",
-      cycles, secondary_kills, primary_kills, generations, absl::FormatDuration(elapsed),
+      "%u cycles (%u secondary kills, %u primary kills, %u groups, %u adoptions) in %s: %u "
+      "objects moved through rings, %u lost with the dead (at most %u per kill); longest "
+      "successor start %s, longest adoption %s, longest kill-to-progress %s",
+      cycles, secondary_kills, primary_kills, generations, adoptions, absl::FormatDuration(elapsed),
       objects_moved, objects_lost, max_lost_per_kill, absl::FormatDuration(replacement_time_max),
-      absl::FormatDuration(recovery_time_max));
+      absl::FormatDuration(adoption_time_max), absl::FormatDuration(recovery_time_max));
 }
 
 bool HugepagesScarce() { return memory::AvailableHugepages(2 << 20) < 64; }

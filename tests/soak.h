@@ -21,6 +21,9 @@ struct Options {
   absl::Duration max_time = absl::InfiniteDuration();  // stops after the cycle that passes it
   unsigned secondaries = 3;
   uint64_t primary_kill_every = 100;  // every Nth kill is the primary's (0: never)
+  // A killed primary is replaced by one started with --adopt, which takes the group over
+  // while the secondaries run; without it, the secondaries leave and a new group starts.
+  bool adopt = false;
   absl::Duration max_kill_delay = absl::Milliseconds(20);  // traffic time before a kill
   uint64_t seed = 0;                                       // 0: a random one (Figures::seed)
   bool no_huge = false;                                    // --no-huge groups instead of hugepages
@@ -36,9 +39,11 @@ struct Figures {
   uint64_t cycles = 0;
   uint64_t secondary_kills = 0;
   uint64_t primary_kills = 0;
-  uint64_t generations = 0;    // groups started (1 + primary kills)
-  uint64_t objects_moved = 0;  // objects taken from rings, as live processes counted them
-  uint64_t objects_lost = 0;   // with the dead (what they held or had mid-operation)
+  uint64_t generations = 0;          // groups started (1 + primary kills without adopt)
+  uint64_t adoptions = 0;            // primaries that adopted the group (Options::adopt)
+  absl::Duration adoption_time_max;  // an adopting primary: start to READY
+  uint64_t objects_moved = 0;        // objects taken from rings, as live processes counted them
+  uint64_t objects_lost = 0;         // with the dead (what they held or had mid-operation)
   uint64_t max_lost_per_kill = 0;
   absl::Duration replacement_time_max;  // a killed secondary's successor: start to READY
   absl::Duration recovery_time_max;     // kill to every process seen making progress

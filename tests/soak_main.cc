@@ -1,6 +1,6 @@
 // tools/soak/run's program: runs the soak (soak.h) and prints its figures.
 //
-//   soak [--cycles N] [--seconds S] [--secondaries K] [--primary-kill-every N]
+//   soak [--cycles N] [--seconds S] [--secondaries K] [--primary-kill-every N] [--adopt]
 //        [--max-kill-delay-ms M] [--seed X] [--file-prefix P] [--no-huge] [--verbose]
 //        [--worker PATH]
 #include <unistd.h>
@@ -27,7 +27,7 @@ std::string WorkerBesideMe() {
 int Usage(const std::string& problem) {
   std::fprintf(stderr,
                "soak: %s\nusage: soak [--cycles N] [--seconds S] [--secondaries K (1..63)] "
-               "[--primary-kill-every N (0: never)] [--max-kill-delay-ms M] [--seed X] "
+               "[--primary-kill-every N (0: never)] [--adopt] [--max-kill-delay-ms M] [--seed X] "
                "[--file-prefix P] [--no-huge] [--verbose] [--worker PATH]\n",
                problem.c_str());
   return 2;
@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
       if (!has_value) return Usage("--worker needs a path");
       options.worker = value;
       ++i;
+    } else if (arg == "--adopt") {
+      options.adopt = true;
     } else if (arg == "--no-huge") {
       options.no_huge = true;
       hugepages_chosen = true;

@@ -37,6 +37,25 @@ TEST(SoakTest, KillsLoseOnlyWhatTheDeadHeld) {
   EXPECT_GT(figures.objects_moved, 0u);
 }
 
+// Every third kill is the primary's, and a new primary adopts the group each time: the
+// secondaries never stop, and only what the dead held is lost.
+TEST(SoakTest, AdoptedGroupsLoseOnlyWhatTheDeadHeld) {
+  Options options = ShortSoak();
+  options.cycles = 30;
+  options.primary_kill_every = 3;
+  options.adopt = true;
+  Figures figures;
+  const absl::Status status = soak::Run(options, &figures);
+  std::printf("adopt, %s: %s\n", options.no_huge ? "--no-huge" : "hugepages",
+              figures.Summary().c_str());
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(figures.cycles, 30u);
+  EXPECT_EQ(figures.primary_kills, 10u);
+  EXPECT_EQ(figures.adoptions, 10u);
+  EXPECT_EQ(figures.generations, 1u);
+  EXPECT_GT(figures.objects_moved, 0u);
+}
+
 TEST(SoakTest, AuditFindsAnObjectALiveProcessHides) {
   Options options = ShortSoak();
   options.cycles = 10;

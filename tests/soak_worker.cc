@@ -341,7 +341,8 @@ int main(int argc, char** argv) {
   p.primary = args->at(0) == "primary";
   p.slot = static_cast<unsigned>(slot);
   p.secondaries = static_cast<unsigned>(secondaries);
-  absl::Status ready = p.primary ? CreateObjects(p) : absl::OkStatus();
+  // An adopting primary finds the objects of the dead one.
+  absl::Status ready = p.primary && !eal::Adopted() ? CreateObjects(p) : absl::OkStatus();
   if (ready.ok()) ready = FindObjects(p);
   if (!ready.ok()) {
     std::printf("SETUP-FAILED %s\n", ready.ToString().c_str());
