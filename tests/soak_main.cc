@@ -12,17 +12,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/soak.h"
+#include "tests/subprocess.h"
 
 namespace {
-
-// The worker beside this program (bazel-bin/tests/soak_worker).
-std::string WorkerBesideMe() {
-  char self[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "soak_worker";
-  std::string path(self, static_cast<size_t>(n));
-  return path.substr(0, path.rfind('/') + 1) + "soak_worker";
-}
 
 int Usage(const std::string& problem) {
   std::fprintf(stderr,
@@ -37,7 +29,7 @@ int Usage(const std::string& problem) {
 
 int main(int argc, char** argv) {
   keel::soak::Options options;
-  options.worker = WorkerBesideMe();
+  options.worker = keel::testing::BesideThisProgram("soak_worker");
   options.file_prefix = absl::StrCat("soak.", getpid());
   options.no_huge = keel::soak::HugepagesScarce();
   bool hugepages_chosen = false;

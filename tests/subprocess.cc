@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -161,10 +162,18 @@ std::string RunfilePath(absl::string_view path) {
   return absl::StrCat(srcdir, "/", workspace != nullptr ? workspace : "keel", "/", path);
 }
 
+std::string BesideThisProgram(absl::string_view name) {
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return std::string(name);
+  const std::string path(self, static_cast<size_t>(n));
+  return absl::StrCat(path.substr(0, path.rfind('/') + 1), name);
+}
+
 std::string UniquePrefix() {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = info != nullptr ? absl::StrCat(info->test_suite_name(), ".", info->name())
-                                     : "test";
+  std::string name =
+      info != nullptr ? absl::StrCat(info->test_suite_name(), ".", info->name()) : "test";
   name = absl::StrReplaceAll(name, {{"/", "_"}});
   // A prefix has at most 64 characters: a long name keeps its head and its end (the
   // parameter of a parameterized test) around a hash of the whole, so two tests never

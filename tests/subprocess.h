@@ -19,8 +19,8 @@
 namespace keel::testing {
 
 struct SpawnOptions {
-  std::optional<uid_t> uid;           // run as this uid (and its gid == uid)
-  std::vector<std::string> env;       // "NAME=value" added to the inherited environment
+  std::optional<uid_t> uid;      // run as this uid (and its gid == uid)
+  std::vector<std::string> env;  // "NAME=value" added to the inherited environment
 };
 
 class Subprocess {
@@ -61,6 +61,9 @@ class Subprocess {
 
 // Path of a file in the test's runfiles, e.g. "tests/eal_helper".
 std::string RunfilePath(absl::string_view path);
+// The program `name` in this program's own directory (bazel-bin/tests/ for the tools
+// there: a binary run outside bazel test has no runfiles variables).
+std::string BesideThisProgram(absl::string_view name);
 
 // A --file-prefix unique to this test and process.
 std::string UniquePrefix();
