@@ -90,8 +90,10 @@ std::string TelemetrySocketPath();
 
 // In a secondary: a pidfd for the primary, readable (poll/epoll) once the primary has
 // exited, SIGKILL included. -1 in the primary. After a primary adopted the group, a new
-// call gives that primary's (the previous fd stays readable). Owned by the EAL; do not
-// close it.
+// call gives that primary's (the previous fd stays readable): a program that calls it
+// again may never see the old one's readable, so it learns of an adoption by
+// PrimaryGeneration() (or interrupts::kPrimaryAdopted). Owned by the EAL; do not close
+// it.
 int PrimaryExitFd();
 // Whether the group has a primary that finished init: false once the primary has
 // exited, true again once a primary adopted the group (--adopt) and finished its init.

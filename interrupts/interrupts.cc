@@ -915,19 +915,18 @@ void Adopted(State& s) {
     if (s.table != nullptr && (was_connected || eal::PrimaryExitFd() < 0)) {
       connected = EnsureMailbox(s);
     }
-  }
-  uint64_t bits = 0;
-  {
-    absl::MutexLock lock(&s.subs_mu);
+    // Under subs_mu as well: an Unsubscribe clears its bit before or after this.
+    absl::MutexLock subs(&s.subs_mu);
+    uint64_t bits = 0;
     for (Subscription& sub : s.subs) {
       if (sub.type < kMaxTypes) bits |= uint64_t{1} << sub.type;
       sub.from_sequence = 0;  // the new mailbox counts from 0
       sub.told = false;       // the next primary's death is news again
     }
-  }
-  if (connected.ok() && s.mailbox != nullptr) {
-    // Relaxed: as in Subscribe.
-    s.table->subscribers[s.self_slot].subscriptions.fetch_or(bits, std::memory_order_relaxed);
+    if (connected.ok() && s.mailbox != nullptr) {
+      // Relaxed: as in Subscribe.
+      s.table->subscribers[s.self_slot].subscriptions.fetch_or(bits, std::memory_order_relaxed);
+    }
   }
   if (absl::Status w = WatchPrimary(s); !w.ok()) {
     KEEL_LOG(Error, kComponent, "cannot watch the new primary's pidfd: %s", w.message());
@@ -1138,6 +1137,9 @@ void DrainConnections(State& s) {
   }
   for (Connection* c : connections) {
     if (c->slot < 0) continue;
+    // From here a secondary's send fails (EPIPE: Unavailable) instead of being taken and
+    // dropped; what is queued can still be read.
+    ::shutdown(c->fd, SHUT_RD);
     for (;;) {
       alignas(8) unsigned char buffer[kMaxPublishMessage];
       Received got = ReceiveWithFds(c->fd, buffer, sizeof(buffer), 0, MSG_DONTWAIT);
@@ -1239,32 +1241,33 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
     return absl::InvalidArgumentError(
         absl::StrFormat("event type \"%s\": the callback is null", Printable(type)));
   }
-  uint32_t id = type == kPrimaryAdopted ? kPrimaryAdoptedId : kPrimaryExitedId;
-  uint64_t from_sequence = 0;
-  if (type != kPrimaryExited && type != kPrimaryAdopted) {
-    if (s.table == nullptr) return NoRelay(s);
-    absl::StatusOr<uint32_t> found = TypeId(s, type);
-    if (!found.ok()) return found.status();
-    id = *found;
-    absl::MutexLock lock(&s.connect_mu);
-    if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
-    // Relaxed: the producer's counter; records pushed before this read (queued for
-    // another subscription of the type) have smaller sequences and are not ours.
-    from_sequence = s.mailbox->next_sequence.load(std::memory_order_relaxed);
-  }
-  SubscriptionId sub;
-  {
+  auto add = [&](uint32_t id, uint64_t from_sequence) {
     absl::MutexLock lock(&s.subs_mu);
-    sub = s.next_sub++;
+    const SubscriptionId sub = s.next_sub++;
     s.subs.push_back(Subscription{sub, id, callback, arg, from_sequence, false});
+    return sub;
+  };
+  if (type == kPrimaryExited || type == kPrimaryAdopted) {
+    const bool exited = type == kPrimaryExited;
+    const SubscriptionId sub = add(exited ? kPrimaryExitedId : kPrimaryAdoptedId, 0);
+    if (exited && s.primary_gone.load()) TellLateWatcher(s, sub);
+    return sub;
   }
-  if (id == kPrimaryExitedId && s.primary_gone.load()) TellLateWatcher(s, sub);
-  if (id < kMaxTypes) {
-    // After the callback is in place: the first event that sees the bit finds it.
-    // Relaxed: the RMW is seen by the producer's next Deliver; see Deliver.
-    s.table->subscribers[s.self_slot].subscriptions.fetch_or(uint64_t{1} << id,
-                                                             std::memory_order_relaxed);
-  }
+  if (s.table == nullptr) return NoRelay(s);
+  absl::StatusOr<uint32_t> id = TypeId(s, type);
+  if (!id.ok()) return id.status();
+  // connect_mu until the bit is set: a reconnection (Adopted, which gives every
+  // subscription the new mailbox's sequences and sets the bits again) comes before or
+  // after all of it.
+  absl::MutexLock lock(&s.connect_mu);
+  if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
+  // Relaxed: the producer's counter; records pushed before this read (queued for
+  // another subscription of the type) have smaller sequences and are not ours.
+  const SubscriptionId sub = add(*id, s.mailbox->next_sequence.load(std::memory_order_relaxed));
+  // After the callback is in place: the first event that sees the bit finds it.
+  // Relaxed: the RMW is seen by the producer's next Deliver; see Deliver.
+  s.table->subscribers[s.self_slot].subscriptions.fetch_or(uint64_t{1} << *id,
+                                                           std::memory_order_relaxed);
   return sub;
 }
 

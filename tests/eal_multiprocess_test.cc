@@ -57,6 +57,17 @@ class EalMultiProcessTest : public testing::GroupTest {
     EXPECT_EQ(p->Wait(), 0) << p->Output();
     EXPECT_THAT(p->Output(), HasSubstr("BYE"));
   }
+
+  // A secondary (holding, on lcore 1) whose primary was SIGKILLed; the dead primary in
+  // *dead (for its pid).
+  std::unique_ptr<Subprocess> OrphanedSecondary(std::unique_ptr<Subprocess>* dead) {
+    *dead = StartPrimary();
+    std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
+    EXPECT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
+    (*dead)->Kill(SIGKILL);
+    (*dead)->Wait();
+    return secondary;
+  }
 };
 
 TEST_F(EalMultiProcessTest, PrimaryAndSecondarySeeEachOther) {
@@ -196,11 +207,8 @@ TEST_F(EalMultiProcessTest, NewPrimaryWaitsForSecondariesOfTheDeadOne) {
 
 // The primary SIGKILLed while a secondary runs; a new primary adopts the group.
 TEST_F(EalMultiProcessTest, AdoptingPrimaryTakesOverALiveGroup) {
-  std::unique_ptr<Subprocess> dead = StartPrimary();
-  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
-  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
-  dead->Kill(SIGKILL);
-  dead->Wait();
+  std::unique_ptr<Subprocess> dead;
+  std::unique_ptr<Subprocess> secondary = OrphanedSecondary(&dead);
   secondary->Send("alive\n");
   ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 0 generation=1", kStartTimeout))
       << secondary->Output();
@@ -236,11 +244,8 @@ TEST_F(EalMultiProcessTest, AdoptingPrimaryTakesOverALiveGroup) {
 }
 
 TEST_F(EalMultiProcessTest, AutoAdoptsAGroupWhosePrimaryDied) {
-  std::unique_ptr<Subprocess> dead = StartPrimary();
-  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
-  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
-  dead->Kill(SIGKILL);
-  dead->Wait();
+  std::unique_ptr<Subprocess> dead;
+  std::unique_ptr<Subprocess> secondary = OrphanedSecondary(&dead);
   std::unique_ptr<Subprocess> adopter = Start({"--proc-type=auto", "-l", "0"}, {"hold"});
   ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
   EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
@@ -249,11 +254,8 @@ TEST_F(EalMultiProcessTest, AutoAdoptsAGroupWhosePrimaryDied) {
 }
 
 TEST_F(EalMultiProcessTest, AdoptionOfAnotherLayoutVersionIsRefusedAndLeavesTheGroupAlone) {
-  std::unique_ptr<Subprocess> dead = StartPrimary();
-  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
-  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
-  dead->Kill(SIGKILL);
-  dead->Wait();
+  std::unique_ptr<Subprocess> dead;
+  std::unique_ptr<Subprocess> secondary = OrphanedSecondary(&dead);
 
   std::string out;
   EXPECT_EQ(Run({"-l", "0", "--adopt"}, {"once", "--layout", "eal=999"}, &out), 2) << out;
@@ -271,11 +273,8 @@ TEST_F(EalMultiProcessTest, AdoptionOfAnotherLayoutVersionIsRefusedAndLeavesTheG
 }
 
 TEST_F(EalMultiProcessTest, AnAdopterKilledBeforeItIsPublishedLeavesTheGroupAdoptable) {
-  std::unique_ptr<Subprocess> dead = StartPrimary();
-  std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
-  ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
-  dead->Kill(SIGKILL);
-  dead->Wait();
+  std::unique_ptr<Subprocess> dead;
+  std::unique_ptr<Subprocess> secondary = OrphanedSecondary(&dead);
 
   SpawnOptions kill;
   kill.env = {"KEEL_KILL_POINT=eal.adopt.before_publish"};
@@ -315,6 +314,19 @@ TEST_F(EalMultiProcessTest, TakeoverAsksTheRunningPrimaryToHandTheGroupOver) {
   ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 1 generation=2", kStartTimeout))
       << secondary->Output();
   Quit(secondary.get());
+  Quit(next.get());
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+// A primary alone hands over too: the group (its shared state) is adopted, not started
+// anew, though no secondary runs.
+TEST_F(EalMultiProcessTest, TakeoverOfALonePrimaryKeepsItsGroup) {
+  std::unique_ptr<Subprocess> old = Start({"-l", "0"}, {"hand-over"});
+  ASSERT_TRUE(old->WaitForOutput("READY", kStartTimeout)) << old->Output();
+  std::unique_ptr<Subprocess> next = Start({"-l", "0", "--takeover"}, {"hold"});
+  ASSERT_TRUE(next->WaitForOutput("READY", kStartTimeout)) << next->Output();
+  EXPECT_THAT(next->Output(), HasSubstr("type=primary adopted"));
+  EXPECT_EQ(old->Wait(), 0) << old->Output();
   Quit(next.get());
   EXPECT_FALSE(std::filesystem::exists(dir_));
 }
@@ -455,9 +467,9 @@ TEST_F(EalMultiProcessTest, PrimaryDyingDuringInitIsReported) {
       << secondary->Output();
   primary->Kill(SIGKILL);
   EXPECT_EQ(secondary->Wait(absl::Seconds(30)), 2) << secondary->Output();
-  EXPECT_THAT(
-      secondary->Output(),
-      HasSubstr(absl::StrFormat("the primary process (pid %d) died during init", primary->pid())));
+  EXPECT_THAT(secondary->Output(),
+              HasSubstr(absl::StrFormat(
+                  "a primary died during init (the last one recorded is pid %d)", primary->pid())));
 }
 
 TEST_F(EalMultiProcessTest, WorkerLcoresRunPinnedAndReturnResults) {

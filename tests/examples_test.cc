@@ -147,6 +147,19 @@ std::multiset<int> Received(const std::string& output, absl::string_view tag) {
   return got;
 }
 
+// simple_mp in group `prefix` (--no-huge -m 32) with `args`.
+std::unique_ptr<Subprocess> StartSimpleMp(const std::string& prefix,
+                                          std::vector<std::string> args) {
+  const std::vector<std::string> eal = {RunfilePath("examples/simple_mp/simple_mp"),
+                                        "--no-huge",
+                                        "-m",
+                                        "32",
+                                        "--file-prefix",
+                                        prefix};
+  args.insert(args.begin(), eal.begin(), eal.end());
+  return Subprocess::Start(args);
+}
+
 int Count(const std::string& output, const std::string& needle) {
   int n = 0;
   for (size_t at = output.find(needle); at != std::string::npos; at = output.find(needle, at + 1)) {
@@ -158,14 +171,10 @@ int Count(const std::string& output, const std::string& needle) {
 // Hot restart with the sample: the primary SIGKILLed in the middle of a secondary's
 // stream of messages, a new primary adopting the group, and the stream going on.
 TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
-  const std::string simple_mp = RunfilePath("examples/simple_mp/simple_mp");
   const std::string procinfo = RunfilePath("tools/procinfo/procinfo");
   const std::string prefix = testing::UniquePrefix();
-  const std::vector<std::string> eal = {"--no-huge", "-m", "32", "--file-prefix", prefix};
   auto start = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), simple_mp);
-    args.insert(args.begin() + 1, eal.begin(), eal.end());
-    std::unique_ptr<Subprocess> p = Subprocess::Start(args);
+    std::unique_ptr<Subprocess> p = StartSimpleMp(prefix, std::move(args));
     EXPECT_TRUE(p->WaitForOutput("ready", absl::Seconds(20))) << p->Output();
     return p;
   };
@@ -234,14 +243,8 @@ TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
 // secondary streams messages to the running one; the old one hands the group over and
 // not one message is lost.
 TEST(Examples, SimpleMpPlannedTakeoverLosesNoMessage) {
-  const std::string simple_mp = RunfilePath("examples/simple_mp/simple_mp");
   const std::string prefix = testing::UniquePrefix();
-  const std::vector<std::string> eal = {"--no-huge", "-m", "32", "--file-prefix", prefix};
-  auto start = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), simple_mp);
-    args.insert(args.begin() + 1, eal.begin(), eal.end());
-    return Subprocess::Start(args);
-  };
+  auto start = [&](std::vector<std::string> args) { return StartSimpleMp(prefix, args); };
   std::unique_ptr<Subprocess> old = start({"-l", "0-1"});
   ASSERT_TRUE(old->WaitForOutput("ready", absl::Seconds(20))) << old->Output();
   std::unique_ptr<Subprocess> secondary =

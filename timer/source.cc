@@ -487,6 +487,18 @@ absl::Status CheckSourceOption(const eal_internal::InitContext& context, const S
       record.primary_pid, info.why, eal::TimerSourceName(group_source)));
 }
 
+// The group's record in `zone`, checked, for a process that follows it (a secondary, an
+// adopting primary): what it says in *info.
+absl::StatusOr<ClockRecord*> FollowRecord(const memory::Memzone& zone,
+                                          const eal_internal::InitContext& context,
+                                          SourceInfo* info) {
+  if (absl::Status s = ValidateRecord(zone, context.options.file_prefix); !s.ok()) return s;
+  auto* record = static_cast<ClockRecord*>(zone.addr);
+  *info = InfoFromRecord(*record);
+  if (absl::Status s = CheckSourceOption(context, *info, *record); !s.ok()) return s;
+  return record;
+}
+
 // A primary adopting a live group: the record stays as it is (source, hz, and the HPET
 // extension word, which the secondaries go on moving). On the HPET, the device is opened
 // again (the dead primary's comparator is held until the last process that mapped its fd
@@ -500,12 +512,11 @@ absl::Status InitAdopting(const eal_internal::InitContext& context) {
     return InitPrimary(context);
   }
   if (!zone.ok()) return zone.status();
-  if (absl::Status s = ValidateRecord(*zone, prefix); !s.ok()) return s;
-  auto* record = static_cast<ClockRecord*>(zone->addr);
-  const SourceInfo info = InfoFromRecord(*record);
-  if (absl::Status s = CheckSourceOption(context, info, *record); !s.ok()) return s;
+  SourceInfo info;
+  absl::StatusOr<ClockRecord*> record = FollowRecord(*zone, context, &info);
+  if (!record.ok()) return record.status();
   auto group = std::make_unique<GroupClock>();
-  group->record = record;
+  group->record = *record;
   if (info.source == Source::kHpet) {
     const std::string device = HpetDevice();
     // The dead primary's socket; FdServer binds the name again.
@@ -515,16 +526,17 @@ absl::Status InitAdopting(const eal_internal::InitContext& context) {
           "group \"%s\" runs on the HPET, and the adopting primary cannot serve it: %s", prefix,
           s.message()));
     }
-    if (group->hpet->hz() != record->hz || group->hpet->period_fs() != record->hpet_period_fs) {
+    if (group->hpet->hz() != (*record)->hz ||
+        group->hpet->period_fs() != (*record)->hpet_period_fs) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "group \"%s\": %s ticks at %d Hz (period %u fs), the group's record says %d Hz "
           "(period %u fs)",
-          prefix, device, group->hpet->hz(), group->hpet->period_fs(), record->hz,
-          record->hpet_period_fs));
+          prefix, device, group->hpet->hz(), group->hpet->period_fs(), (*record)->hz,
+          (*record)->hpet_period_fs));
     }
   }
   // Informational (tools, messages); nothing orders on it.
-  record->primary_pid = ::getpid();
+  __atomic_store_n(&(*record)->primary_pid, ::getpid(), __ATOMIC_RELAXED);
   SetGroupClock(group->hpet.get(), info);
   KEEL_LOG(Info, kComponent, "timer source: %s, the group's, kept by the adopting primary%s",
            Describe(info),
@@ -553,10 +565,10 @@ absl::Status InitSecondary(const eal_internal::InitContext& context) {
         "group \"%s\" has no timer clock record (%s); is its primary built without //timer?",
         prefix, zone.status().message()));
   }
-  if (absl::Status s = ValidateRecord(*zone, prefix); !s.ok()) return s;
-  auto* record = static_cast<ClockRecord*>(zone->addr);
-  const SourceInfo info = InfoFromRecord(*record);
-  if (absl::Status s = CheckSourceOption(context, info, *record); !s.ok()) return s;
+  SourceInfo info;
+  absl::StatusOr<ClockRecord*> found = FollowRecord(*zone, context, &info);
+  if (!found.ok()) return found.status();
+  ClockRecord* record = *found;
 
   auto group = std::make_unique<GroupClock>();
   group->record = record;

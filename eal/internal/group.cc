@@ -325,12 +325,24 @@ absl::StatusOr<int> RequestTakeover(const std::string& dir, absl::string_view pr
   const std::string path = Path(dir, kTakeoverFile);
   const std::unique_ptr<ConfigFile> config = OpenConfigFile(dir, O_RDONLY);
   const pid_t running = config != nullptr ? config->primary().pid : 0;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "--takeover: the running primary (pid %d) of file prefix \"%s\" takes no takeover "
-        "requests (%s: %s)",
-        running, prefix, path, std::strerror(errno)));
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration delay = absl::Microseconds(100);
+  int fd;
+  // No reader (ENXIO) or no FIFO yet: a primary in its init, adopting a group, still
+  // has the dead one's or none; it makes its own before it reads requests.
+  while ((fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+    const int err = errno;
+    if ((err != ENXIO && err != ENOENT) || absl::Now() >= deadline) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--takeover: the running primary (pid %d) of file prefix \"%s\" takes no takeover "
+          "requests (%s: %s)",
+          running, prefix, path, std::strerror(err)));
+    }
+    // It may also have gone meanwhile: then the lock is ours and nobody need be asked.
+    absl::StatusOr<int> lock = TakePrimaryLock(dir, prefix);
+    if (lock.ok() || !absl::IsFailedPrecondition(lock.status())) return lock;
+    absl::SleepFor(delay);
+    delay = std::min(delay * 2, absl::Milliseconds(2));
   }
   const TakeoverRequest request = {kTakeoverMagic, ::getpid()};
   const ssize_t wrote = ::write(fd, &request, sizeof(request));
@@ -341,8 +353,6 @@ absl::StatusOr<int> RequestTakeover(const std::string& dir, absl::string_view pr
   }
   KEEL_LOG(Notice, "eal", "file prefix \"%s\": asked primary pid %d to hand its group over", prefix,
            running);
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration delay = absl::Microseconds(100);
   while (true) {
     absl::StatusOr<int> lock = TakePrimaryLock(dir, prefix);
     if (lock.ok() || !absl::IsFailedPrecondition(lock.status())) return lock;
@@ -392,10 +402,12 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   group->dir_ = RuntimeDir(options.file_prefix);
 
   ProcessType type = options.proc_type;
+  bool handed_over = false;  // --takeover: a running primary handed the group over
   if (type == ProcessType::kAuto || type == ProcessType::kPrimary) {
     absl::StatusOr<int> lock = TakePrimaryLock(group->dir_, group->prefix_);
     if (!lock.ok() && options.takeover && absl::IsFailedPrecondition(lock.status())) {
       lock = RequestTakeover(group->dir_, group->prefix_, options.attach_timeout);
+      handed_over = lock.ok();
     }
     if (lock.ok()) {
       type = ProcessType::kPrimary;
@@ -410,7 +422,9 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   absl::Status joined;
   if (type == ProcessType::kSecondary) {
     joined = group->AttachAsSecondary(options);
-  } else if (const OldGroup old = InspectOldGroup(group->dir_); !old.alive.empty()) {
+  } else if (const OldGroup old = InspectOldGroup(group->dir_);
+             !old.alive.empty() || (handed_over && old.exists)) {
+    // Handed over: the group is adopted even when none of its secondaries runs now.
     if (!options.adopt && !options.takeover && options.proc_type != ProcessType::kAuto) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "file prefix \"%s\": the previous primary (pid %d) is gone but processes %s of its "
@@ -548,9 +562,12 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
     const Header* header = file != nullptr ? &file->header : nullptr;
     if (!primary_running) {
       if (header != nullptr && header->init_state == kInitializing) {
-        return absl::UnavailableError(
-            absl::StrFormat("file prefix \"%s\": the primary process (pid %d) died during init",
-                            prefix, file->primary().pid));
+        // The group's first primary, or one adopting it (the word may still name the
+        // primary before it).
+        return absl::UnavailableError(absl::StrFormat(
+            "file prefix \"%s\": no primary process is running: a primary died during init "
+            "(the last one recorded is pid %d)",
+            prefix, file->primary().pid));
       }
       return absl::UnavailableError(absl::StrFormat(
           "file prefix \"%s\": no primary process is running%s", prefix,
@@ -608,18 +625,34 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
 }
 
 absl::Status Group::AttachAsSecondary(const eal::Options& options) {
-  if (absl::Status s = WaitForReadyConfig(options); !s.ok()) return s;
-  if (absl::Status s = CheckFingerprint(*config_, prefix_); !s.ok()) return s;
-  if (absl::Status s = Register(kSharedSecondary, options); !s.ok()) return s;
-  const PrimaryIdentity primary = this->primary();
-  absl::MutexLock lock(&pidfd_mu_);
-  if (!OpenPrimaryPidfdLocked(primary)) {
+  const absl::Time deadline = absl::Now() + options.attach_timeout;
+  while (true) {
+    if (absl::Status s = WaitForReadyConfig(options); !s.ok()) return s;
+    if (absl::Status s = CheckFingerprint(*config_, prefix_); !s.ok()) return s;
+    if (absl::Status s = Register(kSharedSecondary, options); !s.ok()) return s;
+    // Registered: the primary may have died since WaitForReadyConfig, or another may
+    // have adopted the group and be in its init. Attached only to a primary that is
+    // ready and alive; its slot is never ours (Register skips it).
+    const PrimaryIdentity primary = this->primary();
+    bool attached;
+    {
+      absl::MutexLock lock(&pidfd_mu_);
+      // Acquire: as A1 (a new primary's I0).
+      attached = config_->init_state.load(std::memory_order_acquire) == kReady &&
+                 OpenPrimaryPidfdLocked(primary);
+    }
+    if (attached) return absl::OkStatus();
     Leave().IgnoreError();
-    return absl::UnavailableError(absl::StrFormat(
-        "file prefix \"%s\": the primary process (pid %d) exited while this process attached",
-        prefix_, primary.pid));
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrFormat(
+          "file prefix \"%s\": the primary process (pid %d) exited while this process attached",
+          prefix_, primary.pid));
+    }
+    KEEL_LOG(Info, "eal",
+             "file prefix \"%s\": the primary (pid %d) changed while this process attached; "
+             "attaching again",
+             prefix_, primary.pid);
   }
-  return absl::OkStatus();
 }
 
 bool Group::OpenPrimaryPidfdLocked(const PrimaryIdentity& primary) {
@@ -662,6 +695,11 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
         absl::StrFormat("group \"%s\": its primary (pid %d) still holds its slot; not adopting",
                         prefix, previous.pid));
   }
+  if (adopting_) {
+    // Before this process holds any slot: secondaries attaching from here on wait for
+    // our MarkReady (I0), and none takes a primary in its init for a ready one.
+    c->init_state.store(kInitializing, std::memory_order_relaxed);
+  }
   if (options.claim_lcores) {
     for (const auto& [lcore, cpus] : options.lcores) {
       // ValidateOptions refused these already; the shared arrays are never indexed
@@ -681,9 +719,13 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   }
   // A free slot whose liveness byte we can lock (a free slot's byte is normally free;
   // one still held belongs to a process that forked and left, and is skipped).
+  // The slot the primary word names is never given to another process (only to the
+  // creating primary, for which the word was written): its liveness byte says whether
+  // the primary lives, so a successor there would pass for it.
+  const int primary_slot = type == kSharedPrimary && !adopting_ ? -1 : previous.slot;
   int free_slot = -1;
   for (int s = 0; s < kMaxProcesses && free_slot < 0; ++s) {
-    if (!c->processes[s].in_use &&
+    if (s != primary_slot && !c->processes[s].in_use &&
         TryLock(config_fd_, LockType::kExclusive, SlotLockByte(s), 1).ok()) {
       free_slot = s;
     }
@@ -720,9 +762,8 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   }
   slot_ = free_slot;
   if (adopting_) {
-    // P1 (layout.h). Secondaries that attach from here wait for our MarkReady; a kill
-    // from here leaves a group whose primary (us) is dead, adoptable again.
-    c->init_state.store(kInitializing, std::memory_order_relaxed);
+    // P1 (layout.h). A kill from here leaves a group whose primary (us) is dead,
+    // adoptable again.
     c->primary_pid_namespace.store(PidNamespaceId(), std::memory_order_relaxed);
     KillPointForTest("eal.adopt.before_publish");
     c->primary.store(PackPrimary({::getpid(), static_cast<uint32_t>(free_slot),
@@ -848,6 +889,8 @@ absl::Status Group::Leave(bool ends_group) {
   }
   UnmapConfig(config_);
   config_ = nullptr;
+  slot_ = -1;
+  absl::MutexLock lock(&pidfd_mu_);
   // The lock last (lock_fd_): the next primary may start as soon as it is released.
   for (int* fd : {&takeover_fd_, &primary_pidfd_, &probe_fd_, &config_fd_, &lock_fd_}) {
     if (*fd >= 0) ::close(*fd);
@@ -855,6 +898,7 @@ absl::Status Group::Leave(bool ends_group) {
   }
   for (int fd : retired_pidfds_) ::close(fd);
   retired_pidfds_.clear();
+  pidfd_generation_ = 0;
   return status;
 }
 

@@ -153,8 +153,9 @@ bool Command(absl::string_view line) {
   return true;
 }
 
-// --stay: after the primary's exit, whether a primary adopted the group since (and says
-// so); `generation` is the primary generation the process last knew.
+// Whether a primary adopted the group since the primary generation `generation` (and
+// says so). Asked whether or not the primary's exit was seen: a new primary may adopt
+// the group before this process looks at the old one's fd.
 bool Adopted(uint32_t* generation) {
   if (keel::eal::PrimaryGeneration() == *generation || !keel::eal::PrimaryAlive()) return false;
   *generation = keel::eal::PrimaryGeneration();
@@ -179,7 +180,10 @@ Exit CommandLoop() {
     }
     size_t newline;
     while ((newline = pending.find('\n')) == std::string::npos) {
-      if (orphan && Adopted(&generation)) orphan = false;
+      if (keel::eal::GetProcessType() == keel::eal::ProcessType::kSecondary &&
+          Adopted(&generation)) {
+        orphan = false;
+      }
       // The second: a secondary's primary, or the primary's takeover requests.
       const int watch = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary
                             ? keel::eal::TakeoverRequestFd()
@@ -187,8 +191,12 @@ Exit CommandLoop() {
                                  : keel::eal::PrimaryExitFd();
       struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {watch, POLLIN, 0}};
       const int nfds = fds[1].fd >= 0 ? 2 : 1;
-      // An orphan looks for an adopting primary every 10 ms.
-      if (poll(fds, nfds, orphan ? 10 : -1) < 0) continue;  // EINTR
+      // A secondary looks for an adopting primary every 10 ms while it has none, every
+      // 100 ms otherwise; the primary only waits.
+      const int timeout_ms = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary ? -1
+                             : orphan                                                        ? 10
+                                                                                             : 100;
+      if (poll(fds, nfds, timeout_ms) < 0) continue;  // EINTR
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
         if (keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary) {
           std::printf("another primary asks for the group; handing it over\n");
