@@ -345,6 +345,32 @@ TEST_F(EalMultiProcessTest, TakeoverOfAPrimaryThatDoesNotHandOverTimesOut) {
   EXPECT_THAT(out, HasSubstr("type=primary"));
 }
 
+// 100 kills and adoptions in a row, a secondary holding on throughout: each adopter
+// takes over, the generation counts them, and the last one's exit leaves nothing.
+TEST_F(EalMultiProcessTest, HundredKillsAndAdoptions) {
+  std::unique_ptr<Subprocess> primary;
+  std::unique_ptr<Subprocess> secondary = OrphanedSecondary(&primary);
+  for (int generation = 2; generation <= 101; ++generation) {
+    primary = Start({"-l", "0", "--adopt"}, {"hold"});
+    ASSERT_TRUE(primary->WaitForOutput("READY", kStartTimeout)) << primary->Output();
+    ASSERT_THAT(primary->Output(), HasSubstr("type=primary adopted")) << generation;
+    secondary->Send("alive\n");
+    ASSERT_TRUE(secondary->WaitForOutput(
+        absl::StrFormat("PRIMARY-ALIVE 1 generation=%d\n", generation), kStartTimeout))
+        << secondary->Output();
+    if (generation == 101) break;
+    primary->Kill(SIGKILL);
+    primary->Wait();
+  }
+  secondary->Send("describe\n");
+  ASSERT_TRUE(secondary->WaitForOutput(
+      absl::StrFormat("PROC pid=%d type=primary lcores=0\n", primary->pid()), kStartTimeout))
+      << secondary->Output();
+  Quit(secondary.get());
+  Quit(primary.get());
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
 // Adoption racing the exit of the last secondaries: the new primary either adopts a
 // group that empties under it or starts a new one; either way it ends up alone in a
 // consistent group and leaves nothing behind.

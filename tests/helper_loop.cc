@@ -1,8 +1,10 @@
 #include "tests/helper_loop.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "eal/eal.h"
 
@@ -10,6 +12,14 @@ namespace keel::testing {
 
 std::optional<std::vector<std::string>> JoinGroup(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
+  // KEEL_TEST_LAYOUT=COMPONENT=N: this process claims another shared-layout version.
+  if (const char* layout = std::getenv("KEEL_TEST_LAYOUT"); layout != nullptr) {
+    const std::vector<std::string> kv = absl::StrSplit(layout, '=');
+    uint32_t version = 0;
+    if (kv.size() == 2 && absl::SimpleAtoi(kv[1], &version)) {
+      eal::SetLayoutVersionForTest(kv[0], version);
+    }
+  }
   absl::StatusOr<std::vector<std::string>> app_args = eal::Init(argc, argv);
   if (!app_args.ok()) {
     std::printf("INIT-FAILED: %s\n", app_args.status().ToString().c_str());

@@ -1,6 +1,6 @@
 // The start and the command loop of the test helpers (tests/*_helper.cc): after joining
-// its group, a helper reads commands from stdin, one per line, until "quit" or the end of input, and
-// prints each command's answer on a line of its own; then it leaves the group.
+// its group, a helper reads commands from stdin, one per line, until "quit" or the end of input,
+// and prints each command's answer on a line of its own; then it leaves the group.
 //
 //   return keel::testing::ServeCommands([](const std::vector<std::string>& cmd) {
 //     return cmd[0] == "ping" ? std::string("PONG") : "UNKNOWN " + cmd[0];
@@ -16,7 +16,8 @@
 namespace keel::testing {
 
 // Makes stdout line-buffered (the test reads line by line) and joins the group with the
-// EAL options in argv. Returns the application arguments, or prints "INIT-FAILED:
+// EAL options in argv (claiming KEEL_TEST_LAYOUT=COMPONENT=N's layout version, when set,
+// to test refusals). Returns the application arguments, or prints "INIT-FAILED:
 // <status>" and returns nullopt: the helper then exits with 2.
 std::optional<std::vector<std::string>> JoinGroup(int argc, char** argv);
 

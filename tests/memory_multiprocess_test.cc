@@ -110,6 +110,28 @@ TEST_P(MemoryModeTest, AnAdoptingPrimaryMapsTheGroupAtItsAddressAndOwnsItsFiles)
   EXPECT_FALSE(std::filesystem::exists(dir_));
 }
 
+// A new primary of another memory layout is refused, naming the component and both
+// versions, and touches nothing: the secondary goes on, and a compatible one adopts.
+TEST_F(MemoryTest, AnAdopterOfAnotherMemoryLayoutIsRefused) {
+  std::unique_ptr<Subprocess> dead = Join({"-l", "0", "-m", "16"});
+  ASSERT_EQ(Ask(dead.get(), "reserve kept 64"), "RESERVED kept");
+  ASSERT_EQ(Ask(dead.get(), "write kept still-here"), "WROTE kept");
+  std::unique_ptr<Subprocess> secondary = Join({"--proc-type=secondary", "--lcores", "3@1"});
+  dead->Kill(SIGKILL);
+  dead->Wait();
+  testing::SpawnOptions other;
+  other.env = {"KEEL_TEST_LAYOUT=memory=99"};
+  const std::string refused = JoinFails({"-l", "0", "-m", "16", "--adopt"}, {}, other);
+  EXPECT_THAT(refused, HasSubstr("component \"memory\": group"));
+  EXPECT_THAT(refused, HasSubstr("this process has layout version 99"));
+  EXPECT_THAT(refused, ::testing::ContainsRegex("uses shared-layout version [0-9]+ \\(memory "));
+  EXPECT_EQ(Ask(secondary.get(), "read kept"), "READ kept still-here");
+  std::unique_ptr<Subprocess> adopter = Join({"-l", "0", "-m", "16", "--adopt"});
+  EXPECT_EQ(Ask(adopter.get(), "read kept"), "READ kept still-here");
+  Quit(secondary.get());
+  Quit(adopter.get());
+}
+
 INSTANTIATE_TEST_SUITE_P(HugeAndNoHuge, MemoryModeTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "NoHuge" : "Hugepages";
