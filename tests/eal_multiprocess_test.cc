@@ -58,6 +58,14 @@ class EalMultiProcessTest : public testing::GroupTest {
     EXPECT_THAT(p->Output(), HasSubstr("BYE"));
   }
 
+  // A primary with `eal_args` that must adopt the group, once it is READY.
+  std::unique_ptr<Subprocess> StartAdopter(const std::vector<std::string>& eal_args) {
+    std::unique_ptr<Subprocess> p = Start(eal_args, {"hold"});
+    EXPECT_TRUE(p->WaitForOutput("READY", kStartTimeout)) << p->Output();
+    EXPECT_THAT(p->Output(), HasSubstr("type=primary adopted"));
+    return p;
+  }
+
   // A secondary (holding, on lcore 1) whose primary was SIGKILLed; the dead primary in
   // *dead (for its pid).
   std::unique_ptr<Subprocess> OrphanedSecondary(std::unique_ptr<Subprocess>* dead) {
@@ -213,9 +221,7 @@ TEST_F(EalMultiProcessTest, AdoptingPrimaryTakesOverALiveGroup) {
   ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 0 generation=1", kStartTimeout))
       << secondary->Output();
 
-  std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
-  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
-  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  std::unique_ptr<Subprocess> adopter = StartAdopter({"-l", "0", "--adopt"});
   EXPECT_THAT(adopter->Output(),
               HasSubstr(absl::StrFormat("adopted the group of dead primary pid %d", dead->pid())));
   secondary->Send("alive\n");
@@ -246,9 +252,7 @@ TEST_F(EalMultiProcessTest, AdoptingPrimaryTakesOverALiveGroup) {
 TEST_F(EalMultiProcessTest, AutoAdoptsAGroupWhosePrimaryDied) {
   std::unique_ptr<Subprocess> dead;
   std::unique_ptr<Subprocess> secondary = OrphanedSecondary(&dead);
-  std::unique_ptr<Subprocess> adopter = Start({"--proc-type=auto", "-l", "0"}, {"hold"});
-  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
-  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  std::unique_ptr<Subprocess> adopter = StartAdopter({"--proc-type=auto", "-l", "0"});
   Quit(secondary.get());
   Quit(adopter.get());
 }
@@ -265,9 +269,7 @@ TEST_F(EalMultiProcessTest, AdoptionOfAnotherLayoutVersionIsRefusedAndLeavesTheG
   secondary->Send("alive\n");
   ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 0 generation=1", kStartTimeout))
       << secondary->Output();
-  std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
-  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
-  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  std::unique_ptr<Subprocess> adopter = StartAdopter({"-l", "0", "--adopt"});
   Quit(secondary.get());
   Quit(adopter.get());
 }
@@ -282,9 +284,7 @@ TEST_F(EalMultiProcessTest, AnAdopterKilledBeforeItIsPublishedLeavesTheGroupAdop
   killed->Wait();
   EXPECT_THAT(killed->Output(), Not(HasSubstr("READY")));
 
-  std::unique_ptr<Subprocess> adopter = Start({"-l", "0", "--adopt"}, {"hold"});
-  ASSERT_TRUE(adopter->WaitForOutput("READY", kStartTimeout)) << adopter->Output();
-  EXPECT_THAT(adopter->Output(), HasSubstr("type=primary adopted"));
+  std::unique_ptr<Subprocess> adopter = StartAdopter({"-l", "0", "--adopt"});
   secondary->Send("alive\n");
   ASSERT_TRUE(secondary->WaitForOutput("PRIMARY-ALIVE 1 generation=2", kStartTimeout))
       << secondary->Output();
@@ -303,9 +303,7 @@ TEST_F(EalMultiProcessTest, TakeoverAsksTheRunningPrimaryToHandTheGroupOver) {
   std::unique_ptr<Subprocess> secondary = Start({"--proc-type=secondary", "-l", "1"}, {"hold"});
   ASSERT_TRUE(secondary->WaitForOutput("READY", kStartTimeout)) << secondary->Output();
 
-  std::unique_ptr<Subprocess> next = Start({"-l", "0", "--takeover"}, {"hold"});
-  ASSERT_TRUE(next->WaitForOutput("READY", kStartTimeout)) << next->Output();
-  EXPECT_THAT(next->Output(), HasSubstr("type=primary adopted"));
+  std::unique_ptr<Subprocess> next = StartAdopter({"-l", "0", "--takeover"});
   EXPECT_EQ(old->Wait(), 0) << old->Output();
   EXPECT_THAT(old->Output(),
               HasSubstr(absl::StrFormat("hands the group over to pid %d", next->pid())));
@@ -323,9 +321,7 @@ TEST_F(EalMultiProcessTest, TakeoverAsksTheRunningPrimaryToHandTheGroupOver) {
 TEST_F(EalMultiProcessTest, TakeoverOfALonePrimaryKeepsItsGroup) {
   std::unique_ptr<Subprocess> old = Start({"-l", "0"}, {"hand-over"});
   ASSERT_TRUE(old->WaitForOutput("READY", kStartTimeout)) << old->Output();
-  std::unique_ptr<Subprocess> next = Start({"-l", "0", "--takeover"}, {"hold"});
-  ASSERT_TRUE(next->WaitForOutput("READY", kStartTimeout)) << next->Output();
-  EXPECT_THAT(next->Output(), HasSubstr("type=primary adopted"));
+  std::unique_ptr<Subprocess> next = StartAdopter({"-l", "0", "--takeover"});
   EXPECT_EQ(old->Wait(), 0) << old->Output();
   Quit(next.get());
   EXPECT_FALSE(std::filesystem::exists(dir_));
