@@ -227,7 +227,8 @@ TEST(Examples, SimpleMpTrafficGoesOnWhenANewPrimaryAdoptsTheGroup) {
 
   std::unique_ptr<Subprocess> info = Subprocess::Start({procinfo, "--file-prefix", prefix});
   EXPECT_EQ(info->Wait(), 0) << info->Output();
-  EXPECT_THAT(info->Output(), HasSubstr(absl::StrFormat("primary pid %d", adopter->pid())));
+  EXPECT_THAT(info->Output(),
+              HasSubstr(absl::StrFormat("primary pid %d (generation 2)", adopter->pid())));
 
   secondary->Send("quit\n");
   EXPECT_EQ(secondary->Wait(), 0) << secondary->Output();

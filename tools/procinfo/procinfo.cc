@@ -65,8 +65,8 @@ std::string TimeText(absl::Time t) {
 }
 
 void PrintText(const GroupInfo& g) {
-  std::printf("group \"%s\"  runtime dir %s  primary pid %d\n\n", g.prefix.c_str(),
-              g.runtime_dir.c_str(), g.primary_pid);
+  std::printf("group \"%s\"  runtime dir %s  primary pid %d (generation %u)\n\n", g.prefix.c_str(),
+              g.runtime_dir.c_str(), g.primary_pid, g.primary_generation);
   std::printf("processes:\n  %-8s %-10s %-16s %-12s %s\n", "PID", "TYPE", "PROGRAM", "LCORES",
               "ATTACHED");
   for (const keel::eal::ProcessInfo& p : g.processes) {
@@ -266,14 +266,16 @@ void PrintJson(const GroupInfo& g) {
                                                  JsonQuote(keel::timer::SourceName(clock.source)),
                                                  clock.hz, JsonQuote(clock.why));
   absl::PrintF(
-      "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d,\n \"processes\": [%s],\n "
+      "{\"prefix\": %s, \"runtime_dir\": %s, \"primary_pid\": %d, \"primary_generation\": %u,\n "
+      "\"processes\": [%s],\n "
       "\"lcores\": [%s],\n \"components\": [%s],\n \"segments\": [%s],\n \"memory\": [%s],\n "
       "\"memzones\": [%s],\n \"objects\": [%s],\n \"hash_tables\": [%s],\n \"clock\": %s,\n "
       "\"timer_sets\": [%s],\n \"interrupt_relay\": %s}\n",
-      JsonQuote(g.prefix), JsonQuote(g.runtime_dir), g.primary_pid, absl::StrJoin(processes, ", "),
-      absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "), absl::StrJoin(segments, ", "),
-      absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "), absl::StrJoin(objects, ", "),
-      absl::StrJoin(hash_tables, ", "), clock_json, absl::StrJoin(timer_sets, ", "), RelayJson());
+      JsonQuote(g.prefix), JsonQuote(g.runtime_dir), g.primary_pid, g.primary_generation,
+      absl::StrJoin(processes, ", "), absl::StrJoin(lcores, ", "), absl::StrJoin(components, ", "),
+      absl::StrJoin(segments, ", "), absl::StrJoin(memory, ", "), absl::StrJoin(memzones, ", "),
+      absl::StrJoin(objects, ", "), absl::StrJoin(hash_tables, ", "), clock_json,
+      absl::StrJoin(timer_sets, ", "), RelayJson());
 }
 
 }  // namespace
