@@ -206,6 +206,7 @@ absl::Status HandOver() {
     return absl::FailedPreconditionError("eal::HandOver: only a primary hands its group over");
   }
   const pid_t to = g_state->group->TakeoverRequester();
+  g_state->group->MarkHandedOver();
   KEEL_LOG(Notice, "eal", "group \"%s\": primary pid %d hands the group over%s",
            g_state->options.file_prefix, getpid(),
            to != 0 ? absl::StrFormat(" to pid %d", to) : "");

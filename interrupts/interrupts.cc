@@ -853,6 +853,20 @@ absl::Status EnsureMailbox(State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.connect_mu)
     s.mailbox = nullptr;
     return fail(r);
   }
+  // A connection after an earlier one (to a primary that died): the subscriptions made
+  // then are this mailbox's too, counted from its first sequence. Under subs_mu: an
+  // Unsubscribe clears its bit before or after this.
+  {
+    absl::MutexLock lock(&s.subs_mu);
+    uint64_t bits = 0;
+    for (Subscription& sub : s.subs) {
+      if (sub.type >= kMaxTypes) continue;
+      bits |= uint64_t{1} << sub.type;
+      sub.from_sequence = 0;
+    }
+    // Relaxed: as in Subscribe.
+    s.table->subscribers[s.self_slot].subscriptions.fetch_or(bits, std::memory_order_relaxed);
+  }
   // Release: pairs with RelayConnection's acquire.
   s.relay_fd.store(*fd, std::memory_order_release);
   return absl::OkStatus();
@@ -908,25 +922,22 @@ void Adopted(State& s) {
   absl::Status connected;
   {
     absl::MutexLock lock(&s.connect_mu);
+    bool subscribed = false;
+    {
+      absl::MutexLock subs(&s.subs_mu);
+      for (const Subscription& sub : s.subs) subscribed |= sub.type < kMaxTypes;
+    }
     const bool was_connected = s.mailbox != nullptr;
     DropRelayLocked(s);
     s.primary_gone.store(false);
-    // Connected before, or no pidfd to learn of the next death from: connect now.
-    if (s.table != nullptr && (was_connected || eal::PrimaryExitFd() < 0)) {
+    // Connected before, subscribed, or no pidfd to learn of the next death from: connect
+    // now.
+    if (s.table != nullptr && (was_connected || subscribed || eal::PrimaryExitFd() < 0)) {
       connected = EnsureMailbox(s);
     }
-    // Under subs_mu as well: an Unsubscribe clears its bit before or after this.
+    // (EnsureMailbox gave the subscriptions to the new mailbox.)
     absl::MutexLock subs(&s.subs_mu);
-    uint64_t bits = 0;
-    for (Subscription& sub : s.subs) {
-      if (sub.type < kMaxTypes) bits |= uint64_t{1} << sub.type;
-      sub.from_sequence = 0;  // the new mailbox counts from 0
-      sub.told = false;       // the next primary's death is news again
-    }
-    if (connected.ok() && s.mailbox != nullptr) {
-      // Relaxed: as in Subscribe.
-      s.table->subscribers[s.self_slot].subscriptions.fetch_or(bits, std::memory_order_relaxed);
-    }
+    for (Subscription& sub : s.subs) sub.told = false;  // the next death is news again
   }
   if (absl::Status w = WatchPrimary(s); !w.ok()) {
     KEEL_LOG(Error, kComponent, "cannot watch the new primary's pidfd: %s", w.message());
@@ -934,7 +945,8 @@ void Adopted(State& s) {
   if (!connected.ok()) {
     KEEL_LOG(Error, kComponent,
              "primary pid %d adopted the group, but this process cannot join its relay (%s): "
-             "its subscriptions get no events until the next primary",
+             "its subscriptions get no events until it connects again (its next Subscribe or "
+             "Publish)",
              s.primary_pid.load(), connected.message());
   } else {
     KEEL_LOG(Notice, kComponent, "primary pid %d adopted the group: events are relayed again",

@@ -12,7 +12,8 @@
 //   watch-primary  print READY, wait (up to 30 s) for the primary to exit, print
 //                  PRIMARY-EXITED alive=0|1
 //   hand-over      (a primary) print READY, wait (up to 30 s) for a takeover request,
-//                  call HandOver and print HANDED-OVER (or HANDOVER-FAILED: <status>)
+//                  call HandOver and print HANDED-OVER (or HANDOVER-FAILED: <status>);
+//                  a line on stdin (or its end) instead: leave as "once" does
 //   lcores         run a function on every lcore; each prints whether it runs pinned
 //
 // On an Init failure it prints "INIT-FAILED: <status>" and exits with 2.
@@ -149,14 +150,15 @@ int main(int argc, char** argv) {
     const int ready = poll(&pfd, 1, 30000);
     std::printf("PRIMARY-EXITED ready=%d alive=%d\n", ready, keel::eal::PrimaryAlive() ? 1 : 0);
   } else if (command == "hand-over") {
-    struct pollfd pfd = {keel::eal::TakeoverRequestFd(), POLLIN, 0};
-    if (poll(&pfd, 1, 30000) != 1) {
+    struct pollfd fds[2] = {{keel::eal::TakeoverRequestFd(), POLLIN, 0}, {0, POLLIN, 0}};
+    if (poll(fds, 2, 30000) < 1) {
       std::printf("NO-TAKEOVER-REQUEST\n");
       rc = 1;
-    } else if (absl::Status s = keel::eal::HandOver(); !s.ok()) {
-      std::printf("HANDOVER-FAILED: %s\n", s.ToString().c_str());
-      return 3;
-    } else {
+    } else if ((fds[0].revents & POLLIN) != 0) {
+      if (absl::Status s = keel::eal::HandOver(); !s.ok()) {
+        std::printf("HANDOVER-FAILED: %s\n", s.ToString().c_str());
+        return 3;
+      }
       std::printf("HANDED-OVER\n");
       return 0;
     }

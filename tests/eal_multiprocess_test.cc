@@ -327,6 +327,24 @@ TEST_F(EalMultiProcessTest, TakeoverOfALonePrimaryKeepsItsGroup) {
   EXPECT_FALSE(std::filesystem::exists(dir_));
 }
 
+// Secondaries that start while one primary hands the group over to the next wait for
+// the next one instead of failing, whatever moment they come.
+TEST_F(EalMultiProcessTest, ASecondaryAttachingDuringAHandOverWaitsForTheNextPrimary) {
+  std::unique_ptr<Subprocess> primary = Start({"-l", "0"}, {"hand-over"});
+  ASSERT_TRUE(primary->WaitForOutput("READY", kStartTimeout)) << primary->Output();
+  for (int round = 0; round < 10; ++round) {
+    std::unique_ptr<Subprocess> next = Start({"-l", "0", "--takeover"}, {"hand-over"});
+    std::unique_ptr<Subprocess> secondary =
+        Start({"--proc-type=secondary", "--lcores", absl::StrCat(1 + round % 2, "@1")}, {"once"});
+    EXPECT_EQ(secondary->Wait(), 0) << "round " << round << ": " << secondary->Output();
+    ASSERT_TRUE(next->WaitForOutput("READY", kStartTimeout)) << next->Output();
+    EXPECT_EQ(primary->Wait(), 0) << primary->Output();
+    primary = std::move(next);
+  }
+  Quit(primary.get());
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
 TEST_F(EalMultiProcessTest, TakeoverOfAPrimaryThatDoesNotHandOverTimesOut) {
   std::unique_ptr<Subprocess> running = StartPrimary();  // never reads its requests
   std::string out;

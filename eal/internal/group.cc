@@ -291,7 +291,8 @@ absl::StatusOr<int> TakePrimaryLock(const std::string& dir, absl::string_view pr
 
 // What a dead primary left in RUNDIR (read with the primary lock held).
 struct OldGroup {
-  bool exists = false;  // RUNDIR/config is there
+  bool exists = false;       // RUNDIR/config is there
+  bool handed_over = false;  // its primary left it to the next (kHandedOver)
   pid_t primary_pid = 0;
   // Its processes that still run — any process holding a slot lock of the old config,
   // whatever PID namespace it is in: "pid (name)".
@@ -302,6 +303,7 @@ OldGroup InspectOldGroup(const std::string& dir) {
   OldGroup group;
   if (std::unique_ptr<ConfigFile> old = OpenConfigFile(dir, O_RDONLY); old != nullptr) {
     group.exists = true;
+    group.handed_over = old->header.init_state == kHandedOver;
     group.primary_pid = old->primary().pid;
     std::vector<std::string>& alive = group.alive;
     for (int s = 0; s < kMaxProcesses; ++s) {
@@ -402,12 +404,12 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   group->dir_ = RuntimeDir(options.file_prefix);
 
   ProcessType type = options.proc_type;
-  bool handed_over = false;  // --takeover: a running primary handed the group over
+  bool asked = false;  // --takeover: a running primary was asked for the group
   if (type == ProcessType::kAuto || type == ProcessType::kPrimary) {
     absl::StatusOr<int> lock = TakePrimaryLock(group->dir_, group->prefix_);
     if (!lock.ok() && options.takeover && absl::IsFailedPrecondition(lock.status())) {
       lock = RequestTakeover(group->dir_, group->prefix_, options.attach_timeout);
-      handed_over = lock.ok();
+      asked = lock.ok();
     }
     if (lock.ok()) {
       type = ProcessType::kPrimary;
@@ -423,7 +425,7 @@ absl::StatusOr<std::unique_ptr<Group>> Group::Join(const eal::Options& options) 
   if (type == ProcessType::kSecondary) {
     joined = group->AttachAsSecondary(options);
   } else if (const OldGroup old = InspectOldGroup(group->dir_);
-             !old.alive.empty() || (handed_over && old.exists)) {
+             !old.alive.empty() || (old.handed_over && (asked || options.adopt))) {
     // Handed over: the group is adopted even when none of its secondaries runs now.
     if (!options.adopt && !options.takeover && options.proc_type != ProcessType::kAuto) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -535,10 +537,9 @@ absl::Status Group::AdoptAsPrimary(const eal::Options& options, pid_t dead_prima
   return absl::OkStatus();
 }
 
-absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
+absl::Status Group::WaitForReadyConfig(const eal::Options& options, absl::Time deadline) {
   const std::string& dir = dir_;
   const std::string& prefix = prefix_;
-  const absl::Time deadline = absl::Now() + options.attach_timeout;
   absl::Duration delay = absl::Milliseconds(1);
   std::string waiting_for;
   std::string last_logged;
@@ -560,7 +561,11 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
     if (lock_fd >= 0) ::close(lock_fd);
     std::unique_ptr<ConfigFile> file = OpenConfigFile(dir, O_RDWR);
     const Header* header = file != nullptr ? &file->header : nullptr;
-    if (!primary_running) {
+    if (!primary_running && header != nullptr && header->init_state == kHandedOver) {
+      // Between a hand-over and its successor's lock: that one comes at once.
+      waiting_for = absl::StrFormat("the primary that primary pid %d handed the group over to",
+                                    file->primary().pid);
+    } else if (!primary_running) {
       if (header != nullptr && header->init_state == kInitializing) {
         // The group's first primary, or one adopting it (the word may still name the
         // primary before it).
@@ -574,8 +579,7 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
           header != nullptr
               ? absl::StrFormat(" (the last one, pid %d, has exited)", file->primary().pid)
               : ""));
-    }
-    if (header == nullptr) {
+    } else if (header == nullptr) {
       waiting_for = "the primary to create the shared config";
     } else if (header->magic != kConfigMagic) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -601,14 +605,18 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
       if (config_fd_ < 0) return ErrnoStatus(errno, "cannot open", path);
       absl::StatusOr<SharedConfig*> mapped = MapConfig(config_fd_, path, /*create=*/false);
       if (!mapped.ok()) return mapped.status();
-      config_ = *mapped;
       // A1: pairs with I0 (layout.h): seeing kReady makes the primary's init visible.
-      if (config_->init_state.load(std::memory_order_acquire) != kReady) {
-        return absl::InternalError("the shared config left the ready state");
+      if ((*mapped)->init_state.load(std::memory_order_acquire) == kReady) {
+        config_ = *mapped;
+        if (absl::Status s = ValidateConfig(*config_, path, prefix); !s.ok()) return s;
+        probe_fd_ = std::exchange(file->fd, -1);
+        return absl::OkStatus();
       }
-      if (absl::Status s = ValidateConfig(*config_, path, prefix); !s.ok()) return s;
-      probe_fd_ = std::exchange(file->fd, -1);
-      return absl::OkStatus();
+      // It left the ready state since the header was read (the primary died and one
+      // adopts the group, or it hands it over): look again.
+      UnmapConfig(*mapped);
+      ::close(std::exchange(config_fd_, -1));
+      waiting_for = "the group's primary, which changed while this process attached";
     }
     if (waiting_for != last_logged) {
       KEEL_LOG(Debug, "eal", "file prefix \"%s\": waiting for %s", prefix, waiting_for);
@@ -625,9 +633,10 @@ absl::Status Group::WaitForReadyConfig(const eal::Options& options) {
 }
 
 absl::Status Group::AttachAsSecondary(const eal::Options& options) {
+  // One deadline for every attempt.
   const absl::Time deadline = absl::Now() + options.attach_timeout;
   while (true) {
-    if (absl::Status s = WaitForReadyConfig(options); !s.ok()) return s;
+    if (absl::Status s = WaitForReadyConfig(options, deadline); !s.ok()) return s;
     if (absl::Status s = CheckFingerprint(*config_, prefix_); !s.ok()) return s;
     if (absl::Status s = Register(kSharedSecondary, options); !s.ok()) return s;
     // Registered: the primary may have died since WaitForReadyConfig, or another may
@@ -719,10 +728,11 @@ absl::Status Group::Register(uint32_t type, const eal::Options& options) {
   }
   // A free slot whose liveness byte we can lock (a free slot's byte is normally free;
   // one still held belongs to a process that forked and left, and is skipped).
-  // The slot the primary word names is never given to another process (only to the
-  // creating primary, for which the word was written): its liveness byte says whether
-  // the primary lives, so a successor there would pass for it.
-  const int primary_slot = type == kSharedPrimary && !adopting_ ? -1 : previous.slot;
+  // The slot the primary word names is never a secondary's: its liveness byte says
+  // whether the primary lives, so a secondary there would pass for it. An adopter may
+  // take it (it stored kInitializing above: nobody takes it for the ready primary), so
+  // a full group can still be adopted.
+  const int primary_slot = type == kSharedSecondary ? static_cast<int>(previous.slot) : -1;
   int free_slot = -1;
   for (int s = 0; s < kMaxProcesses && free_slot < 0; ++s) {
     if (s != primary_slot && !c->processes[s].in_use &&
@@ -784,6 +794,11 @@ Group::~Group() {
 void Group::MarkReady() {
   // I0 (layout.h).
   config_->init_state.store(kReady, std::memory_order_release);
+}
+
+void Group::MarkHandedOver() {
+  // Relaxed: a state for whoever looks next; nothing is published with it.
+  config_->init_state.store(kHandedOver, std::memory_order_relaxed);
 }
 
 namespace {

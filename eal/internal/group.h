@@ -46,6 +46,10 @@ class Group {
   // Primary: the pid of the last process that asked, 0 when none did (reads the
   // requests queued).
   pid_t TakeoverRequester();
+  // Primary, before Leave(false) at a hand-over: secondaries that attach meanwhile wait
+  // for the next primary instead of failing, and it adopts the group even when none
+  // of its secondaries runs.
+  void MarkHandedOver();
   const std::string& dir() const { return dir_; }
   // Secondary: a pidfd for the current primary (reopened once a primary adopted the
   // group; the previous ones stay open until Leave); -1 in the primary and when the
@@ -82,7 +86,7 @@ class Group {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(pidfd_mu_);
   // Secondary: waits (bounded by --attach-timeout) for a live primary to finish init,
   // then maps its config.
-  absl::Status WaitForReadyConfig(const eal::Options& options);
+  absl::Status WaitForReadyConfig(const eal::Options& options, absl::Time deadline);
   // Registers this process in the mapped config (under its lock); an adopting primary
   // also publishes itself as the primary (P1 in layout.h).
   absl::Status Register(uint32_t type, const eal::Options& options);

@@ -59,6 +59,7 @@ enum InitState : uint32_t {
   kInitializing = 0,  // the primary is still initializing
   kReady = 1,         // secondaries may attach
   kShutDown = 2,      // the primary shut down cleanly
+  kHandedOver = 3,    // the primary left the group to the one that asked (eal::HandOver)
 };
 
 enum SharedProcessType : uint32_t { kSharedPrimary = 0, kSharedSecondary = 1 };

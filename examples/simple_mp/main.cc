@@ -159,6 +159,10 @@ bool Command(absl::string_view line) {
 bool Adopted(uint32_t* generation) {
   if (keel::eal::PrimaryGeneration() == *generation || !keel::eal::PrimaryAlive()) return false;
   *generation = keel::eal::PrimaryGeneration();
+  if (!g_stay) {
+    std::printf("the primary process exited; leaving\n");
+    return true;
+  }
   absl::StatusOr<keel::eal::GroupInfo> group = keel::eal::DescribeGroup();
   std::printf("primary process %d adopted the group\n", group.ok() ? group->primary_pid : 0);
   return true;
@@ -182,6 +186,9 @@ Exit CommandLoop() {
     while ((newline = pending.find('\n')) == std::string::npos) {
       if (keel::eal::GetProcessType() == keel::eal::ProcessType::kSecondary &&
           Adopted(&generation)) {
+        // Without --stay, a new primary means the old one exited (whether or not its fd
+        // was seen readable): leave, as then.
+        if (!g_stay) return Exit::kQuit;
         orphan = false;
       }
       // The second: a secondary's primary, or the primary's takeover requests.
