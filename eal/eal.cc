@@ -122,13 +122,14 @@ absl::Status Init(const Options& options) {
   std::vector<eal_internal::ComponentInfo> components = eal_internal::RegisteredComponents();
   std::stable_sort(components.begin(), components.end(),
                    [](const auto& a, const auto& b) { return a.init_order < b.init_order; });
+  const eal_internal::PrimaryIdentity primary = group->primary();  // one snapshot
   const eal_internal::InitContext context{options,
                                           type,
                                           group->dir(),
                                           group->SelfToken(),
                                           group->PrimaryExitFd(),
-                                          group->primary().pid,
-                                          group->primary().generation,
+                                          primary.pid,
+                                          primary.generation,
                                           group->adopting()};
   absl::Status status;
   size_t ran = 0;

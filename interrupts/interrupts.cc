@@ -1268,9 +1268,8 @@ absl::StatusOr<SubscriptionId> Subscribe(absl::string_view type, EventCallback c
   if (s.table == nullptr) return NoRelay(s);
   absl::StatusOr<uint32_t> id = TypeId(s, type);
   if (!id.ok()) return id.status();
-  // connect_mu until the bit is set: a reconnection (Adopted, which gives every
-  // subscription the new mailbox's sequences and sets the bits again) comes before or
-  // after all of it.
+  // connect_mu until the bit is set: a reconnection (EnsureMailbox, which gives every
+  // subscription the new mailbox's sequences and bits) comes before or after all of it.
   absl::MutexLock lock(&s.connect_mu);
   if (absl::Status e = EnsureMailbox(s); !e.ok()) return e;
   // Relaxed: the producer's counter; records pushed before this read (queued for

@@ -427,7 +427,6 @@ absl::StatusOr<State*> CreatePrimary(const eal_internal::InitContext& context) {
   auto state = std::make_unique<State>();
   state->base = reinterpret_cast<char*>(header->base);
   state->total_size = header->total_size;
-  state->primary = true;
   const std::string config_path = absl::StrCat(context.runtime_dir, "/", kConfigFile);
   std::vector<std::string> created;
   auto fail = [&](absl::Status status) {
@@ -563,13 +562,13 @@ absl::Status InitMemory(const eal_internal::InitContext& context) {
   if (!state.ok()) return state.status();
   g_state = *state;
   g_state->runtime_dir = context.runtime_dir;
-  g_state->primary = context.type == ProcessType::kPrimary;
   return absl::OkStatus();
 }
 
 void CleanupMemory(ProcessType, bool ends_group) {
   if (g_state == nullptr) return;
-  if (g_state->primary && ends_group) UnlinkFiles(g_state->config, g_state->runtime_dir);
+  // Only a primary ends the group: it owns the files (an adopter too).
+  if (ends_group) UnlinkFiles(g_state->config, g_state->runtime_dir);
   Unmap(g_state);
   delete g_state;
   g_state = nullptr;

@@ -487,6 +487,21 @@ absl::Status CheckSourceOption(const eal_internal::InitContext& context, const S
       record.primary_pid, info.why, eal::TimerSourceName(group_source)));
 }
 
+// The HPET `clock` (`what` names it) ticks as the group's record says.
+absl::Status MatchesRecord(const HpetClock& clock, const ClockRecord& record,
+                           absl::string_view prefix, absl::string_view what) {
+  const bool record_64 = record.hpet_counter_64_bit != 0;
+  if (clock.hz() == record.hz && clock.period_fs() == record.hpet_period_fs &&
+      clock.counter_is_64_bit() == record_64) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "group \"%s\": %s ticks at %d Hz (period %u fs, %d-bit counter), its record says %d Hz "
+      "(period %u fs, %d-bit counter)",
+      prefix, what, clock.hz(), clock.period_fs(), clock.counter_is_64_bit() ? 64 : 32, record.hz,
+      record.hpet_period_fs, record_64 ? 64 : 32));
+}
+
 // The group's record in `zone`, checked, for a process that follows it (a secondary, an
 // adopting primary): what it says in *info.
 absl::StatusOr<ClockRecord*> FollowRecord(const memory::Memzone& zone,
@@ -526,14 +541,7 @@ absl::Status InitAdopting(const eal_internal::InitContext& context) {
           "group \"%s\" runs on the HPET, and the adopting primary cannot serve it: %s", prefix,
           s.message()));
     }
-    if (group->hpet->hz() != (*record)->hz ||
-        group->hpet->period_fs() != (*record)->hpet_period_fs) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "group \"%s\": %s ticks at %d Hz (period %u fs), the group's record says %d Hz "
-          "(period %u fs)",
-          prefix, device, group->hpet->hz(), group->hpet->period_fs(), (*record)->hz,
-          (*record)->hpet_period_fs));
-    }
+    if (absl::Status s = MatchesRecord(*group->hpet, **record, prefix, device); !s.ok()) return s;
   }
   // Informational (tools, messages); nothing orders on it.
   __atomic_store_n(&(*record)->primary_pid, ::getpid(), __ATOMIC_RELAXED);
@@ -586,13 +594,9 @@ absl::Status InitSecondary(const eal_internal::InitContext& context) {
           absl::StrFormat("group \"%s\": the HPET fd from its primary cannot be used: %s", prefix,
                           clock.status().message()));
     }
-    if (clock->hz() != record->hz || clock->period_fs() != record->hpet_period_fs ||
-        clock->counter_is_64_bit() != info.hpet_counter_64_bit) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "group \"%s\": the HPET fd from its primary ticks at %d Hz (period %u fs, %d-bit "
-          "counter), its record says %d Hz (period %u fs, %d-bit counter)",
-          prefix, clock->hz(), clock->period_fs(), clock->counter_is_64_bit() ? 64 : 32, record->hz,
-          record->hpet_period_fs, info.hpet_counter_64_bit ? 64 : 32));
+    if (absl::Status s = MatchesRecord(*clock, *record, prefix, "the HPET fd from its primary");
+        !s.ok()) {
+      return s;
     }
     group->hpet = std::make_unique<HpetClock>(*std::move(clock));
     how = absl::StrCat("the group's record; the HPET's fd from the primary over ",

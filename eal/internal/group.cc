@@ -329,45 +329,46 @@ absl::StatusOr<int> RequestTakeover(const std::string& dir, absl::string_view pr
   const pid_t running = config != nullptr ? config->primary().pid : 0;
   const absl::Time deadline = absl::Now() + timeout;
   absl::Duration delay = absl::Microseconds(100);
-  int fd;
-  // No reader (ENXIO) or no FIFO yet: a primary in its init, adopting a group, still
-  // has the dead one's or none; it makes its own before it reads requests.
-  while ((fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-    const int err = errno;
-    if ((err != ENXIO && err != ENOENT) || absl::Now() >= deadline) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "--takeover: the running primary (pid %d) of file prefix \"%s\" takes no takeover "
-          "requests (%s: %s)",
-          running, prefix, path, std::strerror(err)));
-    }
-    // It may also have gone meanwhile: then the lock is ours and nobody need be asked.
-    absl::StatusOr<int> lock = TakePrimaryLock(dir, prefix);
-    if (lock.ok() || !absl::IsFailedPrecondition(lock.status())) return lock;
-    absl::SleepFor(delay);
-    delay = std::min(delay * 2, absl::Milliseconds(2));
-  }
-  const TakeoverRequest request = {kTakeoverMagic, ::getpid()};
-  const ssize_t wrote = ::write(fd, &request, sizeof(request));
-  const int err = errno;
-  ::close(fd);
-  if (wrote != sizeof(request)) {
-    return ErrnoStatus(wrote < 0 ? err : EIO, "--takeover: cannot write to", path);
-  }
-  KEEL_LOG(Notice, "eal", "file prefix \"%s\": asked primary pid %d to hand its group over", prefix,
-           running);
+  bool asked = false;
+  int open_error = 0;  // why the request could not be written yet
   while (true) {
+    // The primary may have gone (handed over, or died): then the lock is ours.
     absl::StatusOr<int> lock = TakePrimaryLock(dir, prefix);
     if (lock.ok() || !absl::IsFailedPrecondition(lock.status())) return lock;
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "--takeover: the primary (pid %d) of file prefix \"%s\" did not hand its group over "
-          "within %s (--attach-timeout); its program must watch eal::TakeoverRequestFd() and "
-          "call eal::HandOver()",
-          running, prefix, absl::FormatDuration(timeout)));
+    if (!asked) {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      open_error = fd < 0 ? errno : 0;
+      // No reader (ENXIO) or no FIFO yet: a primary in its init, adopting a group, still
+      // has the dead one's or none; it makes its own before it reads requests.
+      if (fd < 0 && open_error != ENXIO && open_error != ENOENT) break;
+      if (fd >= 0) {
+        const TakeoverRequest request = {kTakeoverMagic, ::getpid()};
+        const ssize_t wrote = ::write(fd, &request, sizeof(request));
+        const int err = errno;
+        ::close(fd);
+        if (wrote != sizeof(request)) {
+          return ErrnoStatus(wrote < 0 ? err : EIO, "--takeover: cannot write to", path);
+        }
+        asked = true;
+        KEEL_LOG(Notice, "eal", "file prefix \"%s\": asked primary pid %d to hand its group over",
+                 prefix, running);
+      }
     }
+    if (absl::Now() >= deadline) break;
     absl::SleepFor(delay);
     delay = std::min(delay * 2, absl::Milliseconds(2));
   }
+  if (!asked) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "--takeover: the running primary (pid %d) of file prefix \"%s\" takes no takeover "
+        "requests (%s: %s)",
+        running, prefix, path, std::strerror(open_error)));
+  }
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "--takeover: the primary (pid %d) of file prefix \"%s\" did not hand its group over "
+      "within %s (--attach-timeout); its program must watch eal::TakeoverRequestFd() and "
+      "call eal::HandOver()",
+      running, prefix, absl::FormatDuration(timeout)));
 }
 
 }  // namespace

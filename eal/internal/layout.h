@@ -19,9 +19,11 @@
 // wait for that. RUNDIR/lock carries the primary's OFD write lock for its lifetime.
 //
 // Adoption (docs/hot_restart.md): when the primary dies and secondaries live, a new
-// primary takes RUNDIR/lock, maps this same file, registers in a free slot and, under
-// `lock`, sets `init_state` back to kInitializing and publishes itself in `primary`
-// with the next generation. Its MarkReady() is the same I0 as a first primary's.
+// primary takes RUNDIR/lock and maps this same file; under `lock` it sets `init_state`
+// back to kInitializing, registers in a free slot and publishes itself in `primary`
+// with the next generation (a kill between any two steps leaves a group without a
+// primary, which the next adopter takes). Its MarkReady() is the same I0 as a first
+// primary's. No secondary registers in the slot `primary` names.
 //
 // Liveness (base/ofd_lock.h): the process in processes[S] holds an OFD write lock on byte
 // SlotLockByte(S) of this file for its lifetime. A slot whose byte is not locked is

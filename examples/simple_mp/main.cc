@@ -153,18 +153,12 @@ bool Command(absl::string_view line) {
   return true;
 }
 
-// Whether a primary adopted the group since the primary generation `generation` (and
-// says so). Asked whether or not the primary's exit was seen: a new primary may adopt
-// the group before this process looks at the old one's fd.
-bool Adopted(uint32_t* generation) {
+// A secondary: whether a new primary is ready since generation `generation` (which it
+// then advances). Asked whether or not the old primary's exit was seen: a new primary
+// may adopt the group before this process looks at the old one's fd.
+bool NewPrimary(uint32_t* generation) {
   if (keel::eal::PrimaryGeneration() == *generation || !keel::eal::PrimaryAlive()) return false;
   *generation = keel::eal::PrimaryGeneration();
-  if (!g_stay) {
-    std::printf("the primary process exited; leaving\n");
-    return true;
-  }
-  absl::StatusOr<keel::eal::GroupInfo> group = keel::eal::DescribeGroup();
-  std::printf("primary process %d adopted the group\n", group.ok() ? group->primary_pid : 0);
   return true;
 }
 
@@ -174,6 +168,7 @@ enum class Exit { kQuit, kHandOver };
 // the primary's exit, or (in the primary) another primary's takeover request.
 Exit CommandLoop() {
   const bool interactive = isatty(STDIN_FILENO);
+  const bool primary = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary;
   uint32_t generation = keel::eal::PrimaryGeneration();
   bool orphan = false;  // --stay: the primary exited and none adopted the group yet
   std::string pending;
@@ -184,28 +179,29 @@ Exit CommandLoop() {
     }
     size_t newline;
     while ((newline = pending.find('\n')) == std::string::npos) {
-      if (keel::eal::GetProcessType() == keel::eal::ProcessType::kSecondary &&
-          Adopted(&generation)) {
+      if (!primary && NewPrimary(&generation)) {
         // Without --stay, a new primary means the old one exited (whether or not its fd
         // was seen readable): leave, as then.
-        if (!g_stay) return Exit::kQuit;
+        if (!g_stay) {
+          std::printf("the primary process exited; leaving\n");
+          return Exit::kQuit;
+        }
+        absl::StatusOr<keel::eal::GroupInfo> group = keel::eal::DescribeGroup();
+        std::printf("primary process %d adopted the group\n", group.ok() ? group->primary_pid : 0);
         orphan = false;
       }
       // The second: a secondary's primary, or the primary's takeover requests.
-      const int watch = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary
-                            ? keel::eal::TakeoverRequestFd()
+      const int watch = primary  ? keel::eal::TakeoverRequestFd()
                         : orphan ? -1
                                  : keel::eal::PrimaryExitFd();
       struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {watch, POLLIN, 0}};
       const int nfds = fds[1].fd >= 0 ? 2 : 1;
       // A secondary looks for an adopting primary every 10 ms while it has none, every
       // 100 ms otherwise; the primary only waits.
-      const int timeout_ms = keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary ? -1
-                             : orphan                                                        ? 10
-                                                                                             : 100;
+      const int timeout_ms = primary ? -1 : orphan ? 10 : 100;
       if (poll(fds, nfds, timeout_ms) < 0) continue;  // EINTR
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
-        if (keel::eal::GetProcessType() == keel::eal::ProcessType::kPrimary) {
+        if (primary) {
           std::printf("another primary asks for the group; handing it over\n");
           return Exit::kHandOver;
         }

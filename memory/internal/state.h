@@ -14,7 +14,6 @@ struct State {
   MemoryConfig* config = nullptr;  // == base
   char* base = nullptr;
   uint64_t total_size = 0;
-  bool primary = false;
   std::string runtime_dir;
   // RUNDIR/memory and every segment file, open for the process's life: each holds the
   // OFD read lock that says the segment is in use (layout.h).
